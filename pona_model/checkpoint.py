@@ -1,0 +1,66 @@
+"""Saving and loading the project's checkpoints: atomic writes, ``weights_only`` loads, clear errors.
+
+A checkpoint is a dict of tensors and plain Python values with a ``format`` tag, so a file from
+another tool, a truncated download or a checkpoint of another kind is recognised and named rather
+than failing deep inside ``load_state_dict``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pona_model.atomic import atomic_path
+
+GENERATOR_FORMAT = "pona-generator-training"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used; the message names the file and what to do."""
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Write ``state`` atomically: an interrupted save leaves the previous checkpoint intact."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, expected_format: str, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True`` and check its format tag and version."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint {p} does not exist")
+    try:
+        state = torch.load(p, map_location=map_location, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{p} is not a readable checkpoint ({first}). It may be truncated or corrupted, or come from "
+            "another tool: use a checkpoint written by this project's trainer."
+        ) from exc
+    if not isinstance(state, dict) or state.get("format") != expected_format:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(
+            f"{p} is not a {expected_format} checkpoint (format tag: {found!r}). Use a checkpoint written "
+            "by this project's trainer."
+        )
+    if state.get("version") != FORMAT_VERSION:
+        raise CheckpointError(f"{p} has checkpoint version {state.get('version')}, this code reads "
+                              f"version {FORMAT_VERSION}")
+    return state
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Content hash recorded in provenance manifests, so a result names the exact weights used."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,143 @@
+"""The PoNA generator: two encoders, a stack of PoNA blocks, a decoder (spec "Generator"; paper Fig. 2).
+
+Input: the condition image (3 ch, [-1, 1]) and the pose pair cat(P_c, P_t) (36 ch), same H x W.
+Output: the generated image (3 ch, tanh, [-1, 1]). No skip connections from encoder to decoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import Tensor, nn
+
+from .pona_block import FUSIONS, PoNABlock
+
+NORMS: tuple[str, ...] = ("batch", "instance")
+IMAGE_CHANNELS = 3
+POSE_PAIR_CHANNELS = 36  # 18 keypoint heat maps for the condition pose, 18 for the target pose
+
+
+@dataclass
+class GeneratorConfig:
+    """Shape of the generator; the defaults are the paper's Market-1501 model (spec, Table II)."""
+
+    image_size: tuple[int, int] = field(
+        default=(128, 64), metadata={"help": "input/output image size (H, W); each divisible by 4"})
+    ngf: int = field(default=64, metadata={"help": "channels after the first encoder conv; blocks use 4*ngf"})
+    n_blocks: int = field(default=3, metadata={"help": "number of cascaded PoNA blocks (1..5; Table III)"})
+    norm: str = field(default="batch", metadata={
+        "help": "norm of encoders and decoder (batch: Market-1501, instance: DeepFashion)", "choices": NORMS})
+    fusion: str = field(default="head", metadata={
+        "help": "where the image code joins the pose path in each block (Table V)", "choices": FUSIONS})
+    self_attention: bool = field(default=True, metadata={
+        "help": "self-attention on the fused image/pose code (off = 'w/o Self.', Table IV)"})
+    cross_attention: bool = field(default=True, metadata={
+        "help": "pose-guided cross-modal attention on the image code (off = 'w/o Cro.', Table IV)"})
+
+    def __post_init__(self) -> None:
+        size = tuple(self.image_size) if isinstance(self.image_size, (list, tuple)) else ()
+        if (len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) for s in size)
+                or not all(s >= 8 and s % 4 == 0 for s in size)):
+            raise ValueError(
+                f"image_size must be two ints (H, W), each divisible by 4 (two stride-2 downsamplings) "
+                f"and at least 8, got {self.image_size!r}")
+        self.image_size = size  # a YAML list becomes the declared tuple
+        if isinstance(self.ngf, bool) or not isinstance(self.ngf, int) or self.ngf < 2 or self.ngf % 2:
+            raise ValueError(f"ngf must be a positive even int (attention keys have 4*ngf/8 channels), "
+                             f"got {self.ngf!r}")
+        if isinstance(self.n_blocks, bool) or not isinstance(self.n_blocks, int) or not 1 <= self.n_blocks <= 5:
+            raise ValueError(f"n_blocks must be an int in 1..5, got {self.n_blocks!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        for name in ("self_attention", "cross_attention"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool (true/false), got {getattr(self, name)!r}")
+
+
+def make_norm(norm: str, channels: int) -> nn.Module:
+    """Batch norm (affine) or non-affine instance norm, as the authors' norm switch builds them."""
+    return nn.BatchNorm2d(channels) if norm == "batch" else nn.InstanceNorm2d(channels)
+
+
+class Encoder(nn.Sequential):
+    """Reflect-pad 3, conv7x7 -> ngf, then two stride-2 conv3x3 doubling channels; norm + ReLU after each.
+
+    The same class encodes the image (3 ch) and the pose pair (36 ch). Convs carry a bias only with
+    instance norm (batch norm's shift makes it redundant), as in the authors' code.
+    """
+
+    def __init__(self, in_channels: int, ngf: int, norm: str) -> None:
+        bias = norm == "instance"
+        super().__init__(
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_channels, ngf, kernel_size=7, bias=bias), make_norm(norm, ngf), nn.ReLU(inplace=True),
+            nn.Conv2d(ngf, 2 * ngf, kernel_size=3, stride=2, padding=1, bias=bias), make_norm(norm, 2 * ngf),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(2 * ngf, 4 * ngf, kernel_size=3, stride=2, padding=1, bias=bias), make_norm(norm, 4 * ngf),
+            nn.ReLU(inplace=True),
+        )
+
+
+class Decoder(nn.Sequential):
+    """Two stride-2 transposed conv3x3 halving channels (norm + ReLU), reflect-pad 3, conv7x7 -> 3, tanh."""
+
+    def __init__(self, ngf: int, norm: str, out_channels: int = IMAGE_CHANNELS) -> None:
+        bias = norm == "instance"
+        super().__init__(
+            nn.ConvTranspose2d(4 * ngf, 2 * ngf, kernel_size=3, stride=2, padding=1, output_padding=1, bias=bias),
+            make_norm(norm, 2 * ngf), nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(2 * ngf, ngf, kernel_size=3, stride=2, padding=1, output_padding=1, bias=bias),
+            make_norm(norm, ngf), nn.ReLU(inplace=True),
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(ngf, out_channels, kernel_size=7),
+            nn.Tanh(),
+        )
+
+
+def init_weights(module: nn.Module) -> None:
+    """The authors' 'normal' init: conv / transposed-conv / linear weights ~ N(0, 0.02), biases keep
+    PyTorch defaults; batch-norm weight ~ N(1, 0.02), bias 0 (spec "Init")."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class Generator(nn.Module):
+    """I_g = G(I_c, cat(P_c, P_t)); weights initialised per spec at construction."""
+
+    def __init__(self, config: GeneratorConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or GeneratorConfig()
+        self.image_encoder = Encoder(IMAGE_CHANNELS, config.ngf, config.norm)
+        self.pose_encoder = Encoder(POSE_PAIR_CHANNELS, config.ngf, config.norm)
+        self.blocks = nn.ModuleList(
+            PoNABlock(4 * config.ngf, config.fusion, config.self_attention, config.cross_attention)
+            for _ in range(config.n_blocks))
+        self.decoder = Decoder(config.ngf, config.norm)
+        init_weights(self)
+
+    def _check_inputs(self, condition_image: Tensor, pose_pair: Tensor) -> None:
+        size = self.config.image_size
+        for name, t, channels in (("condition_image", condition_image, IMAGE_CHANNELS),
+                                  ("pose_pair", pose_pair, POSE_PAIR_CHANNELS)):
+            if t.dim() != 4 or t.shape[1] != channels or tuple(t.shape[2:]) != size:
+                raise ValueError(
+                    f"{name} must have shape (B, {channels}, {size[0]}, {size[1]}) for this generator "
+                    f"(config.image_size={size}), got {tuple(t.shape)}")
+        if condition_image.shape[0] != pose_pair.shape[0]:
+            raise ValueError(f"condition_image and pose_pair batch sizes differ: "
+                             f"{condition_image.shape[0]} vs {pose_pair.shape[0]}")
+
+    def forward(self, condition_image: Tensor, pose_pair: Tensor) -> Tensor:
+        """condition_image (B, 3, H, W) in [-1, 1], pose_pair (B, 36, H, W) -> image (B, 3, H, W)."""
+        self._check_inputs(condition_image, pose_pair)
+        x = self.image_encoder(condition_image)
+        p = self.pose_encoder(pose_pair)
+        for block in self.blocks:
+            x, p = block(x, p)  # the last pose code is discarded
+        return self.decoder(x)

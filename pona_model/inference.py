@@ -1,0 +1,93 @@
+"""Generation from a trained checkpoint: load once onto a device, then generate batches.
+
+This is the API the augmentation library and the pipeline call; ``python -m pona_model.generate``
+is a thin command over it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pona_model.checkpoint import GENERATOR_FORMAT, CheckpointError, file_sha256, load_checkpoint
+from pona_model.cli import ConfigError, build
+from pona_model.device import resolve_device
+from pona_model.generator import Generator, GeneratorConfig
+from pona_model.pose import pose_maps, scale_keypoints
+
+
+@dataclass
+class LoadedGenerator:
+    """A generator in eval mode on its device, with where it came from (for provenance manifests)."""
+
+    generator: Generator
+    config: GeneratorConfig
+    device: torch.device
+    checkpoint: Path
+    sha256: str
+    iteration: int
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return tuple(self.config.image_size)
+
+    @torch.inference_mode()
+    def generate(self, condition: torch.Tensor, kp_condition: torch.Tensor, kp_target: torch.Tensor) -> torch.Tensor:
+        """condition (B,3,H,W) in [-1,1] at the generator's size, keypoints (B,18,2) (y, x) in that frame
+        -> generated (B,3,H,W) in [-1,1], on the generator's device."""
+        h, w = self.image_size
+        cond = condition.to(self.device, torch.float32)
+        pair = torch.cat([pose_maps(kp_condition.to(self.device), h, w),
+                          pose_maps(kp_target.to(self.device), h, w)], 1)
+        return self.generator(cond, pair).float()
+
+    def generate_images(self, images: list[np.ndarray], kp_condition: list[np.ndarray],
+                        kp_target: list[np.ndarray], target_sizes: list[tuple[int, int]] | None = None
+                        ) -> list[np.ndarray]:
+        """uint8 H x W x 3 condition images of any size with keypoints in their own frames; target
+        keypoints are in the frame of ``target_sizes[i]`` (default: the condition's size). Inputs are
+        resized (bicubic) to the generator's size and outputs back to the target size."""
+        h, w = self.image_size
+        conds, kcs, kts = [], [], []
+        for i, (img, kc, kt) in enumerate(zip(images, kp_condition, kp_target)):
+            src = img.shape[:2]
+            tgt = target_sizes[i] if target_sizes else src
+            t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div(127.5).sub(1).unsqueeze(0)
+            if tuple(src) != (h, w):
+                t = F.interpolate(t, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
+            conds.append(t)
+            kcs.append(torch.as_tensor(scale_keypoints(np.asarray(kc), tuple(src), (h, w))))
+            kts.append(torch.as_tensor(scale_keypoints(np.asarray(kt), tuple(tgt), (h, w))))
+        out = self.generate(torch.cat(conds), torch.stack(kcs), torch.stack(kts)).cpu()
+        results = []
+        for i in range(out.shape[0]):
+            tgt = target_sizes[i] if target_sizes else images[i].shape[:2]
+            o = out[i : i + 1]
+            if tuple(tgt) != (h, w):
+                o = F.interpolate(o, size=tuple(tgt), mode="bicubic", align_corners=False)
+            results.append(((o[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
+        return results
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "auto") -> LoadedGenerator:
+    """Load the generator of a training checkpoint (``weights_only=True``) in eval mode."""
+    p = Path(path)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    state = load_checkpoint(p, GENERATOR_FORMAT, map_location="cpu")
+    try:
+        config = build(GeneratorConfig, state["config"]["generator"], prefix="generator.")
+    except (KeyError, ConfigError) as exc:
+        raise CheckpointError(f"{p}: its generator config cannot be read ({exc})") from exc
+    generator = Generator(config)
+    try:
+        generator.load_state_dict(state["generator"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{p}: generator weights do not match its own config "
+                              f"({str(exc).splitlines()[0]})") from exc
+    generator.to(dev).eval()
+    return LoadedGenerator(generator, config, dev, p, file_sha256(p), int(state.get("iteration", 0)))

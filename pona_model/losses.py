@@ -1,0 +1,93 @@
+"""The generator's and discriminators' losses (spec "Losses and training").
+
+L_G = lambda_L1 * L1 + lambda_per * perceptual + lambda_GAN * (GAN(D_P) + GAN(D_A)) / 2
+L_D = lambda_GAN * 0.5 * (GAN(D(real), 1) + GAN(D(fake), 0))
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# torchvision's file name for the ImageNet VGG-19 weights; found in the torch hub cache when present.
+VGG19_FILE = "vgg19-dcbb9e9d.pth"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class MissingWeightsError(FileNotFoundError):
+    """Pretrained weights that cannot be downloaded here and were not found locally."""
+
+
+def gan_loss(scores: torch.Tensor, real: bool, mode: str) -> torch.Tensor:
+    """GAN loss averaged over the whole score map of a discriminator.
+
+    ``bce`` is sigmoid + binary cross-entropy (the Market setting), computed as BCE-with-logits,
+    which is the same function but stable under mixed precision. ``lsgan`` is the least-squares loss
+    on the raw scores (the DeepFashion setting).
+    """
+    scores = scores.float()
+    target = torch.full_like(scores, 1.0 if real else 0.0)
+    if mode == "bce":
+        return F.binary_cross_entropy_with_logits(scores, target)
+    if mode == "lsgan":
+        return F.mse_loss(scores, target)
+    raise ValueError(f"unknown GAN loss {mode!r}; use 'bce' or 'lsgan'")
+
+
+def find_vgg19_weights(configured: str | os.PathLike | None) -> Path | None:
+    """The configured file if given (it must exist), else torchvision's file in the torch cache."""
+    if configured:
+        path = Path(configured).expanduser()
+        if not path.is_file():
+            raise MissingWeightsError(f"VGG-19 weights file {path} (loss.vgg_weights) does not exist")
+        return path
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
+    return cached if cached.is_file() else None
+
+
+def vgg19_missing_message() -> str:
+    cache = Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
+    return (
+        "the perceptual loss needs ImageNet VGG-19 weights, which cannot be downloaded on this machine. "
+        f"Put torchvision's {VGG19_FILE} at {cache} (or set loss.vgg_weights=PATH to a VGG-19 state dict), "
+        "or set loss.vgg_missing=disable to train without the perceptual term (lambda_per is then 0, and the "
+        "checkpoint and log record it)."
+    )
+
+
+class PerceptualLoss(nn.Module):
+    """L1 between VGG-19 relu1_2 features (torchvision ``features[:4]``) of generated and target.
+
+    Images arrive in [-1, 1]; VGG expects ImageNet-normalised [0, 1] input. Target features carry no
+    gradient, as in the authors' code.
+    """
+
+    def __init__(self, weights: Path) -> None:
+        super().__init__()
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or "features.0.weight" not in state or "features.2.weight" not in state:
+            raise MissingWeightsError(f"{weights} is not a torchvision VGG-19 state dict "
+                                      "(no features.0.weight / features.2.weight)")
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(inplace=True),
+        )
+        self.features[0].load_state_dict({"weight": state["features.0.weight"], "bias": state["features.0.bias"]})
+        self.features[2].load_state_dict({"weight": state["features.2.weight"], "bias": state["features.2.bias"]})
+        self.features.requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.source = str(weights)
+
+    def _phi(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(((x + 1) / 2 - self.mean) / self.std)
+
+    def forward(self, generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target_features = self._phi(target)
+        return F.l1_loss(self._phi(generated).float(), target_features.float())

@@ -1,0 +1,88 @@
+"""The generator training run's typed config; presets in ``pona_model/presets/*.yaml`` fill it.
+
+Defaults are the authors' Market-1501 settings (spec "Losses and training"), so a preset only
+states where it differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pona_model.cli import param
+from pona_model.generator import GeneratorConfig
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass
+class DataConfig:
+    root: str = param("", "dataset root; relative paths below are resolved against it")
+    images: str = param("bounding_box_train", "training images folder (PATN: train/)")
+    annotations: str = param("market-annotation-train.csv", "PATN annotation CSV of the training images")
+    pairs: str = param("market-pairs-train.csv", "PATN pairs CSV (from,to) of training pairs")
+    sample_images: str = param("bounding_box_test", "images folder of the pairs shown in sample grids")
+    sample_annotations: str = param("market-annotation-test.csv", "annotation CSV for the sample pairs")
+    sample_pairs: str = param("market-pairs-test.csv", "pairs CSV whose first rows are shown in sample grids")
+
+    def path(self, relative: str) -> Path:
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() or not self.root else Path(self.root).expanduser() / p
+
+
+@dataclass
+class DiscriminatorConfig:
+    ndf: int = param(64, "discriminator width (channels after the first conv)")
+    n_res_blocks: int = param(3, "residual blocks at 4*ndf channels")
+
+
+@dataclass
+class LossConfig:
+    gan_mode: str = param("bce", "GAN loss: bce (sigmoid + BCE, Market) or lsgan (least squares, "
+                          "DeepFashion)", choices=["bce", "lsgan"])
+    lambda_gan: float = param(5.0, "weight of the GAN terms")
+    lambda_l1: float = param(10.0, "weight of the pixel L1 term")
+    lambda_perceptual: float = param(10.0, "weight of the VGG-19 relu1_2 L1 term")
+    vgg_weights: str = param("", "VGG-19 state dict file; empty = torchvision's file in the torch hub cache")
+    vgg_missing: str = param("error", "when VGG-19 weights are absent: error (stop and say where to put "
+                             "them) or disable (train without the perceptual term, recorded in the "
+                             "checkpoint and log)", choices=["error", "disable"])
+
+
+@dataclass
+class ScheduleConfig:
+    batch_size: int = param(32, "pairs per iteration")
+    lr: float = param(2e-4, "Adam learning rate of G and both Ds")
+    beta1: float = param(0.5, "Adam beta1")
+    beta2: float = param(0.999, "Adam beta2")
+    pool_size: int = param(50, "history pool of generated images shown to the Ds (0 = none)")
+    pairs_per_epoch: int = param(4000, "an 'epoch' is this many randomly drawn training pairs")
+    n_epochs: int = param(500, "epochs at constant learning rate")
+    n_epochs_decay: int = param(200, "epochs with the learning rate decaying linearly to 0")
+
+    def iterations(self) -> int:
+        return -(-(self.n_epochs + self.n_epochs_decay) * self.pairs_per_epoch // self.batch_size)
+
+
+@dataclass
+class TrainConfig:
+    out: str = param("runs/pona", "run folder: checkpoint, log, sample grids")
+    seed: int = param(0, "seed of initialisation, pair sampling, dropout and the history pool")
+    device: str = param("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N, mps")
+    amp: bool = param(True, "bf16 mixed precision on CUDA (ignored on other devices)")
+    num_workers: int = param(2, "data-loading worker processes (0 = load in the main process)")
+    threads: int = param(0, "CPU threads for torch (0 = torch's default)")
+    resume: bool = param(True, "continue from out/checkpoint.pt when present (same config required)")
+    checkpoint_every: int = param(1000, "iterations between checkpoints (one is also written at the end)")
+    sample_every: int = param(1000, "iterations between PNG sample grids")
+    log_every: int = param(50, "iterations between JSON-lines log records")
+    sample_count: int = param(6, "pairs shown in each sample grid")
+    generator: GeneratorConfig = param(default_factory=GeneratorConfig, help="generator architecture")
+    discriminator: DiscriminatorConfig = param(default_factory=DiscriminatorConfig, help="discriminators")
+    loss: LossConfig = param(default_factory=LossConfig, help="losses")
+    schedule: ScheduleConfig = param(default_factory=ScheduleConfig, help="optimisation schedule")
+    data: DataConfig = param(default_factory=DataConfig, help="training data")
+
+# Keys that change how a run is executed but not what it computes: a resumed run may change them.
+RUN_CONTROL_KEYS = ("out", "device", "num_workers", "threads", "resume", "checkpoint_every",
+                    "sample_every", "log_every")

@@ -1,0 +1,358 @@
+"""The PoNA training loop: one G step, then D_A, then D_P, per iteration (spec "Losses and training").
+
+Everything a resumed run needs to reproduce the uninterrupted one is in the checkpoint: weights,
+optimisers, schedulers, history pools, the global RNG state (dropout) and the iteration. Training
+pairs for iteration i are drawn from a generator seeded by (seed, i), so the data order needs no
+state at all and does not depend on the number of loader workers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
+
+from pona_model.annotations import read_annotations, read_pairs
+from pona_model.atomic import atomic_write_text
+from pona_model.checkpoint import (
+    FORMAT_VERSION,
+    GENERATOR_FORMAT,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from pona_model.cli import build, to_dict
+from pona_model.device import resolve_device
+from pona_model.discriminator import Discriminator
+from pona_model.generator import Generator
+from pona_model.history_pool import HistoryPool
+from pona_model.losses import (
+    MissingWeightsError,
+    PerceptualLoss,
+    find_vgg19_weights,
+    gan_loss,
+    vgg19_missing_message,
+)
+from pona_model.pair_dataset import PairDataset
+from pona_model.pose import pose_maps
+from pona_model.sample_grid import save_sample_grid
+from pona_model.train_config import RUN_CONTROL_KEYS, TrainConfig
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+LOG_NAME = "train_log.jsonl"
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the message names the iteration and the losses."""
+
+
+class IterationBatches(Sampler[list[int]]):
+    """Batches of pair indices for iterations ``start .. total-1``, drawn with replacement from a
+    generator seeded by (seed, iteration): the same batch for the same iteration, however the run
+    was split into resumed pieces."""
+
+    def __init__(self, n_pairs: int, batch_size: int, seed: int, start: int, total: int) -> None:
+        self.n_pairs, self.batch_size, self.seed, self.start, self.total = n_pairs, batch_size, seed, start, total
+
+    def batch(self, iteration: int) -> list[int]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + iteration)
+        return torch.randint(self.n_pairs, (self.batch_size,), generator=g).tolist()
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for i in range(self.start, self.total):
+            yield self.batch(i)
+
+    def __len__(self) -> int:
+        return max(0, self.total - self.start)
+
+
+def linear_decay(schedule_iterations_per_epoch: float, n_epochs: int, n_epochs_decay: int):
+    """The authors' schedule: constant for ``n_epochs``, then linear to 0 over ``n_epochs_decay``."""
+    def factor(iteration: int) -> float:
+        epoch = int(iteration / schedule_iterations_per_epoch)
+        return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
+    return factor
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in RUN_CONTROL_KEYS}
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.out = Path(config.out)
+        self.device = resolve_device(config.device)
+        if config.threads > 0:
+            torch.set_num_threads(config.threads)
+        self.use_amp = config.amp and self.device.type == "cuda"
+        self.total_iterations = config.schedule.iterations()
+        self._check_data_paths()
+
+        torch.manual_seed(config.seed)
+        gen_cfg = config.generator
+        self.generator = Generator(gen_cfg).to(self.device)
+        d_cfg = config.discriminator
+        # D_P sees image + target pose maps (3 + 18 ch), D_A image + condition image (3 + 3 ch).
+        self.d_pose = Discriminator(3 + 18, d_cfg.ndf, d_cfg.n_res_blocks, gen_cfg.norm).to(self.device)
+        self.d_app = Discriminator(3 + 3, d_cfg.ndf, d_cfg.n_res_blocks, gen_cfg.norm).to(self.device)
+        s = config.schedule
+        betas = (s.beta1, s.beta2)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=s.lr, betas=betas)
+        self.opt_dp = torch.optim.Adam(self.d_pose.parameters(), lr=s.lr, betas=betas)
+        self.opt_da = torch.optim.Adam(self.d_app.parameters(), lr=s.lr, betas=betas)
+        rule = linear_decay(s.pairs_per_epoch / s.batch_size, s.n_epochs, s.n_epochs_decay)
+        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, rule) for o in (self.opt_g, self.opt_dp, self.opt_da)]
+        self.pool_pose = HistoryPool(s.pool_size, seed=config.seed + 1)
+        self.pool_app = HistoryPool(s.pool_size, seed=config.seed + 2)
+        self.perceptual, self.perceptual_note = self._perceptual_loss()
+        self.iteration = 0
+
+    # ------------------------------------------------------------------ set-up
+    def _check_data_paths(self) -> None:
+        d = self.config.data
+        for label, rel in (("data.images", d.images), ("data.annotations", d.annotations), ("data.pairs", d.pairs)):
+            p = d.path(rel)
+            if not p.exists():
+                raise FileNotFoundError(
+                    f"{label} = {p} does not exist (data.root = {d.root or '(unset)'}). For the project's "
+                    "generated data run `python -m reid.synthmarket out=data/synthmarket` first; for Market-1501 "
+                    "set data.root to the dataset folder with PATN annotation and pair CSVs.")
+
+    def _perceptual_loss(self) -> tuple[PerceptualLoss | None, str]:
+        cfg = self.config.loss
+        if cfg.lambda_perceptual == 0:
+            return None, "off: lambda_perceptual = 0"
+        weights = find_vgg19_weights(cfg.vgg_weights)
+        if weights is None:
+            if cfg.vgg_missing == "error":
+                raise MissingWeightsError(vgg19_missing_message())
+            note = "disabled: VGG-19 weights absent and loss.vgg_missing=disable, perceptual term not used"
+            log.warning("perceptual loss %s", note)
+            return None, note
+        return PerceptualLoss(weights).to(self.device), f"VGG-19 relu1_2 from {weights}"
+
+    def _dataset(self, images: str, annotations: str, pairs: str) -> PairDataset:
+        d = self.config.data
+        return PairDataset(d.path(images), read_annotations(d.path(annotations)),
+                           read_pairs(d.path(pairs)), image_size=tuple(self.config.generator.image_size))
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "format": GENERATOR_FORMAT, "version": FORMAT_VERSION,
+            "iteration": self.iteration, "total_iterations": self.total_iterations,
+            "config": to_dict(self.config), "perceptual": self.perceptual_note,
+            "generator": self.generator.state_dict(), "d_pose": self.d_pose.state_dict(),
+            "d_appearance": self.d_app.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d_pose": self.opt_dp.state_dict(),
+            "opt_d_appearance": self.opt_da.state_dict(),
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "pool_pose": self.pool_pose.state_dict(), "pool_appearance": self.pool_app.state_dict(),
+            "rng": rng,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
+        mine, theirs = _comparable(to_dict(self.config)), _comparable(state["config"])
+        if mine != theirs:
+            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            raise CheckpointError(
+                f"{source} was written with another config (differs in: {', '.join(diff)}). Use another "
+                "out= for the new config, or resume=false to start over in this folder.")
+        try:
+            self.generator.load_state_dict(state["generator"])
+            self.d_pose.load_state_dict(state["d_pose"])
+            self.d_app.load_state_dict(state["d_appearance"])
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_dp.load_state_dict(state["opt_d_pose"])
+            self.opt_da.load_state_dict(state["opt_d_appearance"])
+            for sched, s in zip(self.schedulers, state["schedulers"]):
+                sched.load_state_dict(s)
+            self.pool_pose.load_state_dict(state["pool_pose"], self.device)
+            self.pool_app.load_state_dict(state["pool_appearance"], self.device)
+        except (KeyError, RuntimeError) as exc:
+            raise CheckpointError(f"{source} does not match this model: {str(exc).splitlines()[0]}") from exc
+        torch.set_rng_state(state["rng"]["torch"])
+        if self.device.type == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        self.iteration = int(state["iteration"])
+
+    def save(self) -> Path:
+        path = self.out / CHECKPOINT_NAME
+        save_checkpoint(path, self.state_dict())
+        return path
+
+    # ------------------------------------------------------------------ one iteration
+    def _autocast(self):
+        if self.use_amp:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _set_requires_grad(self, nets: tuple[nn.Module, ...], flag: bool) -> None:
+        for net in nets:
+            net.requires_grad_(flag)
+
+    def step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One iteration: G update, then D_A, then D_P (the authors' order)."""
+        cfg = self.config.loss
+        dev = self.device
+        cond = batch["condition"].to(dev, non_blocking=True)
+        target = batch["target"].to(dev, non_blocking=True)
+        h, w = cond.shape[-2:]
+        pose_c = pose_maps(batch["kp_condition"].to(dev), h, w)
+        pose_t = pose_maps(batch["kp_target"].to(dev), h, w)
+
+        # --- generator
+        self._set_requires_grad((self.d_pose, self.d_app), False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with self._autocast():
+            fake = self.generator(cond, torch.cat([pose_c, pose_t], 1))
+            g_pose = gan_loss(self.d_pose(torch.cat([fake, pose_t], 1)), True, cfg.gan_mode)
+            g_app = gan_loss(self.d_app(torch.cat([fake, cond], 1)), True, cfg.gan_mode)
+            l1 = torch.nn.functional.l1_loss(fake.float(), target.float())
+            per = self.perceptual(fake, target) if self.perceptual is not None else fake.new_zeros(())
+            loss_g = (cfg.lambda_l1 * l1 + cfg.lambda_perceptual * per
+                      + cfg.lambda_gan * (g_pose + g_app) / 2)
+        loss_g.backward()
+        self.opt_g.step()
+
+        # --- discriminators (appearance first, then pose), on pooled fakes
+        self._set_requires_grad((self.d_pose, self.d_app), True)
+        fake = fake.detach()
+        d_losses = {}
+        for name, net, opt, pool, real_in, fake_in in (
+            ("d_appearance", self.d_app, self.opt_da, self.pool_app,
+             torch.cat([target, cond], 1), torch.cat([fake, cond], 1)),
+            ("d_pose", self.d_pose, self.opt_dp, self.pool_pose,
+             torch.cat([target, pose_t], 1), torch.cat([fake, pose_t], 1)),
+        ):
+            opt.zero_grad(set_to_none=True)
+            fake_in = pool.query(fake_in)
+            with self._autocast():
+                loss_d = cfg.lambda_gan * 0.5 * (gan_loss(net(real_in), True, cfg.gan_mode)
+                                                  + gan_loss(net(fake_in), False, cfg.gan_mode))
+            loss_d.backward()
+            opt.step()
+            d_losses[name] = loss_d.detach()
+
+        for sched in self.schedulers:
+            sched.step()
+        losses = torch.stack([loss_g.detach(), l1.detach(), per.detach(), g_pose.detach(), g_app.detach(),
+                              d_losses["d_appearance"], d_losses["d_pose"]]).float().cpu()
+        values = dict(zip(("g_total", "g_l1", "g_perceptual", "g_gan_pose", "g_gan_appearance",
+                           "d_appearance", "d_pose"), losses.tolist()))
+        if not torch.isfinite(losses).all():
+            bad = ", ".join(f"{k}={v}" for k, v in values.items() if not torch.isfinite(torch.tensor(v)))
+            raise TrainingDiverged(f"iteration {self.iteration + 1}: non-finite loss ({bad}); the last good "
+                                   f"checkpoint is {self.out / CHECKPOINT_NAME}")
+        return values
+
+    # ------------------------------------------------------------------ the run
+    def _sample_batch(self) -> dict[str, Any] | None:
+        d = self.config.data
+        paths = [d.path(p) for p in (d.sample_images, d.sample_annotations, d.sample_pairs)]
+        if not all(p.exists() for p in paths):
+            paths = [d.path(p) for p in (d.images, d.annotations, d.pairs)]
+            ds = self._dataset(d.images, d.annotations, d.pairs)
+        else:
+            ds = self._dataset(d.sample_images, d.sample_annotations, d.sample_pairs)
+        n = min(self.config.sample_count, len(ds))
+        items = [ds[i] for i in range(n)]
+        return {k: (torch.stack([it[k] for it in items]) if torch.is_tensor(items[0][k]) else [it[k] for it in items])
+                for k in items[0]}
+
+    def _write_samples(self, batch: dict[str, Any]) -> Path:
+        self.generator.eval()
+        with torch.no_grad():
+            cond = batch["condition"].to(self.device)
+            h, w = cond.shape[-2:]
+            pair = torch.cat([pose_maps(batch["kp_condition"].to(self.device), h, w),
+                              pose_maps(batch["kp_target"].to(self.device), h, w)], 1)
+            fake = self.generator(cond, pair).float().cpu()
+        self.generator.train()
+        path = self.out / "samples" / f"iter_{self.iteration:07d}.png"
+        save_sample_grid(path, batch["condition"], batch["kp_target"], fake, batch["target"])
+        return path
+
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.out / LOG_NAME, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _truncate_log(self) -> None:
+        """Drop log records past the resumed iteration: they belong to the lost tail of the old run."""
+        path = self.out / LOG_NAME
+        if not path.exists():
+            return
+        keep = [line for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("iteration", 0) <= self.iteration]
+        atomic_write_text(path, "".join(line + "\n" for line in keep))
+
+    def fit(self, max_iterations: int | None = None) -> dict[str, Any]:
+        """Train until the schedule ends (or ``max_iterations`` more iterations, for interrupted-run
+        tests and quick checks); returns a summary with the last logged losses."""
+        cfg = self.config
+        self.out.mkdir(parents=True, exist_ok=True)
+        ckpt = self.out / CHECKPOINT_NAME
+        if ckpt.exists():
+            if not cfg.resume:
+                raise CheckpointError(f"{ckpt} exists; pass resume=true to continue it, or choose another out=")
+            self.load_state_dict(load_checkpoint(ckpt, GENERATOR_FORMAT, map_location=self.device), ckpt)
+            log.info("resumed %s at iteration %d / %d", ckpt, self.iteration, self.total_iterations)
+        self._truncate_log()
+        atomic_write_text(self.out / "config.json", json.dumps(to_dict(cfg), indent=2) + "\n")
+        dataset = self._dataset(cfg.data.images, cfg.data.annotations, cfg.data.pairs)
+        stop = self.total_iterations if max_iterations is None else min(self.total_iterations,
+                                                                        self.iteration + max_iterations)
+        sampler = IterationBatches(len(dataset), cfg.schedule.batch_size, cfg.seed, self.iteration, stop)
+        loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
+                            pin_memory=self.device.type == "cuda", persistent_workers=False,
+                            generator=torch.Generator())  # keeps the global RNG untouched by the loader
+        samples = self._sample_batch() if cfg.sample_every > 0 else None
+        log.info("training %s for iterations %d..%d of %d on %s (%d pairs; perceptual loss %s); writing to %s",
+                 "PoNA", self.iteration, stop, self.total_iterations, self.device, len(dataset),
+                 self.perceptual_note, self.out)
+        self._log({"event": "start", "iteration": self.iteration, "device": str(self.device),
+                   "perceptual": self.perceptual_note, "amp": self.use_amp})
+        self.generator.train(), self.d_pose.train(), self.d_app.train()
+        last: dict[str, float] = {}
+        t0 = time.perf_counter()
+        bar = tqdm(loader, total=len(sampler), initial=0, desc="PoNA training", unit="it", dynamic_ncols=True)
+        for batch in bar:
+            last = self.step(batch)
+            self.iteration += 1
+            bar.set_postfix(l1=f"{last['g_l1']:.3f}", d_p=f"{last['d_pose']:.3f}", refresh=False)
+            if self.iteration % cfg.log_every == 0 or self.iteration == stop:
+                self._log({"iteration": self.iteration, "lr": self.schedulers[0].get_last_lr()[0],
+                           "seconds": round(time.perf_counter() - t0, 3), **last})
+            if samples is not None and self.iteration % cfg.sample_every == 0:
+                self._write_samples(samples)
+            if self.iteration % cfg.checkpoint_every == 0 and self.iteration != stop:
+                self.save()
+        bar.close()
+        path = self.save()
+        if samples is not None:
+            self._write_samples(samples)
+        done = self.iteration >= self.total_iterations
+        log.info("%s at iteration %d; checkpoint %s", "finished" if done else "stopped", self.iteration, path)
+        return {"iteration": self.iteration, "finished": done, "checkpoint": str(path), "losses": last,
+                "seconds": time.perf_counter() - t0}
+
+
+def config_from_checkpoint(state: dict[str, Any]) -> TrainConfig:
+    """Rebuild the typed config a checkpoint was trained with (the stored dict is plain data)."""
+    return build(TrainConfig, state["config"])
+
