@@ -95,11 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         model = load_generator(cfg.checkpoint, cfg.device)
-        dataset = PairDataset(cfg.images, read_annotations(cfg.annotations), read_pairs(cfg.pairs),
+        keypoints = read_annotations(cfg.annotations)
+        dataset = PairDataset(cfg.images, keypoints, read_pairs(cfg.pairs, known_names=keypoints),
                               image_size=model.image_size)
         n = generate_pairs(model, dataset, cfg.out, vis=cfg.vis, batch_size=cfg.batch_size,
                            num_workers=cfg.num_workers)
-    except (CheckpointError, FormatError, FileNotFoundError, ValueError) as exc:
+    except (CheckpointError, FormatError, OSError, ValueError) as exc:
         print(f"python -m pona_model.generate: error: {exc}", file=sys.stderr)
         return 1
     log.info("wrote %d generated images to %s (%d pairs in total)", n, cfg.out, len(dataset))

@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           presets_dir=PRESETS_DIR)
     try:
         summary = Trainer(config).fit()
-    except (FileNotFoundError, MissingWeightsError, CheckpointError, FormatError, TrainingDiverged, ValueError) as exc:
+    except (OSError, MissingWeightsError, CheckpointError, FormatError, TrainingDiverged, ValueError) as exc:
         print(f"python -m pona_model.train: error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(summary, indent=2))

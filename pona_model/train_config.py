@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pona_model.cli import param
+from pona_model.cli import param, resolve
 from pona_model.generator import GeneratorConfig
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -86,3 +86,9 @@ class TrainConfig:
 # Keys that change how a run is executed but not what it computes: a resumed run may change them.
 RUN_CONTROL_KEYS = ("out", "device", "num_workers", "threads", "resume", "checkpoint_every",
                     "sample_every", "log_every")
+
+
+def load_train_config(*overrides: str) -> TrainConfig:
+    """The config the command line would build from these ``key=value`` strings (``preset=`` included),
+    for Python users and tests: ``load_train_config("preset=market1501", "generator.n_blocks=2")``."""
+    return resolve(TrainConfig, overrides, PRESETS_DIR)

@@ -77,11 +77,17 @@ class IterationBatches(Sampler[list[int]]):
         return max(0, self.total - self.start)
 
 
-def linear_decay(schedule_iterations_per_epoch: float, n_epochs: int, n_epochs_decay: int):
-    """The authors' schedule: constant for ``n_epochs``, then linear to 0 over ``n_epochs_decay``."""
+def linear_decay(iterations_per_epoch: float, n_epochs: int, n_epochs_decay: int):
+    """The authors' schedule: constant, then linear to 0 over the last ``n_epochs_decay`` epochs.
+
+    Reproduces their rule ``1 - max(0, epoch + 1 + epoch_count - niter) / (niter_decay + 1)`` with
+    epoch_count = 1, stepped after each epoch: with 0-based epochs the factor is
+    ``1 - max(0, e + 2 - n_epochs) / (n_epochs_decay + 1)``, so the decay already starts in the last
+    nominally constant epoch and the final epoch runs at 0.
+    """
     def factor(iteration: int) -> float:
-        epoch = int(iteration / schedule_iterations_per_epoch)
-        return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
+        epoch = int(iteration / iterations_per_epoch)
+        return 1.0 - max(0, epoch + 2 - n_epochs) / float(n_epochs_decay + 1)
     return factor
 
 
@@ -145,8 +151,9 @@ class Trainer:
 
     def _dataset(self, images: str, annotations: str, pairs: str) -> PairDataset:
         d = self.config.data
-        return PairDataset(d.path(images), read_annotations(d.path(annotations)),
-                           read_pairs(d.path(pairs)), image_size=tuple(self.config.generator.image_size))
+        keypoints = read_annotations(d.path(annotations))
+        return PairDataset(d.path(images), keypoints, read_pairs(d.path(pairs), known_names=keypoints),
+                           image_size=tuple(self.config.generator.image_size))
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

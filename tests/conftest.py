@@ -1,0 +1,58 @@
+"""Shared fixtures: tiny generated pair data, so generator tests need no downloaded dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pona_model.annotations import build_pairs, write_annotations, write_pairs
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_torch(monkeypatch, tmp_path_factory):
+    """One thread (stable sums), and an empty torch hub cache so no user's VGG file changes a test."""
+    torch.set_num_threads(1)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+
+
+def _person_keypoints(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A rough upright 18-joint pose inside a (height, width) box, (y, x) ints."""
+    cy, cx = height / 2, width / 2
+    base = np.array([
+        [-0.40, 0.00], [-0.28, 0.00], [-0.28, -0.18], [-0.10, -0.22], [0.05, -0.24], [-0.28, 0.18],
+        [-0.10, 0.22], [0.05, 0.24], [0.05, -0.10], [0.25, -0.11], [0.43, -0.12], [0.05, 0.10],
+        [0.25, 0.11], [0.43, 0.12], [-0.42, 0.05], [-0.42, -0.05], [-0.41, 0.10], [-0.41, -0.10],
+    ])
+    jitter = rng.normal(0, 0.02, base.shape)
+    yx = (base + jitter) * np.array([height, width * 2.0]) + np.array([cy, cx])
+    yx = np.clip(np.round(yx), 0, [height - 1, width - 1]).astype(np.int32)
+    return yx
+
+
+def make_pair_data(root: Path, n_ids: int = 3, per_id: int = 3, size: tuple[int, int] = (32, 16),
+                   seed: int = 0) -> Path:
+    """Images of ``n_ids`` identities (a colour each, noise) in Market naming, with PATN annotation
+    and pair CSVs in the layout the trainer's data config expects."""
+    rng = np.random.default_rng(seed)
+    images = root / "bounding_box_train"
+    images.mkdir(parents=True, exist_ok=True)
+    keypoints = {}
+    for pid in range(1, n_ids + 1):
+        colour = rng.integers(0, 256, 3)
+        for k in range(per_id):
+            name = f"{pid:04d}_c{k % 6 + 1}s1_{k:06d}_00.jpg"
+            pixels = np.clip(colour + rng.normal(0, 20, (*size, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(images / name, quality=95)
+            keypoints[name] = _person_keypoints(rng, *size)
+    write_annotations(root / "market-annotation-train.csv", keypoints)
+    write_pairs(root / "market-pairs-train.csv", build_pairs(keypoints))
+    return root
+
+
+@pytest.fixture
+def pair_data(tmp_path: Path) -> Path:
+    return make_pair_data(tmp_path / "data")
