@@ -294,8 +294,6 @@ class PosesConfig:
     progress: bool = param(True, "show a progress bar")
 
     def __post_init__(self) -> None:
-        if not self.images or not self.out:
-            raise ValueError("both images=DIR and out=ANNOTATIONS.csv are required")
         if self.workers < 1 or self.chunk < 1:
             raise ValueError(f"workers and chunk must be >= 1, got {self.workers} and {self.chunk}")
 
@@ -315,6 +313,10 @@ class EstimatorFactory:
 def main(argv: Sequence[str] | None = None) -> int:
     prog = "python -m pona_model.poses"
     cfg = parse_config(PosesConfig, argv, prog=prog, description=__doc__)
+    if not cfg.images or not cfg.out:
+        print(f"{prog}: error: both images=DIR and out=ANNOTATIONS.csv are required (see --help)",
+              file=sys.stderr)
+        return 2
     try:
         _import_mediapipe_pose()  # fail here, with the fix, before any worker starts
         report = annotate_folder(cfg.images, cfg.out, workers=cfg.workers, chunk=cfg.chunk,

@@ -168,9 +168,14 @@ def test_parallel_workers_match_serial(folder: Path, tmp_path: Path) -> None:
 
 
 def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert poses.main([f"images={tmp_path}"]) == 2
+    assert "out=ANNOTATIONS.csv are required" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
-        poses.main([f"images={tmp_path}"])
-    assert info.value.code == 2 and "out=ANNOTATIONS.csv are required" in capsys.readouterr().err
+        poses.main([f"images={tmp_path}", "out=a.csv", "workers=0"])
+    assert info.value.code == 2 and "workers and chunk must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        poses.main(["--help"])
+    assert info.value.code == 0 and "visibility=0.5" in capsys.readouterr().out
 
 
 def test_missing_extra_message(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
