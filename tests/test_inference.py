@@ -59,7 +59,7 @@ def test_generate_command_writes_one_image_per_pair_and_resumes(trained, pair_da
     expected = {f"{output_name(a, b)}.png" for a, b in zip(pairs["from"], pairs["to"])}
     assert {p.name for p in out.glob("*.png")} == expected
     assert len(list(out.glob("*_vis.jpg"))) == len(expected)
-    first = sorted(expected)[0]
+    first = min(expected)
     assert Image.open(out / first).size == (16, 32)
     assert Image.open(out / first.replace(".png", "_vis.jpg")).size == (16 * 5, 32)
     stamp = (out / first).stat().st_mtime_ns

@@ -178,9 +178,9 @@ def _limb_direction(side: float, flex: float, abd: float) -> np.ndarray:
 
 
 def _rot_x(angle: float) -> np.ndarray:
-    """Rotation about the lateral axis; positive tips +y towards +z (a forward lean)."""
+    """Rotation about the lateral axis; positive tips +y towards +z (a forward lean, a bowed head)."""
     c, s = math.cos(angle), math.sin(angle)
-    return np.array([[1, 0, 0], [0, c, s], [0, -s, c]])
+    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
 
 
 def _rot_y(angle: float) -> np.ndarray:
@@ -229,7 +229,7 @@ def pose_body(body: Body, pose: Pose) -> Posed:
     hands = np.zeros((2, 3))
     for sho, elb, wri, side, i in arms:
         joints[sho] = neck + torso_axes @ [side * body.shoulder / 2, -0.012, 0.0]
-        flex, abd = pose.shoulder_flex[i] - pose.lean, pose.shoulder_abd[i]
+        flex, abd = pose.shoulder_flex[i], pose.shoulder_abd[i]
         upper = _limb_direction(side, flex, abd)
         joints[elb] = joints[sho] + body.upper_arm * upper
         # The forearm bends forward and a little inward when the elbow flexes.
