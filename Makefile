@@ -1,0 +1,28 @@
+# Two entry points for a fresh machine (see README): `make run` and `make test`.
+# Both create the virtual environment .venv on first use and reinstall when pyproject.toml changes.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev,pose]'
+	$(BIN)/python -m pona_model.poses --check-install
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# The main job on the default data: render SynthMarket, train the PoNA generator on it (CPU preset).
+run: setup
+	$(BIN)/python -m reid.synthmarket out=data/synthmarket seed=0
+	$(BIN)/python -m pona_model.train preset=synth
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup lint
+	$(BIN)/python -m pytest -q
