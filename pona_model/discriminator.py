@@ -54,7 +54,8 @@ class Discriminator(nn.Module):
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         bias = norm == "instance"
         layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3), _sn_conv(in_channels, ndf, 7, bias), make_norm(norm, ndf), nn.ReLU(inplace=True),
+            nn.ReflectionPad2d(3), _sn_conv(in_channels, ndf, 7, bias), make_norm(norm, ndf),
+            nn.ReLU(inplace=True),
         ]
         for mult in (1, 2):
             layers += [_sn_conv(ndf * mult, ndf * mult * 2, 3, bias, stride=2, padding=1),

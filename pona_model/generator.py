@@ -45,7 +45,8 @@ class GeneratorConfig:
         if isinstance(self.ngf, bool) or not isinstance(self.ngf, int) or self.ngf < 2 or self.ngf % 2:
             raise ValueError(f"ngf must be a positive even int (attention keys have 4*ngf/8 channels), "
                              f"got {self.ngf!r}")
-        if isinstance(self.n_blocks, bool) or not isinstance(self.n_blocks, int) or not 1 <= self.n_blocks <= 5:
+        n_blocks = self.n_blocks
+        if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or not 1 <= n_blocks <= 5:
             raise ValueError(f"n_blocks must be an int in 1..5, got {self.n_blocks!r}")
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
@@ -72,11 +73,12 @@ class Encoder(nn.Sequential):
         bias = norm == "instance"
         super().__init__(
             nn.ReflectionPad2d(3),
-            nn.Conv2d(in_channels, ngf, kernel_size=7, bias=bias), make_norm(norm, ngf), nn.ReLU(inplace=True),
-            nn.Conv2d(ngf, 2 * ngf, kernel_size=3, stride=2, padding=1, bias=bias), make_norm(norm, 2 * ngf),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(2 * ngf, 4 * ngf, kernel_size=3, stride=2, padding=1, bias=bias), make_norm(norm, 4 * ngf),
-            nn.ReLU(inplace=True),
+            nn.Conv2d(in_channels, ngf, kernel_size=7, bias=bias),
+            make_norm(norm, ngf), nn.ReLU(inplace=True),
+            nn.Conv2d(ngf, 2 * ngf, kernel_size=3, stride=2, padding=1, bias=bias),
+            make_norm(norm, 2 * ngf), nn.ReLU(inplace=True),
+            nn.Conv2d(2 * ngf, 4 * ngf, kernel_size=3, stride=2, padding=1, bias=bias),
+            make_norm(norm, 4 * ngf), nn.ReLU(inplace=True),
         )
 
 
@@ -85,10 +87,11 @@ class Decoder(nn.Sequential):
 
     def __init__(self, ngf: int, norm: str, out_channels: int = IMAGE_CHANNELS) -> None:
         bias = norm == "instance"
+        up = {"kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1, "bias": bias}
         super().__init__(
-            nn.ConvTranspose2d(4 * ngf, 2 * ngf, kernel_size=3, stride=2, padding=1, output_padding=1, bias=bias),
+            nn.ConvTranspose2d(4 * ngf, 2 * ngf, **up),
             make_norm(norm, 2 * ngf), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(2 * ngf, ngf, kernel_size=3, stride=2, padding=1, output_padding=1, bias=bias),
+            nn.ConvTranspose2d(2 * ngf, ngf, **up),
             make_norm(norm, ngf), nn.ReLU(inplace=True),
             nn.ReflectionPad2d(3),
             nn.Conv2d(ngf, out_channels, kernel_size=7),

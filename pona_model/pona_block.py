@@ -25,8 +25,6 @@ class DoubleConv(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, residual: bool) -> None:
         super().__init__()
-        if residual and in_channels != out_channels:
-            raise ValueError(f"a residual DoubleConv needs in == out channels, got {in_channels} -> {out_channels}")
         self.residual = residual
         self.body = nn.Sequential(
             nn.Conv2d(in_channels, in_channels, kernel_size=3, padding=1),

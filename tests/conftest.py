@@ -56,3 +56,23 @@ def make_pair_data(root: Path, n_ids: int = 3, per_id: int = 3, size: tuple[int,
 @pytest.fixture
 def pair_data(tmp_path: Path) -> Path:
     return make_pair_data(tmp_path / "data")
+
+
+# A tiny but complete training config: 1 block, ngf 8, 32 x 16, batch 2, 8 iterations in all.
+TINY_TRAIN = [
+    "generator.ngf=8", "generator.n_blocks=1", "generator.image_size=[32,16]", "generator.norm=batch",
+    "discriminator.ndf=8", "discriminator.n_res_blocks=1", "schedule.batch_size=2", "schedule.pool_size=2",
+    "schedule.pairs_per_epoch=8", "schedule.n_epochs=1", "schedule.n_epochs_decay=1", "num_workers=0",
+    "loss.vgg_missing=disable", "checkpoint_every=100", "sample_every=4", "log_every=1", "sample_count=2",
+]
+
+
+@pytest.fixture
+def trained(pair_data, tmp_path):
+    """A checkpoint of the tiny config after 2 iterations on ``pair_data``."""
+    from pona_model.train_config import load_train_config
+    from pona_model.trainer import CHECKPOINT_NAME, Trainer
+
+    out = tmp_path / "run"
+    Trainer(load_train_config(*TINY_TRAIN, f"data.root={pair_data}", f"out={out}")).fit(max_iterations=2)
+    return out / CHECKPOINT_NAME

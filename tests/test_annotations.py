@@ -85,9 +85,9 @@ def test_wrong_header(tmp_path, text):
 
 
 def test_missing_files_say_what_makes_them(tmp_path):
-    with pytest.raises(FileNotFoundError, match="annotation file .*nope.csv does not exist.*pose estimator"):
+    with pytest.raises(FileNotFoundError, match=r"annotation file .*nope.csv does not exist.*pose estimator"):
         read_annotations(tmp_path / "nope.csv")
-    with pytest.raises(FileNotFoundError, match="pairs file .*nope.csv does not exist.*build_pairs"):
+    with pytest.raises(FileNotFoundError, match=r"pairs file .*nope.csv does not exist.*build_pairs"):
         read_pairs(tmp_path / "nope.csv")
 
 

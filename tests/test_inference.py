@@ -12,16 +12,6 @@ from pona_model.checkpoint import CheckpointError
 from pona_model.generate import main as generate_main
 from pona_model.generate import output_name
 from pona_model.inference import load_generator
-from pona_model.train_config import load_train_config
-from pona_model.trainer import CHECKPOINT_NAME, Trainer
-from tests.test_trainer import TINY
-
-
-@pytest.fixture
-def trained(pair_data, tmp_path):
-    out = tmp_path / "run"
-    Trainer(load_train_config(*TINY, f"data.root={pair_data}", f"out={out}")).fit(max_iterations=2)
-    return out / CHECKPOINT_NAME
 
 
 def test_loaded_generator_matches_the_trained_weights(trained):

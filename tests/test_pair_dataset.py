@@ -67,13 +67,13 @@ def test_reads_csv_files(data, tmp_path):
     dataset = PairDataset(images, tmp_path / "ann.csv", tmp_path / "pairs.csv", image_size=(8, 4))
     assert dataset[1]["condition_name"] == "0001_b.png"
     write_pairs(tmp_path / "pairs.csv", pd.DataFrame({"from": ["0001_a.png"], "to": ["0009_x.png"]}))
-    with pytest.raises(FormatError, match="line 2: '0009_x.png' has no annotation"):
+    with pytest.raises(FormatError, match=r"line 2: '0009_x\.png' has no annotation"):
         PairDataset(images, annotations, tmp_path / "pairs.csv", image_size=(8, 4))
 
 
 def test_construction_errors(data, tmp_path):
     images, annotations, pairs = data
-    with pytest.raises(FileNotFoundError, match="image directory .*nowhere"):
+    with pytest.raises(FileNotFoundError, match=r"image directory .*nowhere"):
         PairDataset(tmp_path / "nowhere", annotations, pairs, image_size=(8, 4))
     bad = pd.DataFrame({"from": ["0001_a.png", "x.png", "y.png"], "to": ["z.png", "0001_a.png", "x.png"]})
     with pytest.raises(ValueError, match=r"3 image\(s\) .*no annotation, e.g. \['x.png', 'y.png', 'z.png'\]"):
@@ -86,7 +86,7 @@ def test_missing_or_broken_image_is_named(data):
     (images / "0001_d.png").write_bytes(b"not an image")
     more = pd.DataFrame({"from": ["0001_a.png", "0001_a.png"], "to": ["0001_c.png", "0001_d.png"]})
     dataset = PairDataset(images, annotations, more, image_size=(8, 4))
-    with pytest.raises(FileNotFoundError, match="0001_c.png"):
+    with pytest.raises(FileNotFoundError, match=r"0001_c\.png"):
         dataset[0]
-    with pytest.raises(OSError, match="0001_d.png cannot be decoded"):
+    with pytest.raises(OSError, match=r"0001_d\.png cannot be decoded"):
         dataset[1]

@@ -19,13 +19,9 @@ from pona_model.trainer import (
     TrainingDiverged,
     linear_decay,
 )
+from tests.conftest import TINY_TRAIN
 
-TINY = [
-    "generator.ngf=8", "generator.n_blocks=1", "generator.image_size=[32,16]", "generator.norm=batch",
-    "discriminator.ndf=8", "discriminator.n_res_blocks=1", "schedule.batch_size=2", "schedule.pool_size=2",
-    "schedule.pairs_per_epoch=8", "schedule.n_epochs=1", "schedule.n_epochs_decay=1", "num_workers=0",
-    "loss.vgg_missing=disable", "checkpoint_every=100", "sample_every=4", "log_every=1", "sample_count=2",
-]
+TINY = TINY_TRAIN
 
 
 def tiny_config(data: Path, out: Path, *extra: str) -> TrainConfig:

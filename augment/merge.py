@@ -1,0 +1,73 @@
+"""Assemble a training set in Market-1501 layout from kept real images and synthesised ones, so any
+re-ID framework reads it as it reads Market-1501 (torchreid, layumi's baseline, fast-reid).
+
+The folder gets ``bounding_box_train/`` (real + generated images under Market names), links to the
+source's ``query/`` and ``bounding_box_test/`` (so it is a complete dataset root), and
+``manifest.csv`` saying where every training image came from. It is built under a temporary name
+and renamed into place at the end, so an interrupted merge never leaves a folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from pona_model.atomic import atomic_path
+
+MANIFEST = "manifest.csv"
+LINK_MODES = ("hardlink", "copy", "symlink")
+
+
+def _place(src: Path, dst: Path, mode: str) -> None:
+    if mode == "symlink":
+        dst.symlink_to(src.resolve())
+        return
+    if mode == "hardlink":
+        try:
+            os.link(src, dst)
+            return
+        except OSError:  # another file system, or links not allowed: copy instead
+            pass
+    shutil.copy2(src, dst)
+
+
+def merge_training_set(kept: pd.DataFrame, synthesized: pd.DataFrame | None, source_root: str | Path,
+                       out: str | Path, *, link: str = "hardlink") -> pd.DataFrame:
+    """Write the merged dataset root ``out``; returns its manifest (name, identity, camera, source,
+    origin, condition). ``kept`` rows need ``name``, ``path``, ``identity``, ``camera``;
+    ``synthesized`` is the manifest of ``augment.synthesis.synthesize`` (skipped rows are left out)."""
+    if link not in LINK_MODES:
+        raise ValueError(f"link must be one of {', '.join(LINK_MODES)}, got {link!r}")
+    out = Path(out)
+    if out.exists():
+        raise FileExistsError(f"{out} already exists; remove it or choose another output folder")
+    source_root = Path(source_root)
+    rows = [{"name": r.name, "identity": r.identity, "camera": r.camera, "source": "real", "origin": r.path,
+             "condition": ""} for r in kept.itertuples(index=False)]
+    if synthesized is not None:
+        rows += [{"name": r.name, "identity": r.identity, "camera": r.camera, "source": "generated",
+                  "origin": r.path, "condition": r.condition}
+                 for r in synthesized.itertuples(index=False) if r.status != "skipped"]
+    manifest = pd.DataFrame(rows, columns=["name", "identity", "camera", "source", "origin", "condition"])
+    duplicated = manifest["name"][manifest["name"].duplicated()]
+    if not duplicated.empty:
+        raise ValueError(f"{len(duplicated)} image names occur twice (e.g. {duplicated.iloc[0]}): kept and "
+                         "synthesised images must be disjoint")
+    manifest = manifest.sort_values("name").reset_index(drop=True)
+
+    tmp = out.with_name(f".{out.name}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    (tmp / "bounding_box_train").mkdir(parents=True)
+    for r in manifest.itertuples(index=False):
+        _place(Path(r.origin), tmp / "bounding_box_train" / r.name, link)
+    for split in ("query", "bounding_box_test"):
+        if (source_root / split).is_dir():
+            (tmp / split).symlink_to((source_root / split).resolve(), target_is_directory=True)
+    with atomic_path(tmp / MANIFEST) as t:
+        manifest.to_csv(t, index=False)
+    tmp.rename(out)
+    return manifest
