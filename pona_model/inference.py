@@ -57,7 +57,7 @@ class LoadedGenerator:
         for i, (img, kc, kt) in enumerate(zip(images, kp_condition, kp_target)):
             src = img.shape[:2]
             tgt = target_sizes[i] if target_sizes else src
-            t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div(127.5).sub(1).unsqueeze(0)
+            t = torch.tensor(np.asarray(img)).permute(2, 0, 1).float().div(127.5).sub(1).unsqueeze(0)
             if tuple(src) != (h, w):
                 t = F.interpolate(t, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
             conds.append(t)

@@ -1,0 +1,43 @@
+"""SynthMarket: a procedurally rendered pedestrian dataset in Market-1501 layout, with exact poses.
+
+  python -m reid.synthmarket out=data/synthmarket seed=0
+  python -m reid.synthmarket out=/tmp/tiny n_train_ids=5 n_test_ids=5 sheet=/tmp/tiny/sheet.png
+
+Writes bounding_box_train/, query/, bounding_box_test/ (with 0000_ distractors and -1_ junk), the PATN
+annotation and pair CSVs, manifest.csv and, last, synthmarket.json. The same seed and settings give
+byte-identical files; an existing finished root with the same settings is left as it is.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+
+from pona_model.cli import parse_config
+from reid.synthmarket.config import SynthMarketConfig
+from reid.synthmarket.dataset import ConfigMismatchError, generate_synthmarket
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cfg = parse_config(SynthMarketConfig, argv, prog="python -m reid.synthmarket", description=__doc__)
+    start = time.perf_counter()
+    try:
+        manifest = generate_synthmarket(cfg.out, cfg)
+    except ConfigMismatchError as exc:
+        print(f"python -m reid.synthmarket: error: {exc}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - start
+    counts = manifest.groupby("split").size().to_dict()
+    print(f"SynthMarket in {cfg.out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+          + f" images ({seconds:.1f} s)")
+    if cfg.sheet:
+        from reid.synthmarket.contact_sheet import write_contact_sheet
+
+        write_contact_sheet(cfg.sheet, cfg)
+        print(f"contact sheet: {cfg.sheet}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
