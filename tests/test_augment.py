@@ -106,7 +106,7 @@ def augmentation(pair_data, trained, tmp_path):
 
 
 def test_synthesis_writes_exactly_the_missing_set_and_resumes(pair_data, trained, augmentation, tmp_path):
-    index, keypoints, kept, missing, plan, bad = augmentation
+    _, keypoints, kept, missing, plan, bad = augmentation
     images = pair_data / "bounding_box_train"
     planned = plan_synthesis(plan, keypoints, images, unusable_pose="skip")
     assert planned.set_index("name").loc[bad, "action"] == "skip"

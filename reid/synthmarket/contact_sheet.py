@@ -83,7 +83,7 @@ class ContactSheetConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_config(ContactSheetConfig, argv, prog="python -m reid.synthmarket.contact_sheet", description=__doc__)
     data_cfg = SynthMarketConfig(seed=cfg.seed, height=cfg.height, width=cfg.width,
-                                 n_train_ids=max(cfg.n_ids, 1), n_test_ids=1)
+                                 n_train_ids=max(cfg.n_ids, SynthMarketConfig().n_train_ids))
     write_contact_sheet(cfg.out, data_cfg, n_ids=cfg.n_ids, poses=cfg.poses, scale=cfg.scale)
     print(f"contact sheet: {cfg.out}")
     return 0
