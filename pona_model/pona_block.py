@@ -54,9 +54,15 @@ class PoNABlock(nn.Module):
       (its query/key read 2C channels); p' (C channels) goes on to the next block;
     - none: no image code in the pose path; SA_C (if on) acts on p at the head.
 
+    Only head is specified by the authors' code; the other three follow Fig. 11 with the narrowest
+    widths that fit, so they are smaller: Market, 3 blocks, 34.33 M (head), 23.71 M (middle),
+    16.68 M (tail), 15.90 M (none) parameters.
+
     Image path: two residual dc(C->C), then the pose-guided cross attention (eqs. 4-7; query and
     key from the guide, value from the image code). ``cross_attention=False`` ("w/o Cro.") leaves
-    the updated image code as is; ``self_attention=False`` ("w/o Self.") drops SA.
+    the updated image code as is - the pose path then no longer reaches the output and its
+    parameters get no gradient, which is the ablation; ``self_attention=False`` ("w/o Self.")
+    drops SA.
     """
 
     def __init__(self, channels: int, fusion: Fusion = "head", self_attention: bool = True,

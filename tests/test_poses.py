@@ -167,6 +167,21 @@ def test_parallel_workers_match_serial(folder: Path, tmp_path: Path) -> None:
     assert (tmp_path / "parallel.csv").read_bytes() == (tmp_path / "serial.csv").read_bytes()
 
 
+class BrokenEstimator:
+    """A factory that fails as a missing extra would."""
+
+    def __init__(self) -> None:
+        raise ImportError("no estimator here: pip install -e '.[pose]'")
+
+
+def test_worker_start_failure_reaches_the_caller(folder: Path, tmp_path: Path) -> None:
+    """A failing estimator in the workers raises in the parent instead of respawning workers forever."""
+    with pytest.raises(ImportError, match="no estimator here"):
+        annotate_folder(folder, tmp_path / "a.csv", estimator_factory=BrokenEstimator, workers=2,
+                        progress=False, start_method="fork")  # fork: fast, and nothing to inherit
+    assert not (tmp_path / "a.csv").exists()
+
+
 def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert poses.main([f"images={tmp_path}"]) == 2
     assert "out=ANNOTATIONS.csv are required" in capsys.readouterr().err
@@ -191,15 +206,53 @@ def test_missing_extra_message(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
 
 # ----------------------------------------------------------------------------- the real estimator
 
-needs_mediapipe = pytest.mark.skipif(importlib.util.find_spec("mediapipe") is None,
-                                     reason="mediapipe is not installed (pip install -e '.[pose]')")
+@pytest.fixture(scope="module")
+def estimator():
+    if importlib.util.find_spec("mediapipe") is None:
+        pytest.skip("mediapipe is not installed (pip install -e '.[pose]')")
+    est = PoseEstimator()
+    yield est
+    est.close()
 
 
-@needs_mediapipe
-def test_real_estimator_finds_nobody_in_a_flat_image() -> None:
-    estimator = PoseEstimator()
-    try:
-        kp = estimator.estimate(np.full((H, W, 3), 128, np.uint8))
-    finally:
-        estimator.close()
-    assert kp.shape == (N_JOINTS, 2) and (kp == MISSING).all()
+def test_real_estimator_finds_nobody_in_a_flat_image(estimator: PoseEstimator) -> None:
+    kp = estimator.estimate(np.full((H, W, 3), 128, np.uint8))
+    assert kp.shape == (N_JOINTS, 2) and kp.dtype == np.int32 and (kp == MISSING).all()
+
+
+def _within(truth: np.ndarray, found: np.ndarray, radius: float) -> tuple[int, int, int]:
+    """(joints present in both and within ``radius`` px, present in both, present in the truth)."""
+    both = (truth != MISSING).all(-1) & (found != MISSING).all(-1)
+    close = both & (np.linalg.norm(truth - found, axis=-1) <= radius)
+    return int(close.sum()), int(both.sum()), int((truth != MISSING).all(-1).sum())
+
+
+def test_real_estimator_on_synthmarket(estimator: PoseEstimator, tmp_path: Path) -> None:
+    """Seed 0, 6 training identities (75 crops of 128 x 64) with exact keypoints. Measured: a person
+    in 68 / 75 crops; of the joints found where the truth has one, 59 % within 5 px (front views
+    88 %: back and side views come out left/right swapped); 50 % of all true joints within 5 px,
+    69 % when a whole-image left/right swap is forgiven. The bounds leave room for other CPUs."""
+    from pona_model.pose import FLIP_PERMUTATION
+    from reid.synthmarket import SynthMarketConfig, generate_synthmarket
+
+    cfg = SynthMarketConfig(seed=0, n_train_ids=6, n_test_ids=1, n_distractors=0, n_junk=0, test_pairs=0,
+                            workers=1, progress=False)
+    manifest = generate_synthmarket(tmp_path / "sm", cfg)
+    truth = read_annotations(tmp_path / "sm" / "market-annotation-train.csv")
+    train = manifest[manifest["split"] == "train"].sort_values("name")
+    found = {name: estimator.estimate(np.asarray(Image.open(tmp_path / "sm" / file).convert("RGB")))
+             for name, file in zip(train["name"], train["file"], strict=True)}
+    names = list(found)
+    gt = np.stack([truth[n] for n in names])
+    pred = np.stack([found[n] for n in names])
+    front = (train["view"] == "front").to_numpy()
+
+    persons = int((pred != MISSING).all(-1).any(-1).sum())
+    close, both, present = _within(gt, pred, 5)
+    front_close, front_both, _ = _within(gt[front], pred[front], 5)
+    per_image = [max(_within(g, p, 5)[0], _within(g, p[list(FLIP_PERMUTATION)], 5)[0]) for g, p in zip(gt, pred)]
+    print(f"persons {persons}/{len(names)}; detected within 5 px {close / both:.3f} (front {front_close / front_both:.3f}); "
+          f"true joints within 5 px {close / present:.3f}, allowing a swap {sum(per_image) / present:.3f}")
+    assert len(names) == 75 and persons >= 60
+    assert close / both >= 0.5 and front_close / front_both >= 0.75
+    assert close / present >= 0.4 and sum(per_image) / present >= 0.6

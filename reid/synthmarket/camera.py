@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFilter
 N_CAMERAS = 6
 WALLS: tuple[str, ...] = ("brick", "glass", "trees", "concrete", "shop", "fence")
 GROUNDS: tuple[str, ...] = ("tiles", "asphalt", "grass", "pavers")
+SCENE_SATURATION = 0.6
 # A personality per camera before the seed reshuffles it: (gain, cast rgb, blur px, noise, jpeg).
 _LOOKS: tuple[tuple[float, tuple[float, float, float], float, float, int], ...] = (
     (1.08, (1.04, 1.0, 0.94), 0.3, 2.5, 92),   # bright, warm daylight, sharp
@@ -236,6 +237,8 @@ def make_scene(rng: np.random.Generator, wall: str, ground: str, horizon: float,
     elif ground == "asphalt":
         grime[top:] *= 0.9 + 0.2 * rng.random((bh - top, bw)).astype(np.float32)
     img *= grime[..., None]
+    grey = img.mean(axis=2, keepdims=True)
+    img = grey + SCENE_SATURATION * (img - grey)  # street scenes are muted next to clothes
     img = np.clip(img, 0, 255).astype(np.uint8)
     h, w = int(round(height * 1.25)), width * 4
     out = Image.fromarray(img).resize((w, h), Image.LANCZOS) if (h, w) != (bh, bw) else Image.fromarray(img)

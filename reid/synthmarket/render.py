@@ -361,7 +361,16 @@ def _draw_occluder(canvas: _Canvas, kind: str, rng: np.random.Generator, h: int,
         raise ValueError(f"unknown occluder {kind!r}; one of {OCCLUDERS}")
 
 
-def _colourise(canvas: _Canvas, a: Appearance, proj: Projection, camera: Camera, ss: int) -> tuple[np.ndarray, np.ndarray]:
+def _value_noise(rng: np.random.Generator, shape: tuple[int, int], cell: int) -> np.ndarray:
+    """Smooth noise in [0, 1]: a coarse random grid, bilinearly enlarged."""
+    gh, gw = shape[0] // cell + 2, shape[1] // cell + 2
+    grid = Image.fromarray((rng.random((gh, gw)) * 255).astype(np.uint8))
+    big = np.asarray(grid.resize((gw * cell, gh * cell), Image.BILINEAR), dtype=np.float32)
+    return big[: shape[0], : shape[1]] / 255.0
+
+
+def _colourise(canvas: _Canvas, a: Appearance, proj: Projection, camera: Camera, ss: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The supersampled part map as premultiplied RGB (float32, H*ss x W*ss x 3) and coverage."""
     ids = np.asarray(canvas.image)
     colours = np.asarray(canvas.colours, dtype=np.float32) * np.asarray(canvas.shades, dtype=np.float32)[:, None]
@@ -386,7 +395,8 @@ def _colourise(canvas: _Canvas, a: Appearance, proj: Projection, camera: Camera,
     cx = proj.offset[1]
     side = np.clip((np.arange(ids.shape[1], dtype=np.float32) - cx) / (0.2 * proj.scale), -1.5, 1.5)
     light = 1.0 + 0.1 * camera.light_side * side[None, :]
-    rgb *= ((0.68 + 0.32 * soft) * light)[..., None]
+    folds = 0.9 + 0.2 * _value_noise(rng, ids.shape, 5 * ss)  # creases and uneven light on cloth
+    rgb *= ((0.68 + 0.32 * soft) * light * folds)[..., None]
     return rgb * cover[..., None], cover
 
 
@@ -423,7 +433,7 @@ def render(appearance: Appearance, camera: Camera, shot: Shot, rng: np.random.Ge
     if shot.occluder != "none":
         _draw_occluder(canvas, shot.occluder, rng, hs, ws)
 
-    rgb_ss, cover_ss = _colourise(canvas, appearance, proj, camera, ss)
+    rgb_ss, cover_ss = _colourise(canvas, appearance, proj, camera, ss, rng)
     fg = _reduce(rgb_ss, ss)
     alpha = _reduce(cover_ss, ss)[..., None]
     ids = np.asarray(canvas.image)

@@ -106,9 +106,9 @@ def walking_pose(rng: np.random.Generator, phase: float, stride: float | None = 
         p = phase + offset
         hips.append(a * math.sin(p))
         swing = max(0.0, math.cos(p))
-        knees.append(0.08 + 1.05 * a / 0.4 * swing ** 1.6 + rng.uniform(0.0, 0.06))
+        knees.append(0.06 + min(0.95, 0.8 * a / 0.38) * swing ** 1.6 + rng.uniform(0.0, 0.06))
         shoulders.append(-arm * math.sin(p))
-        elbows.append(0.15 + 0.5 * max(0.0, -arm * math.sin(p)) + rng.uniform(0.0, 0.2))
+        elbows.append(0.12 + 0.35 * max(0.0, -arm * math.sin(p)) + rng.uniform(0.0, 0.15))
     return Pose(
         kind="walk",
         hip_flex=(hips[0], hips[1]),
@@ -137,16 +137,16 @@ def standing_pose(rng: np.random.Generator) -> Pose:
     shoulder_abd = list(rng.uniform(0.04, 0.2, 2))
     elbow = list(rng.uniform(0.05, 0.35, 2))
     style = rng.random()
-    if style < 0.3:  # one forearm raised in front
+    if style < 0.16:  # one forearm raised in front
         side = int(rng.integers(2))
-        shoulder_flex[side] = rng.uniform(0.1, 0.5)
-        elbow[side] = rng.uniform(1.2, 1.9)
-    elif style < 0.42:  # hand on the hip
+        shoulder_flex[side] = rng.uniform(-0.1, 0.3)
+        elbow[side] = rng.uniform(1.1, 1.6)
+    elif style < 0.28:  # hand on the hip
         side = int(rng.integers(2))
         shoulder_abd[side] = rng.uniform(0.45, 0.7)
         shoulder_flex[side] = rng.uniform(-0.3, 0.0)
         elbow[side] = rng.uniform(1.4, 1.8)
-    elif style < 0.52:  # both arms folded in front
+    elif style < 0.38:  # both arms folded in front
         shoulder_flex = list(rng.uniform(0.15, 0.35, 2))
         elbow = list(rng.uniform(1.5, 2.0, 2))
     return Pose(

@@ -1,0 +1,8 @@
+"""Generator quality metrics: the paper's Table I protocol (SSIM, mask-SSIM, IS, mask-IS, PSNR, PCKh)
+and today's standard additions (FID, LPIPS), plus L1.
+
+Every function takes uint8 RGB images (H, W, 3) or batches (B, H, W, 3), the form in which generated
+images are stored and scored by PATN's scripts; ``python -m pona_model.evaluate`` runs them over a
+folder. Network-based metrics need weights that cannot be downloaded here: they are loaded from a
+local file or the torch hub cache, and are reported as skipped (with the reason) when absent.
+"""

@@ -1,0 +1,221 @@
+"""The re-ID baseline the paper used: torchvision ResNet-50 with layumi's "ft_net" head.
+
+``ft_net`` (Person_reID_baseline_pytorch): ResNet-50 up to global average pooling (2048-d), then
+Linear(2048, 512) -> BatchNorm1d(512) -> Dropout(0.5) -> Linear(512, n_classes). New layers are
+Kaiming-initialised (BN weight ~ N(1, 0.02)), the classifier ~ N(0, 0.001). Training returns the
+logits; evaluation returns the 512-d BN output (dropout is the identity then).
+
+``plain`` is torchreid's ``resnet50`` for comparison: global average pooling -> Linear(2048,
+n_classes); evaluation returns the 2048-d pooled feature.
+
+ImageNet weights come from a file (``model.weights_file``) or torchvision's file in the torch hub
+cache; they are never downloaded. Random initialisation happens only with ``model.weights=random``,
+and the returned note ("imagenet: FILE" / "random") is written into the run's log and outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from pona_model.cli import param
+from pona_model.losses import MissingWeightsError
+
+log = logging.getLogger(__name__)
+
+HEADS = ("ft_net", "plain")
+BACKBONES = ("resnet50", "resnet34", "resnet18")
+WEIGHT_POLICIES = ("imagenet", "random")
+# torchvision's file names in $TORCH_HOME/hub/checkpoints (resnet50: V1 weights, then V2).
+TORCHVISION_FILES: dict[str, tuple[str, ...]] = {
+    "resnet50": ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),
+    "resnet34": ("resnet34-b627a593.pth",),
+    "resnet18": ("resnet18-f37072fd.pth",),
+}
+FEATURE_DIMS = {"resnet50": 2048, "resnet34": 512, "resnet18": 512}
+
+
+@dataclass
+class ModelConfig:
+    head: str = param("ft_net", "ft_net: layumi's baseline head (2048 -> 512 -> BN -> dropout -> classifier, "
+                      "512-d feature); plain: torchreid's resnet50 (pooled feature -> classifier)", choices=HEADS)
+    backbone: str = param("resnet50", "torchvision ResNet trunk (resnet50 is the paper's; the smaller ones "
+                          "are for quick checks)", choices=BACKBONES)
+    weights: str = param("imagenet", "backbone initialisation: imagenet (a local file or the torch cache; an "
+                         "error when absent) or random (explicitly untrained)", choices=WEIGHT_POLICIES)
+    weights_file: str = param("", "ImageNet state dict of the backbone; empty = torchvision's file in "
+                              "$TORCH_HOME/hub/checkpoints")
+    bottleneck: int = param(512, "ft_net: width of the Linear -> BN bottleneck (the evaluation feature)")
+    dropout: float = param(0.5, "ft_net: dropout before the classifier")
+    last_stride: int = param(2, "stride of the last ResNet stage (2: the paper's baseline)", choices=[1, 2])
+
+
+# ----------------------------------------------------------------------------- weights
+
+def cached_weight_paths(backbone: str) -> list[Path]:
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    return [cache / name for name in TORCHVISION_FILES[backbone]]
+
+
+def missing_weights_message(backbone: str) -> str:
+    places = " or ".join(str(p) for p in cached_weight_paths(backbone))
+    return (f"model.weights=imagenet needs ImageNet {backbone} weights, which cannot be downloaded on this "
+            f"machine. Put torchvision's file at {places} (or set model.weights_file=PATH to a torchvision "
+            f"{backbone} state dict), or set model.weights=random to train from random initialisation "
+            "(recorded in the checkpoint, the log and the evaluation results).")
+
+
+def find_backbone_weights(config: ModelConfig) -> Path | None:
+    """The weights file to load, or None for ``weights=random``; MissingWeightsError when ImageNet
+    weights are asked for and absent."""
+    if config.weights == "random":
+        return None
+    if config.weights_file:
+        path = Path(config.weights_file).expanduser()
+        if not path.is_file():
+            raise MissingWeightsError(f"model.weights_file={path} does not exist. {missing_weights_message(config.backbone)}")
+        return path
+    for path in cached_weight_paths(config.backbone):
+        if path.is_file():
+            return path
+    raise MissingWeightsError(missing_weights_message(config.backbone))
+
+
+def load_backbone_weights(trunk: nn.Module, path: Path, backbone: str) -> None:
+    """Load a torchvision ResNet state dict into ``trunk`` (its ``fc`` is ignored)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear message
+        raise MissingWeightsError(f"{path} is not a readable torch state dict ({type(exc).__name__}: {exc})") from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or "conv1.weight" not in state or "layer4.0.conv1.weight" not in state:
+        raise MissingWeightsError(f"{path} is not a torchvision ResNet state dict (no conv1.weight / "
+                                  "layer4.0.conv1.weight)")
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    own = {k: v for k, v in trunk.state_dict().items() if not k.startswith(("fc.", "classifier."))}
+    wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
+    missing = [k for k in own if k not in state]
+    if wrong or missing:
+        raise MissingWeightsError(f"{path} does not fit a torchvision {backbone} ({len(missing)} missing keys, "
+                                  f"{len(wrong)} of another shape, e.g. {(wrong or missing)[0]})")
+    trunk.load_state_dict({k: state[k] for k in own}, strict=False)
+
+
+def _file_label(path: Path) -> str:
+    from pona_model.checkpoint import file_sha256
+
+    return f"imagenet: {path} (sha256 {file_sha256(path)[:12]})"
+
+
+# ----------------------------------------------------------------------------- models
+
+def _resnet_trunk(backbone: str, last_stride: int) -> nn.Module:
+    trunk = getattr(torchvision.models, backbone)(weights=None)
+    if last_stride == 1:
+        block = trunk.layer4[0]
+        if isinstance(block, torchvision.models.resnet.Bottleneck):
+            block.conv2.stride = (1, 1)
+        else:
+            block.conv1.stride = (1, 1)
+        block.downsample[0].stride = (1, 1)
+    trunk.fc = nn.Identity()
+    return trunk
+
+
+class FtNet(nn.Module):
+    """ResNet trunk + layumi's ClassBlock. ``forward`` returns logits in training mode and the
+    bottleneck feature in evaluation mode."""
+
+    def __init__(self, n_classes: int, backbone: str = "resnet50", bottleneck: int = 512, dropout: float = 0.5,
+                 last_stride: int = 2) -> None:
+        super().__init__()
+        self.backbone = _resnet_trunk(backbone, last_stride)
+        self.bottleneck = nn.Sequential(nn.Linear(FEATURE_DIMS[backbone], bottleneck), nn.BatchNorm1d(bottleneck),
+                                        nn.Dropout(dropout))
+        self.classifier = nn.Linear(bottleneck, n_classes)
+        self.feature_dim = bottleneck
+        linear, bn = self.bottleneck[0], self.bottleneck[1]
+        nn.init.kaiming_normal_(linear.weight, a=0, mode="fan_out")
+        nn.init.zeros_(linear.bias)
+        nn.init.normal_(bn.weight, 1.0, 0.02)
+        nn.init.zeros_(bn.bias)
+        nn.init.normal_(self.classifier.weight, std=0.001)
+        nn.init.zeros_(self.classifier.bias)
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        return [*self.bottleneck.parameters(), *self.classifier.parameters()]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feature = self.bottleneck(self.backbone(x))
+        return self.classifier(feature) if self.training else feature
+
+
+class PlainNet(nn.Module):
+    """torchreid's ResNet (``torchreid.models.build_model(name, loss='softmax')``): pooled feature ->
+    classifier; the pooled feature in evaluation mode."""
+
+    def __init__(self, n_classes: int, backbone: str = "resnet50", last_stride: int = 2) -> None:
+        super().__init__()
+        from reid.data import torchreid_module
+
+        models = torchreid_module("torchreid.reid.models")
+        self.net = models.build_model(backbone, n_classes, loss="softmax", pretrained=False, use_gpu=False)
+        if last_stride == 1:
+            block = self.net.layer4[0]
+            (block.conv2 if hasattr(block, "conv3") else block.conv1).stride = (1, 1)
+            block.downsample[0].stride = (1, 1)
+        self.feature_dim = self.net.feature_dim
+        self.backbone = self.net  # the trunk, for weight loading (torchvision key names)
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        return list(self.net.classifier.parameters())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def build_model(config: ModelConfig, n_classes: int, *, load_weights: bool = True) -> tuple[nn.Module, str]:
+    """The configured model and a note on its initialisation (``imagenet: FILE (sha256 ...)`` or
+    ``random``). ``load_weights=False`` skips the ImageNet file (the caller loads a checkpoint)."""
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be positive, got {n_classes}")
+    if config.head == "ft_net":
+        model: nn.Module = FtNet(n_classes, config.backbone, config.bottleneck, config.dropout, config.last_stride)
+    elif config.head == "plain":
+        model = PlainNet(n_classes, config.backbone, config.last_stride)
+    else:
+        raise ValueError(f"unknown model.head {config.head!r}; use one of {', '.join(HEADS)}")
+    if not load_weights:
+        return model, "from checkpoint"
+    path = find_backbone_weights(config)
+    if path is None:
+        log.warning("model.weights=random: %s trained from random initialisation (no ImageNet weights)",
+                    config.backbone)
+        return model, "random"
+    load_backbone_weights(model.backbone, path, config.backbone)
+    note = _file_label(path)
+    log.info("backbone %s", note)
+    return model, note
+
+
+def parameter_groups(model: nn.Module, lr: float, backbone_lr_mult: float) -> list[dict]:
+    """SGD groups of the baseline: the new head at ``lr``, the pretrained trunk at ``lr * mult``."""
+    head = model.head_parameters()
+    head_ids = {id(p) for p in head}
+    trunk = [p for p in model.parameters() if id(p) not in head_ids]
+    return [{"params": head, "lr": lr, "name": "head"},
+            {"params": trunk, "lr": lr * backbone_lr_mult, "name": "backbone"}]
+
+
+def classifier_classes(state_dict: dict[str, torch.Tensor]) -> int:
+    """The number of classes of a saved model (rows of its classifier weight)."""
+    for key in ("classifier.weight", "net.classifier.weight"):
+        if key in state_dict:
+            return int(state_dict[key].shape[0])
+    raise KeyError("no classifier.weight in the model state dict")

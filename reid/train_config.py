@@ -1,0 +1,82 @@
+"""The re-ID baseline training run's typed config; presets in ``reid/presets/*.yaml`` fill it.
+
+Defaults are layumi's ResNet-50 baseline as the paper used it (``preset=market1501`` states them
+again, explicitly): 256 x 128 bicubic input, pad 10 + random crop + flip, SGD (momentum 0.9,
+Nesterov, weight decay 5e-4) at lr 0.05 for the new head and 0.005 for the ImageNet trunk, x0.1 at
+epoch 40, 60 epochs, batch 32, cross-entropy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pona_model.cli import param, resolve
+from reid.model import ModelConfig
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+SAMPLERS = ("RandomSampler", "RandomIdentitySampler")
+
+
+@dataclass
+class ReidDataConfig:
+    root: str = param("data/Market-1501-v15.09.15", "training folder in Market layout (full, reduced or "
+                      "augmented); its bounding_box_train/ is used")
+    manifest: str = param("", "instead of root: a CSV manifest (path, identity, camera, split) whose "
+                          "split=train rows are the training set")
+    image_size: tuple[int, int] = param((256, 128), "input size (H, W), bicubic resize")
+    pad: int = param(10, "zero padding before the random crop back to image_size (0 = no crop)")
+    flip: bool = param(True, "random horizontal flip")
+    erasing_p: float = param(0.0, "random erasing probability (torchreid's RandomErasing; 0 = off, the paper's)")
+    sampler: str = param("RandomSampler", "RandomSampler (shuffle, the baseline) or torchreid's "
+                         "RandomIdentitySampler (batch = batch_size / num_instances identities)", choices=SAMPLERS)
+    num_instances: int = param(4, "images per identity in a batch (RandomIdentitySampler only)")
+
+    def __post_init__(self) -> None:
+        if len(self.image_size) != 2 or min(self.image_size) < 16:
+            raise ValueError(f"image_size must be (H, W), each >= 16, got {self.image_size}")
+        if self.pad < 0 or not 0.0 <= self.erasing_p <= 1.0:
+            raise ValueError("pad must be >= 0 and erasing_p in [0, 1]")
+
+
+@dataclass
+class OptimConfig:
+    epochs: int = param(60, "training epochs (one pass over the training images each)")
+    batch_size: int = param(32, "images per step (the last incomplete batch of an epoch is dropped)")
+    lr: float = param(0.05, "SGD learning rate of the new head (bottleneck + classifier)")
+    backbone_lr_mult: float = param(0.1, "trunk learning rate = lr x this (0.005 in the baseline)")
+    momentum: float = param(0.9, "SGD momentum")
+    nesterov: bool = param(True, "Nesterov momentum")
+    weight_decay: float = param(5e-4, "SGD weight decay")
+    step_size: int = param(40, "epochs between learning-rate decays")
+    gamma: float = param(0.1, "learning-rate decay factor")
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2 or self.step_size < 1:
+            raise ValueError("epochs and step_size must be >= 1, batch_size >= 2 (BatchNorm needs 2 images)")
+
+
+@dataclass
+class ReidTrainConfig:
+    out: str = param("runs/reid", "run folder: checkpoint.pt, train_log.jsonl, config.json, train_manifest.csv")
+    seed: int = param(0, "seed of initialisation, data order, augmentation and dropout")
+    device: str = param("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N, mps")
+    amp: bool = param(True, "bf16 mixed precision on CUDA (ignored elsewhere)")
+    num_workers: int = param(2, "data-loading worker processes (0 = load in the main process)")
+    threads: int = param(0, "CPU threads for torch (0 = torch's default)")
+    resume: bool = param(True, "continue from out/checkpoint.pt when present (same config required)")
+    log_every: int = param(20, "steps between JSON-lines step records (epoch records are always written)")
+    progress: bool = param(True, "progress bars")
+    model: ModelConfig = param(default_factory=ModelConfig, help="network")
+    data: ReidDataConfig = param(default_factory=ReidDataConfig, help="training data and augmentation")
+    optim: OptimConfig = param(default_factory=OptimConfig, help="optimisation schedule")
+
+
+# Keys that change how a run is executed, not what it computes: a resumed run may change them.
+RUN_CONTROL_KEYS = ("out", "device", "num_workers", "threads", "resume", "log_every", "progress")
+
+
+def load_reid_config(*overrides: str) -> ReidTrainConfig:
+    """The config the command line would build from these ``key=value`` strings (``preset=``
+    included), for Python users and tests: ``load_reid_config("preset=synth", "optim.epochs=2")``."""
+    return resolve(ReidTrainConfig, overrides, PRESETS_DIR)

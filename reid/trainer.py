@@ -1,0 +1,322 @@
+"""Training the re-ID baseline: cross-entropy over the training identities, one checkpoint per epoch.
+
+The checkpoint holds everything a resumed run needs to continue as if never stopped: weights,
+optimiser, scheduler, the completed epoch and the global RNG states (torch, Python, NumPy; CUDA when
+used) that dropout, augmentation in the main process and torchreid's identity sampler draw from.
+The data order and the loader workers' seeds of epoch ``e`` come from generators seeded by
+(seed, e), so they need no saved state. Everything stored is a tensor or a plain Python value, so
+the file loads with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from pona_model.atomic import atomic_write_text
+from pona_model.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
+from pona_model.cli import build, to_dict
+from pona_model.device import resolve_device
+from pona_model.trainer import TrainingDiverged
+from reid.data import ManifestDataset, read_manifest, train_sampler, train_transform, write_manifest
+from reid.market_index import MarketLayoutError, index_market
+from reid.model import build_model, parameter_groups
+from reid.train_config import RUN_CONTROL_KEYS, ReidTrainConfig
+
+log = logging.getLogger(__name__)
+
+REID_FORMAT = "reid-baseline-training"
+CHECKPOINT_NAME = "checkpoint.pt"
+LOG_NAME = "train_log.jsonl"
+MANIFEST_NAME = "train_manifest.csv"
+
+__all__ = ["CHECKPOINT_NAME", "LOG_NAME", "MANIFEST_NAME", "REID_FORMAT", "ReidTrainer", "TrainingDiverged",
+           "config_from_checkpoint"]
+
+
+# ----------------------------------------------------------------------------- RNG state as plain data
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": {"version": int(version), "state": [int(x) for x in internal], "gauss": gauss},
+        "numpy": {"kind": str(kind), "keys": [int(x) for x in keys], "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
+    npy = state["numpy"]
+    np.random.set_state((npy["kind"], np.array(npy["keys"], dtype=np.uint32), npy["pos"], npy["has_gauss"],
+                         npy["cached_gaussian"]))
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """The config as flat dotted keys, without the keys a resumed run may change."""
+    flat: dict[str, Any] = {}
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for k, v in node.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+            else:
+                flat[f"{prefix}{k}"] = v
+
+    walk({k: v for k, v in config.items() if k not in RUN_CONTROL_KEYS}, "")
+    return flat
+
+
+def training_table(config: ReidTrainConfig) -> pd.DataFrame:
+    """The training images: ``data.manifest`` (split=train rows) if set, else ``data.root``'s
+    bounding_box_train indexed by ``reid.market_index``."""
+    d = config.data
+    if d.manifest:
+        table = read_manifest(d.manifest)
+        table = table[table["split"] == "train"].reset_index(drop=True)
+        if table.empty:
+            raise MarketLayoutError(f"data.manifest={d.manifest} has no split=train rows")
+        return table
+    if not d.root:
+        raise MarketLayoutError("set data.root to a Market-layout folder (or data.manifest to a CSV manifest)")
+    return index_market(d.root, splits=("train",), progress=False)
+
+
+def fingerprint(table: pd.DataFrame) -> str:
+    """Content of a training set (file names, identities, cameras), to refuse resuming on another."""
+    names = [Path(p).name for p in table["path"]]
+    rows = sorted(f"{n},{int(i)},{int(c)}" for n, i, c in zip(names, table["identity"], table["camera"]))
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+class ReidTrainer:
+    """``ReidTrainer(config).fit()`` trains (or resumes) the run in ``config.out``."""
+
+    def __init__(self, config: ReidTrainConfig) -> None:
+        self.config = config
+        self.out = Path(config.out)
+        self.device = resolve_device(config.device)
+        if config.threads > 0:
+            torch.set_num_threads(config.threads)
+        self.use_amp = config.amp and self.device.type == "cuda"
+
+        table = training_table(config)
+        self.fingerprint = fingerprint(table)
+        ckpt = self.out / CHECKPOINT_NAME
+        state = None
+        if ckpt.exists():  # checked before anything is written into the run folder
+            if not config.resume:
+                raise CheckpointError(f"{ckpt} exists; pass resume=true to continue it, or choose another out=")
+            state = load_checkpoint(ckpt, REID_FORMAT, map_location=self.device)
+            n_ids = int(table.loc[table["identity"] > 0, "identity"].nunique())
+            self._check_compatible(state, ckpt, len(table), n_ids)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.manifest = write_manifest(table, self.out / MANIFEST_NAME)
+        d = config.data
+        self.dataset = ManifestDataset(self.manifest, mode="train",
+                                       transform=train_transform(d.image_size, d.pad, d.flip, d.erasing_p))
+        self.n_classes = self.dataset.num_train_pids
+        self.steps_per_epoch = len(self.dataset) // config.optim.batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"the training set has {len(self.dataset)} images, fewer than optim.batch_size="
+                             f"{config.optim.batch_size}: lower the batch size")
+
+        torch.manual_seed(config.seed)
+        random.seed(config.seed)
+        np.random.seed(config.seed)
+        # A resumed run takes its weights from the checkpoint (the ImageNet file need not exist any more).
+        self.model, self.weights_init = build_model(config.model, self.n_classes, load_weights=state is None)
+        self.model.to(self.device)
+        o = config.optim
+        self.optimizer = torch.optim.SGD(parameter_groups(self.model, o.lr, o.backbone_lr_mult), lr=o.lr,
+                                         momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=o.step_size, gamma=o.gamma)
+        self.criterion = torch.nn.CrossEntropyLoss()
+        self.epoch = 0  # completed epochs
+        self.last_epoch_record: dict[str, Any] = {}
+        if state is not None:
+            self.load_state_dict(state, ckpt)
+            log.info("resuming %s after epoch %d / %d", ckpt, self.epoch, config.optim.epochs)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": REID_FORMAT, "version": FORMAT_VERSION,
+            "epoch": self.epoch, "epochs": self.config.optim.epochs,
+            "finished": self.epoch >= self.config.optim.epochs,
+            "config": to_dict(self.config), "weights_init": self.weights_init,
+            "n_classes": self.n_classes, "identities": [int(i) for i in self.dataset.identities],
+            "train_images": len(self.dataset), "train_fingerprint": self.fingerprint,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "rng": rng_state(self.device),
+            "last_epoch": dict(self.last_epoch_record), "torch_version": str(torch.__version__),
+        }
+
+    def _check_compatible(self, state: dict[str, Any], source: Path, n_images: int, n_ids: int) -> None:
+        mine, theirs = _comparable(to_dict(self.config)), _comparable(state["config"])
+        if mine != theirs:
+            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            raise CheckpointError(
+                f"{source} was written with another config (differs in: {', '.join(diff)}). Use another out= for "
+                "the new config, or delete the run folder to start over.")
+        if state["train_fingerprint"] != self.fingerprint:
+            raise CheckpointError(
+                f"{source} was trained on another training set ({state['train_images']} images, "
+                f"{state['n_classes']} classes; this one: {n_images} images, {n_ids} identities). "
+                "A checkpoint resumes only on the same images; use another out= for this training set.")
+
+    def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
+        self._check_compatible(state, source, len(self.dataset), self.n_classes)
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"{source} does not match this model: {str(exc).splitlines()[0]}") from exc
+        set_rng_state(state["rng"], self.device)
+        self.epoch = int(state["epoch"])
+        self.weights_init = state["weights_init"]
+        self.last_epoch_record = dict(state.get("last_epoch", {}))
+
+    def save(self) -> Path:
+        path = self.out / CHECKPOINT_NAME
+        save_checkpoint(path, self.state_dict())
+        return path
+
+    # ------------------------------------------------------------------ one step
+    def _autocast(self):
+        if self.use_amp:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def step(self, batch: dict[str, Any]) -> tuple[float, int, int]:
+        """One SGD step on a batch; returns (loss, correct predictions, images)."""
+        images = batch["img"].to(self.device, non_blocking=True)
+        labels = torch.as_tensor(batch["pid"]).to(self.device, non_blocking=True)
+        with self._autocast():
+            logits = self.model(images)
+        loss = self.criterion(logits.float(), labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        value = float(loss.detach())
+        if not np.isfinite(value):
+            raise TrainingDiverged(f"epoch {self.epoch + 1}: the loss became {value}; the last good checkpoint is "
+                                   f"{self.out / CHECKPOINT_NAME} (lower optim.lr?)")
+        correct = int((logits.detach().argmax(1) == labels).sum())
+        return value, correct, int(labels.numel())
+
+    # ------------------------------------------------------------------ the run
+    def _epoch_loader(self, epoch: int) -> DataLoader:
+        cfg = self.config
+        seed = cfg.seed * 1_000_003 + epoch
+        sampler = train_sampler(self.dataset, cfg.data.sampler, cfg.optim.batch_size, cfg.data.num_instances,
+                                generator=torch.Generator().manual_seed(seed))
+        return DataLoader(self.dataset, batch_size=cfg.optim.batch_size, sampler=sampler, drop_last=True,
+                          num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
+                          generator=torch.Generator().manual_seed(seed + 500_009))  # worker seeds
+
+    def _lrs(self) -> dict[str, float]:
+        return {f"lr_{g.get('name', i)}": float(g["lr"]) for i, g in enumerate(self.optimizer.param_groups)}
+
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.out / LOG_NAME, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _truncate_log(self) -> None:
+        """Drop log records past the resumed epoch: they belong to the lost tail of the old run."""
+        path = self.out / LOG_NAME
+        if not path.exists():
+            return
+        keep = [line for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("epoch", 0) <= self.epoch]
+        atomic_write_text(path, "".join(line + "\n" for line in keep))
+
+    def fit(self, max_epochs: int | None = None) -> dict[str, Any]:
+        """Train to the end of the schedule (or ``max_epochs`` more epochs); returns a summary."""
+        cfg = self.config
+        ckpt = self.out / CHECKPOINT_NAME
+        self._truncate_log()
+        atomic_write_text(self.out / "config.json", json.dumps(to_dict(cfg), indent=2) + "\n")
+        total = cfg.optim.epochs
+        stop = total if max_epochs is None else min(total, self.epoch + max_epochs)
+        log.info("training %s/%s (%s) on %d images of %d identities, epochs %d..%d of %d on %s; writing to %s",
+                 cfg.model.backbone, cfg.model.head, self.weights_init, len(self.dataset), self.n_classes,
+                 self.epoch + 1, stop, total, self.device, self.out)
+        self._log({"event": "start", "epoch": self.epoch, "device": str(self.device), "amp": self.use_amp,
+                   "weights_init": self.weights_init, "train_images": len(self.dataset),
+                   "n_classes": self.n_classes, "steps_per_epoch": self.steps_per_epoch})
+        t_run = time.perf_counter()
+        epochs_bar = tqdm(total=total, initial=self.epoch, desc="re-ID epochs", unit="epoch",
+                          disable=not cfg.progress, dynamic_ncols=True)
+        self.model.train()
+        while self.epoch < stop:
+            self.last_epoch_record = self._train_epoch()
+            self.epoch += 1
+            self.scheduler.step()
+            self._log(self.last_epoch_record)
+            self.save()
+            epochs_bar.update(1)
+            epochs_bar.set_postfix(loss=f"{self.last_epoch_record['loss']:.3f}",
+                                   acc=f"{self.last_epoch_record['acc']:.3f}", refresh=False)
+        epochs_bar.close()
+        if not ckpt.exists():
+            self.save()
+        done = self.epoch >= total
+        log.info("%s after epoch %d; checkpoint %s", "finished" if done else "stopped", self.epoch, ckpt)
+        return {"epoch": self.epoch, "finished": done, "checkpoint": str(ckpt), "weights_init": self.weights_init,
+                "n_classes": self.n_classes, "train_images": len(self.dataset), **{
+                    k: self.last_epoch_record[k] for k in ("loss", "acc", "seconds_per_step")
+                    if k in self.last_epoch_record},
+                "seconds": time.perf_counter() - t_run}
+
+    def _train_epoch(self) -> dict[str, Any]:
+        cfg = self.config
+        epoch = self.epoch + 1  # 1-based number of the epoch being trained
+        lrs = self._lrs()
+        loader = self._epoch_loader(self.epoch)
+        loss_sum, correct, seen, steps = 0.0, 0, 0, 0
+        t0 = time.perf_counter()
+        bar = tqdm(loader, total=len(loader), desc=f"epoch {epoch}", unit="step", leave=False,
+                   disable=not cfg.progress, dynamic_ncols=True)
+        for batch in bar:
+            loss, right, n = self.step(batch)
+            steps += 1
+            loss_sum += loss * n
+            correct += right
+            seen += n
+            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+            if cfg.log_every > 0 and steps % cfg.log_every == 0:
+                self._log({"epoch": epoch, "step": self.epoch * self.steps_per_epoch + steps, "loss": loss,
+                           "acc": right / n, **lrs, "seconds": round(time.perf_counter() - t0, 3)})
+        bar.close()
+        seconds = time.perf_counter() - t0
+        return {"event": "epoch", "epoch": epoch, "loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1),
+                **lrs, "steps": steps, "images": seen, "seconds": round(seconds, 3),
+                "seconds_per_step": round(seconds / max(steps, 1), 4)}
+
+
+def config_from_checkpoint(state: dict[str, Any]) -> ReidTrainConfig:
+    """Rebuild the typed config a checkpoint was trained with (the stored dict is plain data)."""
+    return build(ReidTrainConfig, state["config"])

@@ -1,0 +1,145 @@
+"""IS and FID: the formulas on known inputs, the Inception-v3 variants, cached statistics, and IS / FID end
+to end through a small randomly initialised stand-in network (tests/metrics_stand_ins.py: NOT Inception,
+its numbers are meaningless; the real weights cannot be downloaded here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torchvision.models.inception import BasicConv2d, InceptionE
+
+from pona_model.losses import MissingWeightsError
+from pona_model.metrics.inception import (
+    FID_INCEPTION_FILE,
+    TORCHVISION_INCEPTION_FILE,
+    _AvgPoolExcludingPadConv,
+    _MaxPoolInceptionE,
+    build_inception,
+    cached_statistics,
+    feature_statistics,
+    find_inception_weights,
+    frechet_distance,
+    inception_absent_reason,
+    inception_from_state,
+    inception_score,
+    load_inception,
+)
+from tests.metrics_stand_ins import STAND_IN, stand_in_inception
+
+
+def test_inception_score_known_values():
+    assert inception_score(np.zeros((20, 7)), splits=2) == pytest.approx((1.0, 0.0))  # uniform: IS 1
+    confident = np.full((30, 3), -50.0)
+    confident[np.arange(30), np.arange(30) % 3] = 50.0  # one-hot, classes balanced in every split
+    mean, std = inception_score(confident, splits=10)
+    assert mean == pytest.approx(3.0, rel=1e-6) and std == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="at least 10 images"):
+        inception_score(np.zeros((9, 3)), splits=10)
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero_and_known_gaussians():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(50, 64)) @ rng.normal(size=(64, 64))  # N < D: singular covariance
+    mu, sigma = feature_statistics(features)
+    assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-6 * np.trace(sigma)
+    # Diagonal Gaussians: ||mu1 - mu2||^2 + sum (s1 + s2 - 2 sqrt(s1 s2)) = |d|^2 + sum (sqrt s1 - sqrt s2)^2
+    s1, s2 = np.diag([1.0, 4.0, 9.0]), np.diag([4.0, 4.0, 1.0])
+    mu1, mu2 = np.zeros(3), np.array([1.0, 2.0, 0.0])
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(5.0 + 1.0 + 0.0 + 4.0)
+    # Non-commuting covariances: against the eigenvalues of S1 S2 directly
+    a, b = rng.normal(size=(4, 4)), rng.normal(size=(4, 4))
+    s1, s2 = a @ a.T, b @ b.T
+    expected = np.trace(s1) + np.trace(s2) - 2 * np.sqrt(np.linalg.eigvals(s1 @ s2).real.clip(0)).sum()
+    assert frechet_distance(np.zeros(4), s1, np.zeros(4), s2) == pytest.approx(expected, rel=1e-9)
+
+
+def test_stand_in_network_runs_is_and_fid_end_to_end():
+    net = stand_in_inception()
+    assert STAND_IN in net.provenance["network"]
+    rng = np.random.default_rng(1)
+    real = rng.integers(0, 256, (24, 32, 16, 3), dtype=np.uint8)
+    f_real, logits = net.embed(real, batch_size=5)
+    assert f_real.shape == (24, 16) and logits.shape == (24, 10)
+    mean, std = inception_score(logits, splits=4)
+    assert 1.0 <= mean <= 10.0 and std >= 0
+    mu, sigma = feature_statistics(f_real)
+    f_same, _ = net.embed(real, batch_size=24)  # batching does not change the features
+    np.testing.assert_allclose(f_same, f_real, rtol=1e-5, atol=1e-6)
+    assert frechet_distance(*feature_statistics(f_same), mu, sigma) == pytest.approx(0.0, abs=1e-6)
+    dark = (real // 4).astype(np.uint8)
+    assert frechet_distance(*feature_statistics(net.embed(dark)[0]), mu, sigma) > 1e-3
+
+
+def test_pool_rescaling_equals_average_pool_excluding_padding():
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 7, 6)
+    plain = BasicConv2d(5, 4, kernel_size=1).eval()
+    rescaled = _AvgPoolExcludingPadConv(5, 4, kernel_size=1).eval()
+    rescaled.load_state_dict(plain.state_dict())
+    torchvision_pooled = F.avg_pool2d(x, 3, stride=1, padding=1)  # count_include_pad=True, as torchvision
+    tf_pooled = F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    torch.testing.assert_close(rescaled(torchvision_pooled), plain(tf_pooled), rtol=1e-5, atol=1e-6)
+
+
+def test_last_fid_block_differs_from_torchvision_only_in_its_max_pool():
+    torch.manual_seed(0)
+    x = torch.randn(1, 16, 5, 5)
+    ours, theirs = _MaxPoolInceptionE(16).eval(), InceptionE(16).eval()
+    theirs.load_state_dict(ours.state_dict())
+    a, b = ours(x), theirs(x)
+    torch.testing.assert_close(a[:, :1856], b[:, :1856])  # 1x1, 3x3 and double 3x3 branches
+    torch.testing.assert_close(a[:, 1856:], ours.branch_pool(F.max_pool2d(x, 3, stride=1, padding=1)))
+
+
+@pytest.mark.parametrize("classes", [1000, 1008])
+def test_inception_variants_load_from_a_state_dict(classes, tmp_path):
+    """A randomly initialised Inception-v3 state dict (a stand-in for the real file) of each variant."""
+    torch.manual_seed(0)
+    state = build_inception(classes, fid_variant=classes == 1008).state_dict()
+    if classes == 1000:
+        state["AuxLogits.fc.weight"] = torch.zeros(1000, 768)  # torchvision's file has the aux head: ignored
+    path = tmp_path / "stand-in-inception.pth"
+    torch.save(state, path)
+    net = load_inception(path)
+    assert net.provenance["classes"] == classes and len(net.provenance["sha256"]) == 64
+    assert ("FID" in net.provenance["variant"]) == (classes == 1008)
+    features, logits = net.embed(np.zeros((1, 20, 10, 3), np.uint8))
+    assert features.shape == (1, 2048) and logits.shape == (1, classes)
+    bad = {k: v for k, v in state.items() if k != "fc.weight"}
+    with pytest.raises(MissingWeightsError, match="not an Inception-v3"):
+        inception_from_state(bad, {"file": "x"})
+
+
+def test_weights_are_found_in_the_hub_cache_or_reported_absent(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert find_inception_weights("") is None
+    assert "metrics.inception_weights" in inception_absent_reason()
+    cache = tmp_path / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / TORCHVISION_INCEPTION_FILE).write_bytes(b"x")
+    assert find_inception_weights("") == cache / TORCHVISION_INCEPTION_FILE
+    (cache / FID_INCEPTION_FILE).write_bytes(b"x")
+    assert find_inception_weights("") == cache / FID_INCEPTION_FILE  # the FID weights are preferred
+    with pytest.raises(MissingWeightsError, match="metrics.inception_weights"):
+        find_inception_weights(tmp_path / "nope.pth")
+
+
+def test_real_statistics_are_computed_once_and_cached(tmp_path):
+    calls = []
+    rng = np.random.default_rng(0)
+
+    def compute():
+        calls.append(1)
+        return rng.normal(size=(10, 3))
+
+    cache = tmp_path / "stats.npz"
+    mu, sigma, n, cached = cached_statistics(cache, {"images": "a", "network": "x"}, compute)
+    assert (n, cached, len(calls)) == (10, False, 1) and cache.is_file()
+    mu2, sigma2, n2, cached2 = cached_statistics(cache, {"images": "a", "network": "x"}, compute)
+    assert cached2 and len(calls) == 1
+    np.testing.assert_array_equal(mu, mu2)
+    np.testing.assert_array_equal(sigma, sigma2)
+    _, _, _, cached3 = cached_statistics(cache, {"images": "a", "network": "other"}, compute)
+    assert not cached3 and len(calls) == 2  # other settings: recomputed and rewritten

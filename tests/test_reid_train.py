@@ -1,0 +1,157 @@
+"""Training and evaluating the re-ID baseline on a tiny SynthMarket: learning beats no learning,
+exact resume, checkpoints loadable with weights_only, the CLIs, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from pona_model.checkpoint import CheckpointError
+from pona_model.losses import MissingWeightsError
+from reid import evaluate as reid_evaluate
+from reid import train as reid_train
+from reid.evaluate import evaluate_checkpoint, evaluate_model
+from reid.market_index import MarketLayoutError
+from reid.metrics import SkippedQueryWarning
+from reid.train_config import load_reid_config
+from reid.trainer import CHECKPOINT_NAME, LOG_NAME, ReidTrainer
+
+# A quick configuration: the same code path as the presets, with a ResNet-18 trunk at 64 x 32.
+TINY = ("model.backbone=resnet18", "model.weights=random", "data.image_size=64,32", "data.pad=2",
+        "optim.batch_size=8", "optim.backbone_lr_mult=1.0", "optim.lr=0.05", "num_workers=0", "progress=false")
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory) -> Path:
+    from reid.synthmarket import SynthMarketConfig, generate_synthmarket
+
+    root = tmp_path_factory.mktemp("reid") / "synthmarket"
+    cfg = SynthMarketConfig(out=str(root), seed=0, n_train_ids=6, n_test_ids=6, n_distractors=12, n_junk=6,
+                            height=64, width=32, supersample=1, workers=1, progress=False, test_pairs=10)
+    generate_synthmarket(root, cfg)
+    return root
+
+
+def _config(root: Path, out: Path, *extra: str):
+    return load_reid_config(f"data.root={root}", f"out={out}", *TINY, *extra)
+
+
+def _epochs(out: Path) -> dict[int, dict]:
+    records = [json.loads(line) for line in (out / LOG_NAME).read_text().splitlines()]
+    return {r["epoch"]: r for r in records if r.get("event") == "epoch"}
+
+
+def test_training_beats_the_untrained_model(synth_root: Path, tmp_path: Path):
+    torch.set_num_threads(2)
+    trainer = ReidTrainer(_config(synth_root, tmp_path / "run", "optim.epochs=8", "optim.step_size=6"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedQueryWarning)
+        before = evaluate_model(trainer.model, synth_root, (64, 32), progress=False)
+        summary = trainer.fit()
+        after = evaluate_checkpoint(tmp_path / "run" / CHECKPOINT_NAME, progress=False, device="cpu",
+                                    out=tmp_path / "eval.json")
+    assert summary["finished"] and summary["epoch"] == 8
+    assert after["mAP"] > before["mAP"] + 5, (before["mAP"], after["mAP"])
+    assert after["weights_init"] == "random" and after["n_queries"] > 0
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    assert saved["mAP"] == pytest.approx(after["mAP"]) and {"rank1", "rank5", "rank10"} <= set(saved)
+    epochs = _epochs(tmp_path / "run")
+    assert sorted(epochs) == list(range(1, 9))
+    assert epochs[8]["loss"] < epochs[1]["loss"]
+    assert epochs[7]["lr_head"] == pytest.approx(0.005)  # step decay after 6 epochs
+    assert {"acc", "lr_backbone", "seconds_per_step"} <= set(epochs[1])
+
+
+def test_resume_after_interruption_reproduces_the_next_epoch(synth_root: Path, tmp_path: Path):
+    full = ReidTrainer(_config(synth_root, tmp_path / "full", "optim.epochs=2"))
+    full.fit()
+    reference = _epochs(tmp_path / "full")[2]["loss"]
+
+    cut = ReidTrainer(_config(synth_root, tmp_path / "cut", "optim.epochs=2"))
+    real_step, calls = cut.step, []
+
+    def step_then_crash(batch):
+        calls.append(1)
+        if len(calls) == cut.steps_per_epoch + 2:  # two steps into epoch 2
+            raise KeyboardInterrupt
+        return real_step(batch)
+
+    cut.step = step_then_crash
+    with pytest.raises(KeyboardInterrupt):
+        cut.fit()
+    state = torch.load(tmp_path / "cut" / CHECKPOINT_NAME, weights_only=True)
+    assert state["epoch"] == 1 and isinstance(state["last_epoch"]["loss"], float)
+    assert isinstance(state["rng"]["python"]["state"][0], int)
+
+    resumed = ReidTrainer(_config(synth_root, tmp_path / "cut", "optim.epochs=2"))
+    assert resumed.epoch == 1
+    resumed.fit()
+    assert _epochs(tmp_path / "cut")[2]["loss"] == pytest.approx(reference, rel=1e-6, abs=1e-7)
+    # The interrupted epoch's step records were dropped from the log; the run is finished.
+    assert sum(1 for r in _epochs(tmp_path / "cut").values() if r["epoch"] == 2) == 1
+    assert ReidTrainer(_config(synth_root, tmp_path / "cut", "optim.epochs=2")).fit()["finished"]
+
+    with pytest.raises(CheckpointError, match=r"another config \(differs in: optim\.lr\)"):
+        ReidTrainer(_config(synth_root, tmp_path / "cut", "optim.epochs=2", "optim.lr=0.01"))
+    with pytest.raises(CheckpointError, match="resume=true"):
+        ReidTrainer(_config(synth_root, tmp_path / "cut", "optim.epochs=2", "resume=false"))
+
+
+def test_checkpoint_with_another_number_of_classes_evaluates_with_a_note(synth_root: Path, tmp_path: Path):
+    # Train on a 3-identity manifest, evaluate on the dataset whose training split has 6 identities.
+    from reid.market_index import index_market
+
+    table = index_market(synth_root, splits=("train",), progress=False)
+    keep = sorted(table["identity"].unique())[:3]
+    manifest = tmp_path / "three_ids.csv"
+    table[table["identity"].isin(keep)].to_csv(manifest, index=False)
+    cfg = load_reid_config(f"data.manifest={manifest}", "data.root=", f"out={tmp_path / 'run3'}", *TINY,
+                           "optim.epochs=1")
+    ReidTrainer(cfg).fit()
+    with pytest.raises(MarketLayoutError, match="pass root="):
+        evaluate_checkpoint(tmp_path / "run3" / CHECKPOINT_NAME, progress=False, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedQueryWarning)
+        result = evaluate_checkpoint(tmp_path / "run3" / CHECKPOINT_NAME, synth_root, progress=False,
+                                     device="cpu", ap="trapezoid")
+    assert result["n_classes"] == 3 and result["ap_definition"] == "trapezoid"
+    assert any("3 classes" in n and "6 identities" in n and "fine for evaluation" in n for n in result["notes"])
+
+
+def test_wrong_inputs_are_clear_errors(synth_root: Path, tmp_path: Path, capsys):
+    junk = tmp_path / "junk" / "bounding_box_train"
+    junk.mkdir(parents=True)
+    for name in ("photo1.jpg", "IMG_0002.jpg"):
+        (junk / name).write_bytes(b"")
+    with pytest.raises(MarketLayoutError, match="do not parse as Market-1501 names"):
+        ReidTrainer(_config(tmp_path / "junk", tmp_path / "r1"))
+    assert reid_train.main([f"data.root={tmp_path / 'junk'}", f"out={tmp_path / 'r1'}", *TINY]) == 1
+    assert "do not parse" in capsys.readouterr().err
+    assert not (tmp_path / "r1" / CHECKPOINT_NAME).exists()
+
+    # ImageNet weights asked for (the default) and absent: an error before anything is trained.
+    with pytest.raises(MissingWeightsError, match="model.weights=random"):
+        ReidTrainer(load_reid_config(f"data.root={synth_root}", f"out={tmp_path / 'r2'}", "num_workers=0"))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        evaluate_checkpoint(tmp_path / "nothing.pt")
+
+
+def test_command_lines(synth_root: Path, tmp_path: Path, capsys):
+    out = tmp_path / "cli"
+    assert reid_train.main([f"data.root={synth_root}", f"out={out}", *TINY, "optim.epochs=1"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["epoch"] == 1 and summary["weights_init"] == "random"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedQueryWarning)
+        assert reid_evaluate.main([f"checkpoint={out / CHECKPOINT_NAME}", "num_workers=0", "progress=false",
+                                   "device=cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "mAP" in printed and "rank-10" in printed and "init random" in printed
+    assert json.loads((out / "evaluation.json").read_text())["weights_init"] == "random"
+    with pytest.raises(SystemExit) as exc:
+        reid_train.main(["preset=synth", "optim.epochs=zero"])
+    assert exc.value.code == 2
