@@ -51,11 +51,11 @@ def stage_folder(cache_root: str | Path, name: str, key: str) -> Path:
     return Path(cache_root) / name / key
 
 
-def run_stage(cache_root: str | Path, name: str, inputs: dict[str, Any],
+def run_stage(cache_root: str | Path, name: str, key: str, inputs: dict[str, Any],
               body: Callable[[Path], dict[str, Any]]) -> StageResult:
-    """Run ``body(folder)`` unless the stage with these ``inputs`` is already done; ``body`` returns
-    a JSON-able result (paths as strings) that later stages read."""
-    key = fingerprint(name, inputs)
+    """Run ``body(folder)`` unless stage ``name`` with fingerprint ``key`` (see ``fingerprint``) is
+    already done; ``body`` returns a JSON-able result (paths as strings) that later stages read;
+    ``inputs`` is recorded beside it to say what the fingerprint covered."""
     folder = stage_folder(cache_root, name, key)
     done = folder / DONE
     if done.exists():

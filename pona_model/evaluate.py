@@ -559,6 +559,7 @@ def evaluate_folder(generated: str | Path | None, annotations: str | Path | dict
                          "torchvision": torchvision.__version__},
         },
         "metrics": metrics,
+        "scores": scores_summary(metrics),
     }
     if provenance:
         result["provenance"] = provenance
@@ -573,6 +574,20 @@ def evaluate_folder(generated: str | Path | None, annotations: str | Path | dict
         result["files"]["json"] = str(out)
         atomic_write_text(out, json.dumps(result, indent=2, allow_nan=False) + "\n")
     return result
+
+
+def scores_summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The flat view for reports: ``{name: value}`` for every computed metric (plus ``is_std`` and
+    ``mask_is_std``), and ``{name_skipped: reason}`` for every skipped one."""
+    scores: dict[str, Any] = {}
+    for name, m in metrics.items():
+        if m.get("value") is None:
+            scores[f"{name}_skipped"] = m.get("skipped", "no value")
+            continue
+        scores[name] = m["value"]
+        if "std" in m:
+            scores[f"{name}_std"] = m["std"]
+    return scores
 
 
 def _write_pictures(out: Path, pairs: list[ScoredPair], loader: _Images, grid_pairs: int, sheet_conditions: int,

@@ -5,6 +5,8 @@ the result JSON records it."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 from torch import nn
@@ -59,7 +61,7 @@ class StandInPoseEstimator:
     """In the mediapipe estimator's place: returns the keypoints registered for an image's bytes
     (none registered: every joint missing)."""
 
-    provenance = {"estimator": f"{STAND_IN} (lookup table for the pose estimator)"}
+    provenance: ClassVar[dict[str, str]] = {"estimator": f"{STAND_IN} (lookup table for the pose estimator)"}
 
     def __init__(self) -> None:
         self.table: dict[bytes, np.ndarray] = {}

@@ -122,7 +122,7 @@ def test_weights_are_found_in_the_hub_cache_or_reported_absent(tmp_path, monkeyp
     assert find_inception_weights("") == cache / TORCHVISION_INCEPTION_FILE
     (cache / FID_INCEPTION_FILE).write_bytes(b"x")
     assert find_inception_weights("") == cache / FID_INCEPTION_FILE  # the FID weights are preferred
-    with pytest.raises(MissingWeightsError, match="metrics.inception_weights"):
+    with pytest.raises(MissingWeightsError, match=r"metrics\.inception_weights"):
         find_inception_weights(tmp_path / "nope.pth")
 
 
@@ -137,7 +137,7 @@ def test_real_statistics_are_computed_once_and_cached(tmp_path):
     cache = tmp_path / "stats.npz"
     mu, sigma, n, cached = cached_statistics(cache, {"images": "a", "network": "x"}, compute)
     assert (n, cached, len(calls)) == (10, False, 1) and cache.is_file()
-    mu2, sigma2, n2, cached2 = cached_statistics(cache, {"images": "a", "network": "x"}, compute)
+    mu2, sigma2, _, cached2 = cached_statistics(cache, {"images": "a", "network": "x"}, compute)
     assert cached2 and len(calls) == 1
     np.testing.assert_array_equal(mu, mu2)
     np.testing.assert_array_equal(sigma, sigma2)

@@ -61,7 +61,7 @@ def test_lpips_files_are_found_loaded_or_reported_absent(tmp_path, monkeypatch):
     assert model.distance(images, images + 50)[0] > 0
     with pytest.raises(ValueError, match="at least 31"):
         model.distance(images[:, :30], images[:, :30])
-    with pytest.raises(MissingWeightsError, match="metrics.lpips_weights"):
+    with pytest.raises(MissingWeightsError, match=r"metrics\.lpips_weights"):
         find_lpips_weights("", tmp_path / "missing.pth")
 
 

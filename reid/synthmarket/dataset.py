@@ -246,7 +246,7 @@ def _n_workers(requested: int) -> int:
 
 def _render_all(cfg: SynthMarketConfig, plan: Plan, root: Path) -> list[tuple[Job, np.ndarray, dict]]:
     content = cfg.content()
-    workers = min(_n_workers(cfg.workers), max(1, len(plan.jobs) // 50))
+    workers = min(_n_workers(cfg.workers), max(1, len(plan.jobs) // 16))
     bar = tqdm(total=len(plan.jobs), desc="SynthMarket", unit="img", disable=not cfg.progress)
     results = []
     try:

@@ -1,0 +1,97 @@
+"""The pipeline's typed config. Nested groups reuse the components' own configs, so every knob of
+SynthMarket, the generator trainer and the re-ID trainer is reachable from the command line:
+``data.synthmarket.n_train_ids=50``, ``generator.train.schedule.n_epochs=5``, ``reid.optim.epochs=10``.
+Paths the pipeline decides itself (output folders, data roots of its own stages) are overwritten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from augment.conditions import POLICIES
+from augment.scheduler import check_scheduler
+from augment.subsample import check_portion
+from augment.synthesis import UNUSABLE_POLICIES
+from pona_model.cli import param, resolve
+from pona_model.train_config import TrainConfig
+from reid.synthmarket.config import SynthMarketConfig
+from reid.train_config import ReidTrainConfig
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+METHODS = ("none", "pona", "full")
+
+
+@dataclass
+class DataSection:
+    dataset: str = param("synthmarket", "synthmarket (generated here) or market1501 (a local copy)",
+                         choices=["synthmarket", "market1501"])
+    root: str = param("", "market1501: the Market-1501-v15.09.15 folder (or one containing it)")
+    annotations: str = param("", "market1501: PATN annotation CSV of bounding_box_train; empty = "
+                             "<root>/market-annotation-train.csv, extracted with the pose estimator if absent")
+    test_annotations: str = param("", "market1501: annotation CSV of bounding_box_test, for generator metrics")
+    test_pairs: str = param("", "market1501: PATN test pairs CSV, for generator metrics")
+    synthmarket: SynthMarketConfig = field(default_factory=SynthMarketConfig,
+                                           metadata={"help": "SynthMarket settings (its out= is set by the pipeline)"})
+
+
+@dataclass
+class GeneratorSection:
+    checkpoint: str = param("", "use this PoNA checkpoint instead of training one")
+    train_on: str = param("kept", "kept: train the generator on the kept images only (leak-free); full: on "
+                          "the whole training set, as the paper did", choices=["kept", "full"])
+    train: TrainConfig = field(default_factory=TrainConfig,
+                               metadata={"help": "PoNA training (data.* and out are set by the pipeline)"})
+
+
+@dataclass
+class AugmentSection:
+    condition_policy: str = param("random", "how a kept image is chosen as condition for a missing one",
+                                  choices=list(POLICIES))
+    unusable_pose: str = param("skip", "missing images whose pose lacks shoulders or hips: skip them, generate "
+                               "anyway, or copy the condition image", choices=list(UNUSABLE_POLICIES))
+    shard_size: int = param(256, "images per synthesis task")
+    batch_size: int = param(32, "images per generator forward pass")
+    link: str = param("hardlink", "how merged training folders reference images", choices=["hardlink", "copy",
+                                                                                           "symlink"])
+
+
+@dataclass
+class DaskSection:
+    scheduler: str = param("inprocess", "inprocess, local (a cluster of worker processes) or a dask scheduler "
+                           "address tcp://HOST:PORT")
+    workers: int = param(2, "worker processes of a local cluster (one GPU each where GPUs exist)")
+
+
+@dataclass
+class PipelineConfig:
+    portion: float = param(0.2, "fraction of each identity's training images kept, in (0, 1]")
+    seed: int = param(0, "seed of subsampling, condition choice, generator and re-ID training")
+    device: str = param("auto", "auto, cpu, cuda, cuda:N, mps: used by every stage")
+    out: str = param("runs", "root of run folders and of the shared stage cache")
+    methods: list[str] = param(["none", "pona"], "re-ID training sets: none (kept only), pona (kept + generated), "
+                               "full (all real images)")
+    evaluate_generator: bool = param(True, "score the generator on the test pairs (SSIM, PSNR, L1, ...)")
+    evaluate_pairs: int = param(200, "test pairs generated and scored by the generator evaluation")
+    data: DataSection = field(default_factory=DataSection, metadata={"help": "dataset"})
+    generator: GeneratorSection = field(default_factory=GeneratorSection, metadata={"help": "PoNA generator"})
+    augment: AugmentSection = field(default_factory=AugmentSection, metadata={"help": "augmentation"})
+    dask: DaskSection = field(default_factory=DaskSection, metadata={"help": "where sharded work runs"})
+    reid: ReidTrainConfig = field(default_factory=ReidTrainConfig,
+                                  metadata={"help": "re-ID training (out and data.root are set by the pipeline)"})
+
+    def __post_init__(self) -> None:
+        check_portion(self.portion)
+        check_scheduler(self.dask.scheduler)
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise ValueError(f"methods must be a non-empty list of {', '.join(METHODS)}, got {self.methods}")
+
+    @property
+    def run_name(self) -> str:
+        return f"p{self.portion:g}-seed{self.seed}"
+
+
+def load_pipeline_config(*overrides: str) -> PipelineConfig:
+    """The config ``python -m pipelines.run`` would build (preset ``default`` unless one is named)."""
+    return resolve(PipelineConfig, overrides, PRESETS_DIR, default_preset="default")

@@ -1,0 +1,115 @@
+"""The stages of one run as a graph: each stage has a fingerprint computed from the config alone
+(its own settings plus its upstream stages' fingerprints), so the whole graph is known before
+anything runs, a rerun finds finished stages, and runs of a sweep that share a stage (the dataset,
+a generator trained on the full set, the full-data re-ID model) share one folder and run it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import PipelineConfig
+from pipelines.stage_cache import StageResult, fingerprint, run_stage
+from pipelines.stages import (
+    evaluate_generator,
+    evaluate_reid,
+    merge,
+    prepare_data,
+    subsample,
+    synthesize,
+    train_generator,
+    train_reid,
+)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """``name`` is unique within a run (``train_reid[pona]``); ``kind`` names its module and cache
+    folder; ``body(folder, deps)`` gets the results of ``deps`` by name."""
+
+    name: str
+    kind: str
+    key: str
+    inputs: dict[str, Any]
+    deps: tuple[str, ...]
+    body: Callable[[Path, dict[str, Any]], dict[str, Any]]
+
+
+def build_stages(cfg: PipelineConfig) -> dict[str, Stage]:
+    """The run's stages in an order that respects dependencies."""
+    stages: dict[str, Stage] = {}
+
+    def add(name: str, kind: str, inputs: dict[str, Any], deps: tuple[str, ...],
+            body: Callable[[Path, dict[str, Any]], dict[str, Any]]) -> None:
+        key = fingerprint(kind, inputs, [stages[d].key for d in deps])
+        stages[name] = Stage(name, kind, key, inputs, deps, body)
+
+    add("prepare_data", "prepare_data", prepare_data.inputs(cfg), (),
+        lambda f, d: prepare_data.run(f, cfg, d))
+    add("subsample", "subsample", subsample.inputs(cfg), ("prepare_data",),
+        lambda f, d: subsample.run(f, cfg, d))
+    augmenting = "pona" in cfg.methods and cfg.portion < 1.0
+    if augmenting or (cfg.evaluate_generator and "pona" in cfg.methods):
+        gen_deps = ("prepare_data", "subsample") if train_generator.depends_on_subsample(cfg) else ("prepare_data",)
+        add("train_generator", "train_generator", train_generator.inputs(cfg), gen_deps,
+            lambda f, d: train_generator.run(f, cfg, d))
+    if augmenting:
+        add("synthesize", "synthesize", synthesize.inputs(cfg), ("prepare_data", "subsample", "train_generator"),
+            lambda f, d: synthesize.run(f, cfg, d))
+        add("merge[augmented]", "merge", merge.inputs(cfg), ("prepare_data", "subsample", "synthesize"),
+            lambda f, d: merge.run(f, cfg, d))
+    if "none" in cfg.methods or ("pona" in cfg.methods and not augmenting):
+        add("merge[reduced]", "merge", merge.inputs(cfg), ("prepare_data", "subsample"),
+            lambda f, d: merge.run(f, cfg, d))
+    sources = {"none": "merge[reduced]", "pona": "merge[augmented]" if augmenting else "merge[reduced]",
+               "full": "prepare_data"}
+    trained: dict[str, str] = {}
+    for method in cfg.methods:
+        source = sources[method]
+        stage = f"train_reid[{method}]"
+        if source in trained.values():  # at p = 1 'pona' trains on the reduced set: the same model as 'none'
+            trained[method] = next(s for m, s in trained.items() if sources[m] == source)
+            continue
+        add(stage, "train_reid", train_reid.inputs(cfg), (source,),
+            lambda f, d, source=source: train_reid.run(f, cfg, d[source]["root"]))
+        trained[method] = stage
+    for method in cfg.methods:
+        name = f"evaluate_reid[{method}]"
+        if trained[method] != f"train_reid[{method}]":
+            continue
+        add(name, "evaluate_reid", evaluate_reid.inputs(cfg), (trained[method], "prepare_data"),
+            lambda f, d, t=trained[method]: evaluate_reid.run(f, cfg, d[t]["checkpoint"], d["prepare_data"]["root"]))
+    if cfg.evaluate_generator and "train_generator" in stages:
+        add("evaluate_generator", "evaluate_generator", evaluate_generator.inputs(cfg),
+            ("prepare_data", "train_generator"), lambda f, d: evaluate_generator.run(f, cfg, d))
+    return stages
+
+
+def method_stage(cfg: PipelineConfig, stages: dict[str, Stage], method: str) -> str:
+    """The evaluation stage whose result is ``method``'s (``pona`` at p = 1 is ``none``'s)."""
+    name = f"evaluate_reid[{method}]"
+    if name in stages:
+        return name
+    return next(f"evaluate_reid[{m}]" for m in cfg.methods if f"evaluate_reid[{m}]" in stages
+                and stages[f"train_reid[{m}]"].deps == ("merge[reduced]",))
+
+
+def execute(stage: Stage, cache_root: str | Path, deps: dict[str, Any]) -> StageResult:
+    return run_stage(cache_root, stage.kind, stage.key, stage.inputs, lambda folder: stage.body(folder, deps))
+
+
+def run_in_order(stages: dict[str, Stage], cache_root: str | Path) -> dict[str, StageResult]:
+    """Run a single run's stages one after another in this process."""
+    results: dict[str, StageResult] = {}
+    for name, stage in stages.items():
+        results[name] = execute(stage, cache_root, {d: results[d].result for d in stage.deps})
+    return results
+
+
+def checks(cfg: PipelineConfig) -> None:
+    """Every check that must fail before an expensive stage starts."""
+    prepare_data.check(cfg)
+    train_generator.check(cfg)

@@ -1,0 +1,71 @@
+"""What a run says when it ends: results.json (per method mAP and rank-1 in percent, portion, seed,
+generator metrics, stage timings) and the same as a small printed table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import PipelineConfig
+from pipelines.graph import Stage, method_stage
+from pipelines.stage_cache import StageResult
+from pona_model.atomic import atomic_write_text
+from pona_model.cli import to_dict
+
+GENERATOR_KEYS = ("ssim", "mask_ssim", "psnr", "l1", "pckh", "is", "mask_is", "fid", "lpips")
+
+
+def _generator_scores(result: dict[str, Any]) -> dict[str, Any]:
+    scores = result.get("scores", {})
+    if not isinstance(scores, dict):
+        return {}
+    return {k: v for k, v in scores.items() if k in GENERATOR_KEYS or k.endswith("_skipped")}
+
+
+def run_results(cfg: PipelineConfig, stages: dict[str, Stage], results: dict[str, StageResult]) -> dict[str, Any]:
+    methods = {}
+    for method in cfg.methods:
+        r = results[method_stage(cfg, stages, method)].result
+        methods[method] = {"mAP": r["mAP"], "rank1": r["rank1"], "rank5": r.get("rank5"),
+                           "rank10": r.get("rank10"), "ap_definition": r.get("ap_definition"),
+                           "weights_init": r.get("weights_init")}
+    out: dict[str, Any] = {
+        "portion": cfg.portion, "seed": cfg.seed, "dataset": cfg.data.dataset, "methods": methods,
+        "subsample": {k: results["subsample"].result[k] for k in ("n_kept", "n_missing", "n_identities")},
+    }
+    if "synthesize" in results:
+        out["synthesis"] = results["synthesize"].result["counts"]
+    if "train_generator" in results:
+        g = results["train_generator"].result
+        out["generator"] = {"checkpoint": g["checkpoint"], "sha256": g["sha256"], "trained": g["trained"],
+                            "train_on": cfg.generator.train_on if g["trained"] else "given"}
+        if "evaluate_generator" in results:
+            out["generator"]["metrics"] = _generator_scores(results["evaluate_generator"].result)
+    out["stages"] = {name: {"seconds": round(r.seconds, 2), "cached": r.cached, "folder": str(r.folder)}
+                     for name, r in results.items()}
+    out["config"] = to_dict(cfg)
+    return out
+
+
+def write_run_report(folder: Path, report: dict[str, Any]) -> Path:
+    path = folder / "results.json"
+    atomic_write_text(path, json.dumps(report, indent=2, default=str) + "\n")
+    return path
+
+
+def format_run(report: dict[str, Any]) -> str:
+    lines = [f"re-ID on {report['dataset']}, portion p = {report['portion']:g}, seed {report['seed']} "
+             f"({report['subsample']['n_kept']} kept, {report['subsample']['n_missing']} missing training images)",
+             "", f"  {'method':<8} {'mAP':>7} {'rank-1':>7} {'rank-5':>7}"]
+    for method, m in report["methods"].items():
+        r5 = f"{m['rank5']:7.2f}" if m.get("rank5") is not None else f"{'':>7}"
+        lines.append(f"  {method:<8} {m['mAP']:7.2f} {m['rank1']:7.2f} {r5}")
+    metrics = report.get("generator", {}).get("metrics")
+    if metrics:
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float)))
+        lines += ["", f"  generator: {shown}"]
+    lines += ["", "  stage                          seconds"]
+    for name, s in report["stages"].items():
+        lines.append(f"  {name:<30} {s['seconds']:8.1f}{'  (cached)' if s['cached'] else ''}")
+    return "\n".join(lines)

@@ -1,0 +1,36 @@
+"""Stage 8: score the generator on the dataset's test pairs (SSIM, mask-SSIM, PSNR, L1, PCKh, and
+IS / FID / LPIPS where their weights are available), so every run reports generator quality beside
+re-ID mAP. The first ``evaluate_pairs`` test pairs are generated and scored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import PipelineConfig
+from pona_model.annotations import read_annotations, read_pairs, write_pairs
+from pona_model.evaluate import evaluate_folder
+from pona_model.generate import generate_pairs
+from pona_model.inference import load_generator
+from pona_model.pair_dataset import PairDataset
+
+
+def inputs(cfg: PipelineConfig) -> dict[str, Any]:
+    return {"pairs": cfg.evaluate_pairs}
+
+
+def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
+    data, gen = deps["prepare_data"], deps["train_generator"]
+    if not data.get("test_pairs") or not data.get("test_annotations"):
+        return {"skipped": "no test pairs / test annotations configured (data.test_pairs, data.test_annotations)"}
+    keypoints = read_annotations(data["test_annotations"])
+    pairs = read_pairs(data["test_pairs"], known_names=keypoints).head(cfg.evaluate_pairs)
+    write_pairs(folder / "pairs.csv", pairs)
+    images = Path(data["root"]) / "bounding_box_test"
+    model = load_generator(gen["checkpoint"], cfg.device)
+    generate_pairs(model, PairDataset(images, keypoints, pairs, image_size=model.image_size), folder / "generated",
+                   batch_size=cfg.augment.batch_size)
+    result = evaluate_folder(folder / "generated", keypoints, images=images, pairs=folder / "pairs.csv",
+                             train_images=Path(data["root"]) / "bounding_box_train", out=folder / "metrics.json",
+                             provenance={"checkpoint": gen["checkpoint"], "sha256": gen["sha256"]}, progress=True)
+    return {"metrics": str(folder / "metrics.json"), "scores": result.get("scores", result)}

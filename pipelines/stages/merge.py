@@ -1,0 +1,28 @@
+"""Stage 5: the re-ID training folders in Market layout: ``reduced`` (kept images only) and
+``augmented`` (kept + generated), each with its manifest (``augment.merge_training_set``)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from augment.merge import merge_training_set
+from pipelines.config import PipelineConfig
+
+
+def inputs(cfg: PipelineConfig) -> dict[str, Any]:
+    return {"link": cfg.augment.link}
+
+
+def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
+    kept = pd.read_csv(deps["subsample"]["kept"])
+    synthesized = pd.read_csv(deps["synthesize"]["manifest"]) if "synthesize" in deps else None
+    out = folder / "dataset"
+    if out.exists():  # a previous attempt renamed it into place but died before the stage was recorded
+        shutil.rmtree(out)
+    manifest = merge_training_set(kept, synthesized, deps["prepare_data"]["root"], out, link=cfg.augment.link)
+    return {"root": str(out), "n_images": len(manifest),
+            "n_generated": int((manifest["source"] == "generated").sum())}

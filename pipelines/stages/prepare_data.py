@@ -1,0 +1,58 @@
+"""Stage 1: the dataset. SynthMarket is rendered into the stage folder; a local Market-1501 copy is
+validated (layout, names, disjoint identities) and, when its training images have no PATN
+annotation CSV, annotated with the offline pose estimator."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import PipelineConfig
+from reid.market_index import index_market, resolve_root
+from reid.synthmarket import generate_synthmarket
+
+ANNOTATION_TRAIN = "market-annotation-train.csv"
+
+
+def market_annotations(cfg: PipelineConfig) -> Path:
+    return Path(cfg.data.annotations) if cfg.data.annotations else resolve_root(cfg.data.root) / ANNOTATION_TRAIN
+
+
+def inputs(cfg: PipelineConfig) -> dict[str, Any]:
+    if cfg.data.dataset == "synthmarket":
+        settings = dataclasses.asdict(cfg.data.synthmarket)
+        for run_only in ("out", "workers", "progress", "sheet"):
+            settings.pop(run_only)
+        return {"dataset": "synthmarket", "synthmarket": settings}
+    ann = market_annotations(cfg)
+    return {"dataset": "market1501", "root": str(resolve_root(cfg.data.root)), "annotations": str(ann),
+            "annotations_size": ann.stat().st_size if ann.exists() else None,
+            "test_annotations": cfg.data.test_annotations, "test_pairs": cfg.data.test_pairs}
+
+
+def check(cfg: PipelineConfig) -> None:
+    """Cheap checks that must fail before any expensive stage starts."""
+    if cfg.data.dataset == "market1501":
+        if not cfg.data.root:
+            raise ValueError("dataset=market1501 needs data.root=/path/to/Market-1501-v15.09.15")
+        index_market(cfg.data.root, progress=False)  # layout, names, disjoint identities
+
+
+def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
+    if cfg.data.dataset == "synthmarket":
+        root = folder / "dataset"
+        generate_synthmarket(root, dataclasses.replace(cfg.data.synthmarket, out=str(root)))
+        return {"root": str(root), "annotations": str(root / ANNOTATION_TRAIN),
+                "test_annotations": str(root / "market-annotation-test.csv"),
+                "test_pairs": str(root / "market-pairs-test.csv")}
+    root = resolve_root(cfg.data.root)
+    annotations = market_annotations(cfg)
+    if not annotations.exists():
+        from pona_model.poses import EstimatorFactory, annotate_folder
+
+        annotations = folder / ANNOTATION_TRAIN
+        annotate_folder(root / "bounding_box_train", annotations, estimator_factory=EstimatorFactory(),
+                        workers=max(1, cfg.dask.workers))
+    return {"root": str(root), "annotations": str(annotations),
+            "test_annotations": cfg.data.test_annotations, "test_pairs": cfg.data.test_pairs}

@@ -1,0 +1,79 @@
+"""Stage 3: the PoNA generator. Trained on pairs of the kept images only (leak-free, the default) or
+of the whole training set (``generator.train_on=full``, as the paper), or taken from
+``generator.checkpoint``, which is checked against the configured image size first."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipelines.config import PipelineConfig
+from pona_model.annotations import build_pairs, read_annotations, write_pairs
+from pona_model.checkpoint import file_sha256
+from pona_model.cli import to_dict
+from pona_model.inference import load_generator
+from pona_model.trainer import Trainer
+
+RUN_ONLY = ("out", "device", "num_workers", "threads", "resume", "checkpoint_every", "sample_every", "log_every",
+            "data")
+
+
+def inputs(cfg: PipelineConfig) -> dict[str, Any]:
+    if cfg.generator.checkpoint:
+        return {"checkpoint": str(Path(cfg.generator.checkpoint).resolve()),
+                "sha256": file_sha256(cfg.generator.checkpoint)}
+    train = {k: v for k, v in to_dict(cfg.generator.train).items() if k not in RUN_ONLY}
+    train["seed"] = cfg.seed
+    return {"train_on": cfg.generator.train_on, "train": train}
+
+
+def depends_on_subsample(cfg: PipelineConfig) -> bool:
+    return not cfg.generator.checkpoint and cfg.generator.train_on == "kept"
+
+
+def check(cfg: PipelineConfig) -> None:
+    """A given checkpoint must load and match the configured generator image size."""
+    if not cfg.generator.checkpoint:
+        return
+    model = load_generator(cfg.generator.checkpoint, "cpu")
+    want = tuple(cfg.generator.train.generator.image_size)
+    if model.image_size != want:
+        raise ValueError(
+            f"generator.checkpoint {cfg.generator.checkpoint} was trained at {model.image_size[0]} x "
+            f"{model.image_size[1]}, the config says {want[0]} x {want[1]}: set "
+            f"generator.train.generator.image_size=[{model.image_size[0]},{model.image_size[1]}] or use a "
+            "checkpoint of the configured size")
+
+
+def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
+    if cfg.generator.checkpoint:
+        model = load_generator(cfg.generator.checkpoint, "cpu")
+        return {"checkpoint": str(model.checkpoint), "sha256": model.sha256, "trained": False}
+    data = deps["prepare_data"]
+    keypoints = read_annotations(data["annotations"])
+    if cfg.generator.train_on == "kept":
+        names = set(pd.read_csv(deps["subsample"]["kept"])["name"])
+        keypoints = {n: kp for n, kp in keypoints.items() if n in names}
+    pairs = build_pairs(keypoints, seed=cfg.seed)
+    if pairs.empty:
+        raise ValueError("no training pairs: no identity has two kept images with shoulders and hips; raise the "
+                         "portion, or train the generator on the full set (generator.train_on=full)")
+    write_pairs(folder / "pairs-train.csv", pairs)
+    root = Path(data["root"])
+    train = cfg.generator.train
+    test_ok = bool(data.get("test_pairs")) and Path(data["test_pairs"]).exists()
+    train = dataclasses.replace(
+        train, out=str(folder / "train"), device=cfg.device, seed=cfg.seed,
+        data=dataclasses.replace(
+            train.data, root=str(root), images="bounding_box_train", annotations=data["annotations"],
+            pairs=str(folder / "pairs-train.csv"),
+            sample_images="bounding_box_test" if test_ok else "bounding_box_train",
+            sample_annotations=data["test_annotations"] if test_ok else data["annotations"],
+            sample_pairs=data["test_pairs"] if test_ok else str(folder / "pairs-train.csv")))
+    summary = Trainer(train).fit()
+    return {"checkpoint": summary["checkpoint"], "sha256": file_sha256(summary["checkpoint"]), "trained": True,
+            "n_pairs": len(pairs), "iterations": summary["iteration"], "last_losses": summary["losses"],
+            "samples": str(folder / "train" / "samples")}

@@ -1,0 +1,29 @@
+"""Stage 6: train the ResNet-50 re-ID baseline on one training folder (reduced, augmented or full)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import PipelineConfig
+from pona_model.cli import to_dict
+from reid.trainer import ReidTrainer
+
+RUN_ONLY = ("out", "device", "num_workers", "threads", "resume", "log_every", "progress", "data")
+
+
+def inputs(cfg: PipelineConfig) -> dict[str, Any]:
+    reid = to_dict(cfg.reid)
+    settings = {k: v for k, v in reid.items() if k not in RUN_ONLY}
+    settings["data"] = {k: v for k, v in reid["data"].items() if k not in ("root", "manifest")}
+    settings["seed"] = cfg.seed
+    return {"reid": settings}
+
+
+def run(folder: Path, cfg: PipelineConfig, root: str) -> dict[str, Any]:
+    train = dataclasses.replace(cfg.reid, out=str(folder / "train"), device=cfg.device, seed=cfg.seed,
+                                data=dataclasses.replace(cfg.reid.data, root=root, manifest=""))
+    summary = ReidTrainer(train).fit()
+    return {"checkpoint": str(folder / "train" / "checkpoint.pt"), "root": root,
+            "summary": {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))}}
