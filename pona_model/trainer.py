@@ -87,7 +87,7 @@ def linear_decay(iterations_per_epoch: float, n_epochs: int, n_epochs_decay: int
     """
     def factor(iteration: int) -> float:
         epoch = int(iteration / iterations_per_epoch)
-        return 1.0 - max(0, epoch + 2 - n_epochs) / float(n_epochs_decay + 1)
+        return max(0.0, 1.0 - max(0, epoch + 2 - n_epochs) / float(n_epochs_decay + 1))
     return factor
 
 
@@ -339,11 +339,12 @@ class Trainer:
         t0 = time.perf_counter()
         bar = tqdm(loader, total=len(sampler), initial=0, desc="PoNA training", unit="it", dynamic_ncols=True)
         for batch in bar:
+            lr = self.opt_g.param_groups[0]["lr"]  # the rate this iteration trains with
             last = self.step(batch)
             self.iteration += 1
             bar.set_postfix(l1=f"{last['g_l1']:.3f}", d_p=f"{last['d_pose']:.3f}", refresh=False)
             if self.iteration % cfg.log_every == 0 or self.iteration == stop:
-                self._log({"iteration": self.iteration, "lr": self.schedulers[0].get_last_lr()[0],
+                self._log({"iteration": self.iteration, "lr": lr,
                            "seconds": round(time.perf_counter() - t0, 3), **last})
             if samples is not None and self.iteration % cfg.sample_every == 0:
                 self._write_samples(samples)
