@@ -86,6 +86,7 @@ def test_every_metric_end_to_end_with_stand_ins(scored, tmp_path):
     assert metrics["mask_ssim"]["value"] == pytest.approx(ssim(apply_mask(gens, masks), apply_mask(tgts, masks)).mean())
     assert metrics["psnr"]["value"] == pytest.approx(psnr(gens, tgts).mean())
     assert metrics["pckh"]["value"] == 1.0 and metrics["pckh_gt"]["value"] == 1.0
+    assert metrics["pckh_gt"]["real_target_reference"]["value"] == 1.0
     assert metrics["pckh"]["pairs_used"] == 12 and estimator.calls == 12 + 6  # each real target estimated once
     assert STAND_IN in metrics["is"]["network"]["network"] and STAND_IN in metrics["pckh"]["estimator"]["estimator"]
     assert metrics["fid"]["real"]["n_real"] == 6 and not metrics["fid"]["real"]["from_cache"]

@@ -21,8 +21,9 @@ from reid.train_config import load_reid_config
 from reid.trainer import CHECKPOINT_NAME, LOG_NAME, ReidTrainer
 
 # A quick configuration: the same code path as the presets, with a ResNet-18 trunk at 64 x 32.
+# From random initialisation the baseline's lr 0.05 for the head diverges; 0.01 throughout trains.
 TINY = ("model.backbone=resnet18", "model.weights=random", "data.image_size=64,32", "data.pad=2",
-        "optim.batch_size=8", "optim.backbone_lr_mult=1.0", "optim.lr=0.05", "num_workers=0", "progress=false")
+        "optim.batch_size=16", "optim.backbone_lr_mult=1.0", "optim.lr=0.01", "num_workers=0", "progress=false")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def synth_root(tmp_path_factory) -> Path:
     from reid.synthmarket import SynthMarketConfig, generate_synthmarket
 
     root = tmp_path_factory.mktemp("reid") / "synthmarket"
-    cfg = SynthMarketConfig(out=str(root), seed=0, n_train_ids=6, n_test_ids=6, n_distractors=12, n_junk=6,
+    cfg = SynthMarketConfig(out=str(root), seed=0, n_train_ids=20, n_test_ids=20, n_distractors=20, n_junk=10,
                             height=64, width=32, supersample=1, workers=1, progress=False, test_pairs=10)
     generate_synthmarket(root, cfg)
     return root
@@ -46,23 +47,22 @@ def _epochs(out: Path) -> dict[int, dict]:
 
 
 def test_training_beats_the_untrained_model(synth_root: Path, tmp_path: Path):
-    torch.set_num_threads(2)
-    trainer = ReidTrainer(_config(synth_root, tmp_path / "run", "optim.epochs=8", "optim.step_size=6"))
+    trainer = ReidTrainer(_config(synth_root, tmp_path / "run", "optim.epochs=6", "optim.step_size=5"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedQueryWarning)
         before = evaluate_model(trainer.model, synth_root, (64, 32), progress=False)
         summary = trainer.fit()
         after = evaluate_checkpoint(tmp_path / "run" / CHECKPOINT_NAME, progress=False, device="cpu",
                                     out=tmp_path / "eval.json")
-    assert summary["finished"] and summary["epoch"] == 8
+    assert summary["finished"] and summary["epoch"] == 6
     assert after["mAP"] > before["mAP"] + 5, (before["mAP"], after["mAP"])
     assert after["weights_init"] == "random" and after["n_queries"] > 0
     saved = json.loads((tmp_path / "eval.json").read_text())
     assert saved["mAP"] == pytest.approx(after["mAP"]) and {"rank1", "rank5", "rank10"} <= set(saved)
     epochs = _epochs(tmp_path / "run")
-    assert sorted(epochs) == list(range(1, 9))
-    assert epochs[8]["loss"] < epochs[1]["loss"]
-    assert epochs[7]["lr_head"] == pytest.approx(0.005)  # step decay after 6 epochs
+    assert sorted(epochs) == list(range(1, 7))
+    assert epochs[6]["loss"] < epochs[1]["loss"]
+    assert epochs[5]["lr_head"] == pytest.approx(0.01) and epochs[6]["lr_head"] == pytest.approx(0.001)
     assert {"acc", "lr_backbone", "seconds_per_step"} <= set(epochs[1])
 
 
@@ -102,7 +102,7 @@ def test_resume_after_interruption_reproduces_the_next_epoch(synth_root: Path, t
 
 
 def test_checkpoint_with_another_number_of_classes_evaluates_with_a_note(synth_root: Path, tmp_path: Path):
-    # Train on a 3-identity manifest, evaluate on the dataset whose training split has 6 identities.
+    # Train on a 3-identity manifest, evaluate on the dataset whose training split has 20 identities.
     from reid.market_index import index_market
 
     table = index_market(synth_root, splits=("train",), progress=False)
@@ -119,7 +119,7 @@ def test_checkpoint_with_another_number_of_classes_evaluates_with_a_note(synth_r
         result = evaluate_checkpoint(tmp_path / "run3" / CHECKPOINT_NAME, synth_root, progress=False,
                                      device="cpu", ap="trapezoid")
     assert result["n_classes"] == 3 and result["ap_definition"] == "trapezoid"
-    assert any("3 classes" in n and "6 identities" in n and "fine for evaluation" in n for n in result["notes"])
+    assert any("3 classes" in n and "20 identities" in n and "fine for evaluation" in n for n in result["notes"])
 
 
 def test_wrong_inputs_are_clear_errors(synth_root: Path, tmp_path: Path, capsys):

@@ -14,7 +14,16 @@ from PIL import Image
 from pona_model.annotations import read_annotations, read_pairs
 from pona_model.cli import ConfigError
 from pona_model.pose import (
-    L_ELBOW, L_EYE, L_SHOULDER, L_WRIST, MISSING, NOSE, R_ELBOW, R_EYE, R_SHOULDER, R_WRIST,
+    L_ELBOW,
+    L_EYE,
+    L_SHOULDER,
+    L_WRIST,
+    MISSING,
+    NOSE,
+    R_ELBOW,
+    R_EYE,
+    R_SHOULDER,
+    R_WRIST,
 )  # fmt: skip
 from reid.synthmarket import ConfigMismatchError, SynthMarketConfig, generate_synthmarket
 from reid.synthmarket.__main__ import main

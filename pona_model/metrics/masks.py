@@ -22,7 +22,7 @@ _EPS = 1e-9  # a pixel centre on a rectangle's edge counts as inside, whatever t
 
 MASK_SETTINGS: dict[str, object] = {
     "pose": "target keypoints, scaled to the compared size",
-    "limbs": [list(e) for e in MASK_LIMBS],
+    "limbs": " ".join(f"{a}-{b}" for a, b in MASK_LIMBS) + " (OpenPose-18 joint indices)",
     "limb_half_width": HALF_WIDTH,
     "joint_radius": RADIUS,
     "closing": f"{CLOSING} x {CLOSING} square dilation then erosion, mirrored borders",

@@ -81,7 +81,7 @@ def make_cameras(seed: int, height: int = 128, width: int = 64, strength: float 
             contrast=float(_lerp(1.0, rng.uniform(0.8, 1.15), s)),
             blur=float(_lerp(0.25, blur * rng.uniform(0.8, 1.25), s)),
             noise=float(_lerp(1.5, noise * rng.uniform(0.8, 1.25), s)),
-            jpeg_quality=int(round(_lerp(92, quality + rng.integers(-4, 5), s))),
+            jpeg_quality=round(_lerp(92, quality + int(rng.integers(-4, 5)), s)),
             pitch=float(rng.uniform(0.08, 0.3)),
             light_side=float(rng.uniform(-1, 1)),
             horizon=horizon,
@@ -101,7 +101,9 @@ def _noise(rng: np.random.Generator, shape: tuple[int, int], cell: int) -> np.nd
 
 
 def _tone(rgb: tuple[float, float, float], rng: np.random.Generator, spread: float = 18) -> tuple[int, ...]:
-    return tuple(int(np.clip(c + rng.normal(0, spread), 0, 255)) for c in rgb)
+    """A variation of a colour: mostly lighter or darker, a little off in hue."""
+    light = rng.normal(0, spread)
+    return tuple(int(np.clip(c + light + rng.normal(0, spread * 0.3), 0, 255)) for c in rgb)
 
 
 def _draw_wall(draw: ImageDraw.ImageDraw, rng: np.random.Generator, kind: str, h: int, w: int) -> None:
@@ -240,7 +242,7 @@ def make_scene(rng: np.random.Generator, wall: str, ground: str, horizon: float,
     grey = img.mean(axis=2, keepdims=True)
     img = grey + SCENE_SATURATION * (img - grey)  # street scenes are muted next to clothes
     img = np.clip(img, 0, 255).astype(np.uint8)
-    h, w = int(round(height * 1.25)), width * 4
+    h, w = round(height * 1.25), width * 4
     out = Image.fromarray(img).resize((w, h), Image.LANCZOS) if (h, w) != (bh, bw) else Image.fromarray(img)
     return np.asarray(out.filter(ImageFilter.GaussianBlur(0.5)))
 

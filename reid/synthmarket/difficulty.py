@@ -78,7 +78,7 @@ def fit_lda(feats: np.ndarray, labels: np.ndarray, pca_dim: int = 96, reg: float
     evals, evecs = np.linalg.eigh(within)
     white = evecs / np.sqrt(evals)
     b = white.T @ between @ white
-    bvals, bvecs = np.linalg.eigh(b)
+    _, bvecs = np.linalg.eigh(b)
     k = max(1, min(len(classes) - 1, z.shape[1]))
     proj = white @ bvecs[:, ::-1][:, :k]
     return pca @ proj
@@ -90,7 +90,7 @@ def keep_portion(identities: np.ndarray, portion: float, seed: int) -> np.ndarra
     keep = []
     for identity in np.unique(identities):
         idx = np.flatnonzero(identities == identity)
-        n = max(1, int(round(portion * len(idx))))
+        n = max(1, round(portion * len(idx)))
         keep.extend(rng.choice(idx, size=n, replace=False).tolist())
     return np.sort(np.asarray(keep))
 

@@ -15,8 +15,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from pona_model.pose import (
-    L_ANKLE, L_EAR, L_ELBOW, L_EYE, L_HIP, L_KNEE, L_SHOULDER, L_WRIST, N_JOINTS, NECK, NOSE,
-    R_ANKLE, R_EAR, R_ELBOW, R_EYE, R_HIP, R_KNEE, R_SHOULDER, R_WRIST,
+    L_ANKLE,
+    L_EAR,
+    L_ELBOW,
+    L_EYE,
+    L_HIP,
+    L_KNEE,
+    L_SHOULDER,
+    L_WRIST,
+    N_JOINTS,
+    NECK,
+    NOSE,
+    R_ANKLE,
+    R_EAR,
+    R_ELBOW,
+    R_EYE,
+    R_HIP,
+    R_KNEE,
+    R_SHOULDER,
+    R_WRIST,
 )  # fmt: skip
 
 VIEWS: tuple[str, ...] = ("front", "back", "left", "right")
@@ -91,6 +108,8 @@ class Pose:
     shoulder_flex: tuple[float, float]
     shoulder_abd: tuple[float, float]
     elbow: tuple[float, float]
+    # Which way a bending elbow takes the forearm: 0 straight forward, pi/2 towards the body's midline.
+    arm_twist: tuple[float, float] = (0.35, 0.35)
     lean: float = 0.0
     head_yaw: float = 0.0
     head_pitch: float = 0.0
@@ -137,18 +156,21 @@ def standing_pose(rng: np.random.Generator) -> Pose:
     shoulder_abd = list(rng.uniform(0.04, 0.2, 2))
     elbow = list(rng.uniform(0.05, 0.35, 2))
     style = rng.random()
+    twist = list(rng.uniform(0.2, 0.5, 2))
     if style < 0.16:  # one forearm raised in front
         side = int(rng.integers(2))
         shoulder_flex[side] = rng.uniform(-0.1, 0.3)
         elbow[side] = rng.uniform(1.1, 1.6)
     elif style < 0.28:  # hand on the hip
         side = int(rng.integers(2))
-        shoulder_abd[side] = rng.uniform(0.45, 0.7)
-        shoulder_flex[side] = rng.uniform(-0.3, 0.0)
-        elbow[side] = rng.uniform(1.4, 1.8)
+        shoulder_abd[side] = rng.uniform(0.5, 0.75)
+        shoulder_flex[side] = rng.uniform(-0.25, 0.0)
+        elbow[side] = rng.uniform(1.5, 1.9)
+        twist[side] = rng.uniform(1.4, 1.7)
     elif style < 0.38:  # both arms folded in front
-        shoulder_flex = list(rng.uniform(0.15, 0.35, 2))
-        elbow = list(rng.uniform(1.5, 2.0, 2))
+        shoulder_flex = list(rng.uniform(0.05, 0.25, 2))
+        elbow = list(rng.uniform(1.6, 2.0, 2))
+        twist = list(rng.uniform(0.9, 1.2, 2))
     return Pose(
         kind="stand",
         hip_flex=(hip_flex[0], hip_flex[1]),
@@ -157,6 +179,7 @@ def standing_pose(rng: np.random.Generator) -> Pose:
         shoulder_flex=(shoulder_flex[0], shoulder_flex[1]),
         shoulder_abd=(shoulder_abd[0], shoulder_abd[1]),
         elbow=(elbow[0], elbow[1]),
+        arm_twist=(twist[0], twist[1]),
         lean=rng.uniform(-0.03, 0.06),
         head_yaw=rng.normal(0.0, 0.3),
         head_pitch=rng.uniform(-0.1, 0.25),
@@ -175,6 +198,12 @@ def sample_pose(rng: np.random.Generator, kind: str, phase: float | None = None)
 def _limb_direction(side: float, flex: float, abd: float) -> np.ndarray:
     """Unit vector of a limb hanging down, rotated forward by ``flex`` and outward by ``abd``."""
     return np.array([side * math.sin(abd), -math.cos(abd) * math.cos(flex), math.cos(abd) * math.sin(flex)])
+
+
+def _unit_normal(v: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """The part of ``v`` perpendicular to the unit vector ``axis``, normalised."""
+    w = v - np.dot(v, axis) * axis
+    return w / max(float(np.linalg.norm(w)), 1e-9)
 
 
 def _rot_x(angle: float) -> np.ndarray:
@@ -232,10 +261,13 @@ def pose_body(body: Body, pose: Pose) -> Posed:
         flex, abd = pose.shoulder_flex[i], pose.shoulder_abd[i]
         upper = _limb_direction(side, flex, abd)
         joints[elb] = joints[sho] + body.upper_arm * upper
-        # The forearm bends forward and a little inward when the elbow flexes.
-        fore = _limb_direction(side, flex + pose.elbow[i], abd * max(0.0, 1.0 - pose.elbow[i]))
-        fore[0] -= side * 0.25 * math.sin(min(pose.elbow[i], 1.6))
-        fore /= np.linalg.norm(fore)
+        # The elbow swings the forearm away from the upper arm's line towards a direction between
+        # the arm's front and the body's midline, set by the arm's twist.
+        ahead = _unit_normal(np.array([0.0, 0.0, 1.0]), upper)
+        inward = _unit_normal(np.array([-side, 0.0, 0.0]), upper)
+        t, e = pose.arm_twist[i], pose.elbow[i]
+        bend = _unit_normal(math.cos(t) * ahead + math.sin(t) * inward, upper)
+        fore = math.cos(e) * upper + math.sin(e) * bend
         joints[wri] = joints[elb] + body.forearm * fore
         hands[i] = joints[wri] + 0.055 * fore
     head_axes = torso_axes @ _rot_y(pose.head_yaw) @ _rot_x(pose.head_pitch)

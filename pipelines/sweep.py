@@ -1,0 +1,204 @@
+"""Run the experiment over a grid of portions and seeds, as one dask graph, and write the paper's
+Table VI for it: mAP of re-ID trained on the reduced set (none), on reduced + PoNA-generated images
+(pona) and on the full set (full), mean and spread over seeds, as CSV, Markdown and a plot.
+
+Stages shared between runs (the dataset, the full-data re-ID model of a seed, a generator trained
+on the full set) have one fingerprint and run once. The graph runs on the same scheduler choices as
+synthesis: ``dask.scheduler=inprocess`` (default, one stage at a time), ``local`` (a local cluster
+of ``dask.workers`` processes running independent stages in parallel) or a scheduler address.
+
+Examples:
+  python -m pipelines.sweep portions=0.2,0.4,0.6,0.8,1.0 seeds=0,1,2
+  python -m pipelines.sweep preset=smoke portions=0.25,0.5 seeds=0 dask.scheduler=local dask.workers=2
+Every other key is a pipeline key (python -m pipelines.run --help).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from augment.scheduler import dask_client
+from pipelines.config import PRESETS_DIR, PipelineConfig
+from pipelines.graph import Stage, build_stages, checks, execute
+from pipelines.report import run_results, write_run_report
+from pipelines.run import shorthand
+from pona_model.atomic import atomic_path, atomic_write_text
+from pona_model.cli import ConfigError, help_text, resolve
+
+log = logging.getLogger("pipelines.sweep")
+
+
+def _task(stage: Stage, cache_root: str, dep_names: tuple[str, ...], *dep_results: Any) -> Any:
+    return execute(stage, cache_root, {n: r.result for n, r in zip(dep_names, dep_results)})
+
+
+def sweep_graph(configs: list[PipelineConfig], cache_root: Path) -> tuple[dict, list[dict[str, str]], list]:
+    """One dask graph for all runs: a task per distinct stage fingerprint. Returns the graph, for
+    each run the mapping of its stage names to task keys, and each run's stages."""
+    graph: dict[str, Any] = {}
+    run_keys, run_stages = [], []
+    for cfg in configs:
+        stages = build_stages(cfg)
+        keys = {name: f"{s.kind}-{s.key}" for name, s in stages.items()}
+        for name, s in stages.items():
+            graph.setdefault(keys[name], (_task, s, str(cache_root), s.deps, *[keys[d] for d in s.deps]))
+        run_keys.append(keys)
+        run_stages.append(stages)
+    return graph, run_keys, run_stages
+
+
+def run_sweep(base: PipelineConfig, portions: Sequence[float], seeds: Sequence[int]) -> dict[str, Any]:
+    nested = base.dask.scheduler != "inprocess"
+    configs = []
+    for seed in seeds:
+        for portion in portions:
+            cfg = dataclasses.replace(base, portion=float(portion), seed=int(seed))
+            if nested:  # the graph is already parallel: stages must not start clusters of their own
+                cfg = dataclasses.replace(cfg, dask=dataclasses.replace(cfg.dask, scheduler="inprocess"))
+            configs.append(cfg)
+    checks(configs[0])
+    cache = Path(base.out) / "cache"
+    graph, run_keys, run_stages = sweep_graph(configs, cache)
+    n_total = sum(len(s) for s in run_stages)
+    log.info("sweep: %d runs, %d stages, %d distinct (shared stages run once)", len(configs), n_total, len(graph))
+    t0 = time.perf_counter()
+    wanted = sorted(graph)
+    with dask_client(base.dask.scheduler, base.dask.workers) as client:
+        if client is None:
+            import dask
+
+            values = dask.get(graph, wanted)
+        else:
+            values = client.get(graph, wanted)
+    done = dict(zip(wanted, values))
+    reports = []
+    for cfg, keys, stages in zip(configs, run_keys, run_stages):
+        report = run_results(cfg, stages, {name: done[key] for name, key in keys.items()})
+        write_run_report(Path(cfg.out) / cfg.run_name, report)
+        reports.append(report)
+    return {"reports": reports, "seconds": time.perf_counter() - t0, "n_stages": n_total, "n_distinct": len(graph)}
+
+
+def results_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = [{"portion": r["portion"], "seed": r["seed"], "method": m, "mAP": v["mAP"], "rank1": v["rank1"]}
+            for r in reports for m, v in r["methods"].items()]
+    return pd.DataFrame(rows)
+
+
+def summary_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample standard deviation over seeds of mAP and rank-1, per method and portion."""
+    g = results.groupby(["method", "portion"])
+    out = g.agg(mAP_mean=("mAP", "mean"), mAP_std=("mAP", "std"), rank1_mean=("rank1", "mean"),
+                rank1_std=("rank1", "std"), n_seeds=("seed", "nunique")).reset_index()
+    return out.fillna({"mAP_std": 0.0, "rank1_std": 0.0})
+
+
+def markdown_table(summary: pd.DataFrame) -> str:
+    """Table VI's shape: one row per method, one column per portion, 'mean ± std' mAP (%)."""
+    portions = sorted(summary["portion"].unique())
+    order = [m for m in ("none", "pona", "full") if m in set(summary["method"])]
+    lines = ["| method | " + " | ".join(f"p = {p:g}" for p in portions) + " |",
+             "|---|" + "---|" * len(portions)]
+    for method in order:
+        cells = []
+        for p in portions:
+            row = summary[(summary["method"] == method) & (summary["portion"] == p)]
+            cells.append("" if row.empty else f"{row['mAP_mean'].iloc[0]:.1f} ± {row['mAP_std'].iloc[0]:.1f}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(summary: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
+    labels = {"none": "reduced only", "pona": "PoNA-augmented", "full": "full training set"}
+    for method in ("none", "pona", "full"):
+        rows = summary[summary["method"] == method].sort_values("portion")
+        if rows.empty:
+            continue
+        if method == "full":
+            mean, std = rows["mAP_mean"].mean(), rows["mAP_std"].mean()
+            ax.axhline(mean, color="grey", linestyle="--", label=labels[method])
+            ax.axhspan(mean - std, mean + std, color="grey", alpha=0.15)
+            continue
+        ax.errorbar(rows["portion"], rows["mAP_mean"], yerr=rows["mAP_std"], marker="o", capsize=3,
+                    label=labels[method])
+    ax.set_xlabel("portion p of real training images kept")
+    ax.set_ylabel("mAP (%)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def write_sweep(folder: Path, sweep: dict[str, Any]) -> dict[str, Path]:
+    results = results_table(sweep["reports"])
+    summary = summary_table(results)
+    paths = {"results": folder / "results.csv", "table": folder / "table.csv", "markdown": folder / "table.md",
+             "plot": folder / "map_vs_portion.png"}
+    for key, frame in (("results", results), ("table", summary)):
+        with atomic_path(paths[key]) as tmp:
+            frame.to_csv(tmp, index=False)
+    atomic_write_text(paths["markdown"], markdown_table(summary) + "\n")
+    plot(summary, paths["plot"])
+    return paths
+
+
+def parse(argv: Sequence[str]) -> tuple[PipelineConfig, list[float], list[int]]:
+    portions, seeds, rest = [0.2, 0.4, 0.6, 0.8, 1.0], [0, 1, 2], []
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key == "portions":
+            portions = [float(v) for v in yaml.safe_load(f"[{value.strip('[]')}]")]
+        elif key == "seeds":
+            seeds = [int(v) for v in yaml.safe_load(f"[{value.strip('[]')}]")]
+        else:
+            rest.append(arg)
+    if "methods" not in {a.split("=", 1)[0] for a in rest}:
+        rest.append("methods=none,pona,full")
+    return resolve(PipelineConfig, shorthand(rest), PRESETS_DIR, default_preset="default"), portions, seeds
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in args or "--help" in args:
+        print(__doc__)
+        print("sweep keys:\n  portions=0.2,0.4,0.6,0.8,1.0  portions p to run\n  seeds=0,1,2  seeds to run\n"
+              "  (methods defaults to none,pona,full in a sweep)\n")
+        print(help_text(PipelineConfig, "python -m pipelines.sweep", "", PRESETS_DIR))
+        return 0
+    try:
+        base, portions, seeds = parse(args)
+        for p in portions:
+            dataclasses.replace(base, portion=p)  # validates each portion before anything runs
+        sweep = run_sweep(base, portions, seeds)
+    except (ConfigError, OSError, ValueError) as exc:
+        print(f"python -m pipelines.sweep: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    folder = Path(base.out) / "sweep-p{}-seeds{}".format("_".join(f"{p:g}" for p in portions),
+                                                         "_".join(map(str, seeds)))
+    paths = write_sweep(folder, sweep)
+    print(markdown_table(summary_table(results_table(sweep["reports"]))))
+    print(f"\n{len(sweep['reports'])} runs, {sweep['n_distinct']} distinct of {sweep['n_stages']} stages, "
+          f"{sweep['seconds'] / 60:.1f} min; wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

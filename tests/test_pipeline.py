@@ -1,0 +1,156 @@
+"""The staged pipeline: the smoke run end to end, the stage cache (skip, invalidate, resume), input
+checks before expensive work, and a two-portion sweep on a local dask cluster."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipelines import run as run_module
+from pipelines.config import load_pipeline_config
+from pipelines.graph import build_stages
+from pipelines.run import main as run_main
+from pipelines.run import run_pipeline
+from pipelines.stage_cache import DONE
+from pipelines.stages import train_reid
+from pipelines.sweep import main as sweep_main
+from pona_model.cli import to_dict
+from pona_model.train_config import load_train_config
+from reid.train_config import load_reid_config
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """One smoke run, shared by the tests of this module (they only read it or add to its cache)."""
+    out = tmp_path_factory.mktemp("smoke")
+    cfg = load_pipeline_config("preset=smoke", f"out={out}")
+    return cfg, run_pipeline(cfg)
+
+
+def test_smoke_run_reports_every_method_and_stage(smoke):
+    cfg, report = smoke
+    results = json.loads(Path(report["results_path"]).read_text())
+    assert set(results["methods"]) == {"none", "pona"}
+    for m in results["methods"].values():
+        assert 0 <= m["mAP"] <= 100 and 0 <= m["rank1"] <= 100
+    assert (results["portion"], results["seed"]) == (0.5, 0)
+    n = results["subsample"]
+    assert results["synthesis"].get("generated", 0) + results["synthesis"].get("skipped", 0) == n["n_missing"]
+    assert results["generator"]["trained"] and results["generator"]["train_on"] == "kept"
+    assert set(results["stages"]) == set(build_stages(cfg))
+    assert not any(s["cached"] for s in results["stages"].values())
+
+
+def test_rerun_is_served_from_the_cache(smoke):
+    cfg, first = smoke
+    again = run_pipeline(cfg)
+    assert all(s["cached"] for s in again["stages"].values())
+    assert again["methods"] == first["methods"]
+
+
+def test_config_change_redoes_only_what_depends_on_it(smoke):
+    cfg, _ = smoke
+    changed = load_pipeline_config("preset=smoke", f"out={cfg.out}", "augment.condition_policy=same_camera")
+    before, after = build_stages(cfg), build_stages(changed)
+    same = {n for n in before if before[n].key == after[n].key}
+    assert same == {"prepare_data", "subsample", "train_generator", "merge[reduced]", "train_reid[none]",
+                    "evaluate_reid[none]", "evaluate_generator"}
+    portion = load_pipeline_config("preset=smoke", f"out={cfg.out}", "portion=0.4")
+    assert build_stages(portion)["prepare_data"].key == before["prepare_data"].key
+    assert build_stages(portion)["subsample"].key != before["subsample"].key
+
+
+def test_an_interrupted_stage_resumes_without_redoing_finished_work(smoke, monkeypatch):
+    cfg, _ = smoke
+    cfg2 = load_pipeline_config("preset=smoke", f"out={cfg.out}", "reid.optim.epochs=3")
+    real = train_reid.run
+
+    def dies_after_first_epoch(folder, c, root):
+        import dataclasses
+
+        from reid.trainer import ReidTrainer
+        train = dataclasses.replace(c.reid, out=str(folder / "train"), device=c.device, seed=c.seed,
+                                    data=dataclasses.replace(c.reid.data, root=root, manifest=""))
+        ReidTrainer(train).fit(max_epochs=1)
+        raise KeyboardInterrupt("killed during training")
+
+    monkeypatch.setattr(train_reid, "run", dies_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(cfg2)
+    stage = build_stages(cfg2)["train_reid[none]"]
+    folder = Path(cfg.out) / "cache" / "train_reid" / stage.key
+    assert not (folder / DONE).exists()  # the interrupted stage is not recorded as done
+    log = (folder / "train" / "train_log.jsonl").read_text().splitlines()
+    assert any(json.loads(line).get("epoch") == 1 for line in log)
+    monkeypatch.setattr(train_reid, "run", real)
+    report = run_pipeline(cfg2)
+    assert report["stages"]["train_reid[none]"]["cached"] is False
+    records = [json.loads(line) for line in (folder / "train" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r.get("event") == "start"] == [0, 1]  # resumed after epoch 1
+    assert [r["epoch"] for r in records if r.get("event") == "epoch"] == [1, 2, 3]  # no epoch trained twice
+    assert report["stages"]["prepare_data"]["cached"] and report["stages"]["train_generator"]["cached"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["portion=1.5"], "portion must be a number in (0, 1]"),
+    (["portion=0"], "portion must be a number in (0, 1]"),
+    (["generator.nblocks=2"], "unknown key 'generator.nblocks'"),
+    (["dask.scheduler=nowhere"], "scheduler must be inprocess, local or a dask scheduler address"),
+])
+def test_bad_config_is_refused_with_the_key(args, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        run_main(["preset=smoke", f"out={tmp_path}", *args])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing ran
+
+
+def test_missing_market_root_fails_before_any_stage(tmp_path, capsys):
+    assert run_main(["preset=smoke", f"out={tmp_path}", "dataset=market1501",
+                     f"data.root={tmp_path / 'nope'}"]) == 1
+    assert "nope" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()
+
+
+def test_generator_checkpoint_of_another_size_fails_before_any_stage(smoke, tmp_path, capsys):
+    _, report = smoke
+    checkpoint = report["generator"]["checkpoint"]
+    assert run_main(["preset=smoke", f"out={tmp_path}", f"generator.checkpoint={checkpoint}",
+                     "generator.train.generator.image_size=[64,32]"]) == 1
+    assert "was trained at 32 x 16, the config says 64 x 32" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()
+
+
+def test_default_preset_repeats_the_component_presets():
+    cfg = load_pipeline_config()
+    mine, theirs = to_dict(cfg.generator.train), to_dict(load_train_config("preset=synth"))
+    for key in ("generator", "discriminator", "loss", "schedule"):
+        assert mine[key] == theirs[key], key
+    mine, theirs = to_dict(cfg.reid), to_dict(load_reid_config("preset=synth"))
+    for key in ("model", "optim"):
+        assert mine[key] == theirs[key], key
+    assert {k: v for k, v in mine["data"].items() if k != "root"} == {
+        k: v for k, v in theirs["data"].items() if k != "root"}
+
+
+def test_two_portion_sweep_on_a_local_cluster_of_two_processes(smoke, tmp_path, capsys):
+    cfg, report = smoke
+    shutil.copytree(Path(cfg.out) / "cache" / "prepare_data", tmp_path / "cache" / "prepare_data")
+    code = sweep_main(["preset=smoke", f"out={tmp_path}", "portions=0.5,1.0", "seeds=0",
+                       f"generator.checkpoint={report['generator']['checkpoint']}", "methods=none,pona",
+                       "evaluate_generator=false", "reid.optim.epochs=1", "dask.scheduler=local", "dask.workers=2"])
+    assert code == 0
+    folder = next(tmp_path.glob("sweep-*"))
+    table = (folder / "table.md").read_text()
+    assert "| none |" in table and "| pona |" in table and "p = 0.5" in table and "p = 1" in table
+    assert (folder / "map_vs_portion.png").stat().st_size > 1000
+    results = json.loads((tmp_path / "p1-seed0" / "results.json").read_text())
+    assert results["methods"]["pona"] == results["methods"]["none"]  # nothing is missing at p = 1
+    assert "2 runs" in capsys.readouterr().out
+
+
+def test_shorthand_dataset_key():
+    assert run_module.shorthand(["dataset=market1501", "portion=0.2"]) == ["data.dataset=market1501", "portion=0.2"]
