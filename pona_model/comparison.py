@@ -89,6 +89,11 @@ def pose_sheet(blocks: Sequence[SheetBlock]) -> np.ndarray:
     return np.concatenate(parts, axis=0)
 
 
+def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
+    """Each pixel repeated ``factor`` x ``factor`` times (nearest neighbour: nothing smoothed away)."""
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1) if factor > 1 else image
+
+
 def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
     """Write an uint8 (H, W, 3) array as PNG, atomically."""
     with atomic_path(path) as tmp:

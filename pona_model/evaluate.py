@@ -44,7 +44,7 @@ from pona_model.annotations import FormatError, read_annotations, read_pairs
 from pona_model.atomic import atomic_write_text
 from pona_model.checkpoint import CheckpointError
 from pona_model.cli import param, parse_config, to_dict
-from pona_model.comparison import SheetBlock, comparison_grid, pose_sheet, save_png
+from pona_model.comparison import SheetBlock, comparison_grid, enlarge, pose_sheet, save_png
 from pona_model.device import resolve_device
 from pona_model.generate import output_name
 from pona_model.losses import MissingWeightsError
@@ -84,8 +84,10 @@ log = logging.getLogger(__name__)
 
 RESULT_FORMAT = "pona-generator-metrics/1"
 ALL_METRICS = ("ssim", "mask_ssim", "psnr", "l1", "is", "mask_is", "pckh", "pckh_gt", "fid", "lpips")
+PER_PAIR = ("ssim", "mask_ssim", "psnr", "l1", "lpips")  # the metrics with a value per pair (the _pairs.csv)
 SELECTION_SEED = 0
 # The paper's Table I row for PoNA on Market-1501 (128 x 64, TF Inception, OpenPose); for scale only.
+PICTURE_MIN_CELL = 128  # pictures of smaller images are enlarged by an integer factor (nearest neighbour)
 PAPER_TABLE_I = {"ssim": 0.315, "is": 3.487, "mask_ssim": 0.814, "mask_is": 3.867, "psnr": 28.257, "pckh": 0.94}
 TABLE_COLUMNS = (("ssim", "SSIM"), ("is", "IS"), ("mask_ssim", "mask-SSIM"), ("mask_is", "mask-IS"),
                  ("psnr", "PSNR"), ("pckh", "PCKh"), ("pckh_gt", "PCKh-gt"), ("l1", "L1"), ("fid", "FID"),
@@ -180,6 +182,11 @@ def _by_stem(names: Sequence[str], what: str) -> dict[str, str]:
 def find_pairs(generated: Path | None, annotations: dict[str, np.ndarray], pairs: pd.DataFrame | None,
                fmt: str = "auto", images: Path | None = None, baseline: str = "") -> tuple[list[ScoredPair], str]:
     """The pairs to score, sorted by name, and the format used ('images', 'vis' or 'baseline')."""
+    if pairs is not None:
+        unannotated = sorted(set(pairs["to"]) - set(annotations))
+        if unannotated:
+            raise EvaluationError(f"{len(unannotated)} target(s) of the pairs have no annotation (e.g. "
+                                  f"{unannotated[:3]}); pass the annotation CSV of the test images")
     if baseline:
         if pairs is None or images is None:
             raise EvaluationError("baseline=identity needs pairs=PAIRS.csv and images=DIR (the condition images)")
@@ -382,6 +389,167 @@ def _chunks(n: int, size: int) -> Iterator[range]:
         yield range(start, min(n, start + size))
 
 
+@dataclass
+class _Tallies:
+    """What the pass over the pairs collects: per-pair scores, network outputs, PCKh counts."""
+
+    n: int
+    per_pair: dict[str, np.ndarray] = field(default_factory=dict)
+    features: list[np.ndarray] = field(default_factory=list)
+    logits: list[np.ndarray] = field(default_factory=list)
+    mask_logits: list[np.ndarray] = field(default_factory=list)
+    pck_est: PCKhAccumulator = field(default_factory=PCKhAccumulator)
+    pck_gt: PCKhAccumulator = field(default_factory=PCKhAccumulator)
+    pck_real: PCKhAccumulator = field(default_factory=PCKhAccumulator)
+    pose_pairs: int = 0
+
+    def __post_init__(self) -> None:
+        self.per_pair = {k: np.full(self.n, np.nan) for k in PER_PAIR}
+
+
+def _score_pairs(selected: list[ScoredPair], loader: _Images, settings: MetricSettings,
+                 inception: FeatureExtractor | None, lpips: LPIPS | None, estimator: Any,
+                 progress: bool) -> _Tallies:
+    """One pass over the pairs in batches: every per-pair metric, the Inception outputs, the poses."""
+    wanted, size = set(settings.include), loader.size
+    tallies = _Tallies(len(selected))
+    pose_rows = set(_subset(len(selected), settings.pose_max_pairs).tolist()) if estimator is not None else set()
+    tallies.pose_pairs = len(pose_rows)
+    target_poses: dict[str, np.ndarray] = {}  # a target image is estimated once, however many pairs share it
+    use_inception = inception is not None and bool(wanted & {"is", "mask_is", "fid"})
+    for rows in tqdm(list(_chunks(len(selected), settings.batch_size)), desc="scoring", unit="batch",
+                     disable=not progress):
+        batch = [selected[i] for i in rows]
+        gen_list = [loader.generated(p) for p in batch]
+        if any(g.shape[:2] != size for g in gen_list):
+            raise EvaluationError(f"generated images of sizes {sorted({g.shape[:2] for g in gen_list})} differ from "
+                                  f"the compared size {size}; set metrics.size=[H,W]")
+        gen = np.stack(gen_list)
+        tgt = np.stack([loader.target(p) for p in batch])
+        kps = [loader.target_keypoints(p) for p in batch]
+        masks = np.stack([body_mask(k, *size) for k in kps])
+        gen_masked, tgt_masked = apply_mask(gen, masks), apply_mask(tgt, masks)
+        idx = np.asarray(rows)
+        per_pair = {"ssim": (ssim, gen, tgt), "mask_ssim": (ssim, gen_masked, tgt_masked), "psnr": (psnr, gen, tgt),
+                    "l1": (l1, gen, tgt)}
+        if lpips is not None:
+            per_pair["lpips"] = (lpips.distance, gen, tgt)
+        for name, (score, a, b) in per_pair.items():
+            if name in wanted:
+                tallies.per_pair[name][idx] = score(a, b)
+        if use_inception:
+            features, logits = inception.embed(gen, settings.batch_size)
+            tallies.features.append(features)
+            tallies.logits.append(logits)
+            if "mask_is" in wanted:
+                tallies.mask_logits.append(inception.embed(gen_masked, settings.batch_size)[1])
+        for j, i in enumerate(rows):
+            if i in pose_rows:
+                pred = estimator.estimate(gen[j])
+                if batch[j].target not in target_poses:
+                    target_poses[batch[j].target] = estimator.estimate(tgt[j])
+                tallies.pck_est.add(pred, target_poses[batch[j].target])
+                tallies.pck_gt.add(pred, kps[j])
+                tallies.pck_real.add(target_poses[batch[j].target], kps[j])
+    return tallies
+
+
+def _pixel_metrics(t: _Tallies, wanted: set[str]) -> dict[str, Any]:
+    metrics: dict[str, Any] = {}
+    if "ssim" in wanted:
+        metrics["ssim"] = {"value": _finite(np.mean(t.per_pair["ssim"])), "n_images": t.n, "settings": SSIM_SETTINGS}
+    if "mask_ssim" in wanted:
+        metrics["mask_ssim"] = {"value": _finite(np.mean(t.per_pair["mask_ssim"])), "n_images": t.n,
+                                "settings": SSIM_SETTINGS, "mask": MASK_SETTINGS}
+    if "psnr" in wanted:
+        finite = t.per_pair["psnr"][np.isfinite(t.per_pair["psnr"])]
+        metrics["psnr"] = ({"value": float(finite.mean()), "n_images": len(finite)} if len(finite) else
+                           _skipped("every pair is identical to its target (infinite PSNR)", n_images=0))
+        metrics["psnr"].update(identical_pairs=int(t.n - len(finite)), settings=PSNR_SETTINGS)
+    if "l1" in wanted:
+        metrics["l1"] = {"value": float(np.mean(t.per_pair["l1"])), "n_images": t.n, "settings": L1_SETTINGS}
+    return metrics
+
+
+def _network_metrics(t: _Tallies, settings: MetricSettings, inception: FeatureExtractor | None,
+                     inception_reason: str, lpips: LPIPS | None, lpips_reason: str,
+                     train_images: str | Path | None, size: tuple[int, int], progress: bool) -> dict[str, Any]:
+    wanted = set(settings.include)
+    metrics: dict[str, Any] = {}
+    network = inception.provenance if inception is not None else None
+    for name, logits, what in (("is", t.logits, "the generated images"),
+                               ("mask_is", t.mask_logits, "the generated images, background masked out")):
+        if name not in wanted:
+            continue
+        if inception is None:
+            metrics[name] = _skipped(inception_reason)
+            continue
+        try:
+            mean, std = inception_score(np.concatenate(logits), settings.is_splits)
+            metrics[name] = {"value": mean, "std": std}
+        except ValueError as exc:
+            metrics[name] = _skipped(str(exc))
+        metrics[name].update(n_images=t.n, splits=settings.is_splits, order="sorted by pair name", of=what,
+                             network=network, **({"mask": MASK_SETTINGS} if name == "mask_is" else {}))
+    if "fid" in wanted:
+        if inception is None:
+            metrics["fid"] = _skipped(inception_reason)
+        elif not train_images:
+            metrics["fid"] = _skipped("no real images: set train_images=DIR (the training images)")
+        elif t.n < 2:
+            metrics["fid"] = _skipped(f"FID needs at least 2 generated images, got {t.n}")
+        else:
+            mu_r, sigma_r, real = _real_features(inception, Path(train_images), size, settings, progress)
+            mu_g, sigma_g = feature_statistics(np.concatenate(t.features))
+            metrics["fid"] = {"value": frechet_distance(mu_g, sigma_g, mu_r, sigma_r), "n_generated": t.n,
+                              "real": real, "network": network,
+                              "covariance": "unbiased (N - 1); Tr sqrt via eigenvalues of S1^1/2 S2 S1^1/2"}
+    if "lpips" in wanted:
+        metrics["lpips"] = ({"value": float(np.mean(t.per_pair["lpips"])), "n_images": t.n,
+                             "network": lpips.provenance} if lpips is not None else _skipped(lpips_reason))
+    return metrics
+
+
+def _pose_metrics(t: _Tallies, settings: MetricSettings, estimator: Any, reason: str) -> dict[str, Any]:
+    metrics: dict[str, Any] = {}
+    info = getattr(estimator, "provenance", None) or (
+        {"estimator": "pona_model.poses.PoseEstimator (mediapipe BlazePose full, model_complexity=1, mapped to "
+                      "OpenPose-18)", "visibility": settings.pose_visibility} if estimator is not None else None)
+    for name, acc, gt in (("pckh", t.pck_est, "the pose estimator on the real target"),
+                          ("pckh_gt", t.pck_gt, "the annotation keypoints of the target")):
+        if name not in settings.include:
+            continue
+        if estimator is None:
+            metrics[name] = _skipped(reason)
+            continue
+        metrics[name] = acc.result()
+        if acc.value is None:
+            metrics[name]["skipped"] = "no pair has at least two ground-truth head joints"
+        metrics[name].update(prediction="the pose estimator on the generated image", ground_truth=gt,
+                             n_pairs=t.pose_pairs, estimator=info, images_at="the compared size",
+                             settings=PCKH_SETTINGS)
+        if name == "pckh_gt":  # the estimator's own ceiling: the same score for the real target image
+            metrics[name]["real_target_reference"] = t.pck_real.result()
+    return metrics
+
+
+def _pinned(size: tuple[int, int], fmt_used: str) -> dict[str, Any]:
+    return {
+        "compared_size": list(size),
+        "resize": RESIZE_DESCRIPTION + " (applied where an image's size differs from the compared size)",
+        "data": "8-bit RGB as stored (PNG is lossless; PATN strips are JPEG); all metrics on 0..255 values "
+                "unless their settings say otherwise",
+        "target_source": ("the vis strip's target panel (JPEG), as PATN's scripts" if fmt_used == "vis"
+                          else "the real image file in images"),
+        "generated_source": {"images": "the generated image files", "vis": "the vis strip's last panel",
+                             "baseline": "the condition image unchanged (identity baseline)"}[fmt_used],
+        "keypoints": "annotation keypoints scaled from the stored target image's frame to the compared size",
+        "order": "pairs sorted by name",
+        "versions": {"numpy": np.__version__, "scipy": scipy.__version__, "torch": torch.__version__,
+                     "torchvision": torchvision.__version__},
+    }
+
+
 def evaluate_folder(generated: str | Path | None, annotations: str | Path | dict[str, np.ndarray], *,
                     images: str | Path | None = None, pairs: str | Path | pd.DataFrame | None = None,
                     train_images: str | Path | None = None, out: str | Path | None = None,
@@ -392,7 +560,8 @@ def evaluate_folder(generated: str | Path | None, annotations: str | Path | dict
                     progress: bool = True) -> dict[str, Any]:
     """Score the generated images in ``generated`` (or a ``baseline``) against their targets.
 
-    Returns the result dict and, with ``out``, writes it as JSON there, with the per-pair CSV
+    Returns the result dict (``metrics``: every metric with its details, or its skip reason;
+    ``scores``: the flat view) and, with ``out``, writes it as JSON there, with the per-pair CSV
     (``<out stem>_pairs.csv``), the comparison grid (``<out stem>_grid.png``) and the sheet
     (``<out stem>_sheet.png``) beside it. ``inception``, ``lpips`` and ``pose_estimator`` replace the
     networks loaded from the settings (tests pass small stand-ins; their provenance is recorded).
@@ -408,135 +577,30 @@ def evaluate_folder(generated: str | Path | None, annotations: str | Path | dict
     if not found:
         raise EvaluationError("no pairs to score (the pairs file is empty)")
     selected = [found[i] for i in _subset(len(found), settings.max_pairs)]
-    n = len(selected)
     loader = _Images(fmt_used, images_dir, keypoints)
-    first = loader.generated_raw(selected[0])
-    loader.size = (int(settings.size[0]), int(settings.size[1])) if settings.size else first.shape[:2]
+    loader.size = ((int(settings.size[0]), int(settings.size[1])) if settings.size
+                   else loader.generated_raw(selected[0]).shape[:2])
     size = loader.size
-    device = resolve_device(settings.device)
 
+    device = resolve_device(settings.device)
     inception, inception_reason, lpips, lpips_reason = _load_networks(settings, wanted, inception, lpips, device)
     if lpips is not None and min(size) < LPIPS_MIN_SIZE:
         lpips, lpips_reason = None, (f"images of {size[0]} x {size[1]} are too small for LPIPS's AlexNet "
                                      f"(at least {LPIPS_MIN_SIZE} pixels a side); set metrics.size")
-    estimator, pose_reason = (pose_estimator, "") if pose_estimator is not None or not (
-        wanted & {"pckh", "pckh_gt"}) else _make_pose_estimator(settings)
-    pose_rows = set(_subset(n, settings.pose_max_pairs).tolist()) if estimator is not None else set()
+    estimator, pose_reason = pose_estimator, ""
+    if estimator is None and wanted & {"pckh", "pckh_gt"}:
+        estimator, pose_reason = _make_pose_estimator(settings)
+    try:
+        tallies = _score_pairs(selected, loader, settings, inception, lpips, estimator, progress)
+    finally:
+        if pose_estimator is None and hasattr(estimator, "close"):
+            estimator.close()
 
-    per_pair: dict[str, np.ndarray | list] = {k: np.full(n, np.nan) for k in ("ssim", "mask_ssim", "psnr", "l1",
-                                                                              "lpips")}
-    feats: list[np.ndarray] = []
-    logits: list[np.ndarray] = []
-    mask_logits: list[np.ndarray] = []
-    pck_est, pck_gt, pck_real = PCKhAccumulator(), PCKhAccumulator(), PCKhAccumulator()
-    target_poses: dict[str, np.ndarray] = {}
-    want_net = inception is not None and bool(wanted & {"is", "mask_is", "fid"})
-    for rows in tqdm(list(_chunks(n, settings.batch_size)), desc="scoring", unit="batch", disable=not progress):
-        batch = [selected[i] for i in rows]
-        gen_list = [loader.generated(p) for p in batch]
-        shapes = {g.shape for g in gen_list}
-        if len(shapes) != 1 or next(iter(shapes))[:2] != size:
-            raise EvaluationError(f"generated images of sizes {sorted(s[:2] for s in shapes)} differ from the compared "
-                                  f"size {size}; set metrics.size=[H,W]")
-        gen = np.stack(gen_list)
-        tgt = np.stack([loader.target(p) for p in batch])
-        kps = [loader.target_keypoints(p) for p in batch]
-        masks = np.stack([body_mask(k, *size) for k in kps])
-        gen_masked, tgt_masked = apply_mask(gen, masks), apply_mask(tgt, masks)
-        idx = np.asarray(rows)
-        if "ssim" in wanted:
-            per_pair["ssim"][idx] = ssim(gen, tgt)
-        if "mask_ssim" in wanted:
-            per_pair["mask_ssim"][idx] = ssim(gen_masked, tgt_masked)
-        if "psnr" in wanted:
-            per_pair["psnr"][idx] = psnr(gen, tgt)
-        if "l1" in wanted:
-            per_pair["l1"][idx] = l1(gen, tgt)
-        if lpips is not None:
-            per_pair["lpips"][idx] = lpips.distance(gen, tgt, settings.batch_size)
-        if want_net:
-            f, lg = inception.embed(gen, settings.batch_size)
-            feats.append(f)
-            logits.append(lg)
-            if "mask_is" in wanted:
-                mask_logits.append(inception.embed(gen_masked, settings.batch_size)[1])
-        for j, i in enumerate(rows):
-            if i not in pose_rows:
-                continue
-            pred = estimator.estimate(gen[j])
-            if batch[j].target not in target_poses:
-                target_poses[batch[j].target] = estimator.estimate(tgt[j])
-            pck_est.add(pred, target_poses[batch[j].target])
-            pck_gt.add(pred, kps[j])
-            pck_real.add(target_poses[batch[j].target], kps[j])
-    if estimator is not None and pose_estimator is None and hasattr(estimator, "close"):
-        estimator.close()
-
-    metrics: dict[str, Any] = {}
-    if "ssim" in wanted:
-        metrics["ssim"] = {"value": _finite(np.mean(per_pair["ssim"])), "n_images": n, "settings": SSIM_SETTINGS}
-    if "mask_ssim" in wanted:
-        metrics["mask_ssim"] = {"value": _finite(np.mean(per_pair["mask_ssim"])), "n_images": n,
-                                "settings": SSIM_SETTINGS, "mask": MASK_SETTINGS}
-    if "psnr" in wanted:
-        finite = per_pair["psnr"][np.isfinite(per_pair["psnr"])]
-        metrics["psnr"] = ({"value": float(finite.mean()), "n_images": len(finite)} if len(finite) else
-                           _skipped("every pair is identical to its target (infinite PSNR)", n_images=0))
-        metrics["psnr"].update(identical_pairs=int(n - len(finite)), settings=PSNR_SETTINGS)
-    if "l1" in wanted:
-        metrics["l1"] = {"value": float(np.mean(per_pair["l1"])), "n_images": n, "settings": L1_SETTINGS}
-    network = inception.provenance if inception is not None else None
-    for name, source, what in (("is", logits, "the generated images"),
-                               ("mask_is", mask_logits, "the generated images with the background masked out")):
-        if name not in wanted:
-            continue
-        if inception is None:
-            metrics[name] = _skipped(inception_reason)
-            continue
-        try:
-            mean, std = inception_score(np.concatenate(source), settings.is_splits)
-            metrics[name] = {"value": mean, "std": std}
-        except ValueError as exc:
-            metrics[name] = _skipped(str(exc))
-        metrics[name].update(n_images=n, splits=settings.is_splits, order="sorted by pair name", of=what,
-                             network=network)
-        if name == "mask_is":
-            metrics[name]["mask"] = MASK_SETTINGS
-    if "fid" in wanted:
-        if inception is None:
-            metrics["fid"] = _skipped(inception_reason)
-        elif not train_images:
-            metrics["fid"] = _skipped("no real images: set train_images=DIR (the training images)")
-        elif n < 2:
-            metrics["fid"] = _skipped(f"FID needs at least 2 generated images, got {n}")
-        else:
-            mu_r, sigma_r, real = _real_features(inception, Path(train_images), size, settings, progress)
-            mu_g, sigma_g = feature_statistics(np.concatenate(feats))
-            metrics["fid"] = {"value": frechet_distance(mu_g, sigma_g, mu_r, sigma_r), "n_generated": n,
-                              "real": real, "network": network,
-                              "covariance": "unbiased (N - 1); Tr sqrt via eigenvalues of S1^1/2 S2 S1^1/2"}
-    if "lpips" in wanted:
-        metrics["lpips"] = ({"value": float(np.mean(per_pair["lpips"])), "n_images": n,
-                             "network": lpips.provenance} if lpips is not None else _skipped(lpips_reason))
-    estimator_info = getattr(estimator, "provenance", None) or (
-        {"estimator": "pona_model.poses.PoseEstimator (mediapipe BlazePose full, model_complexity=1, mapped to "
-                      "OpenPose-18)", "visibility": settings.pose_visibility} if estimator is not None else None)
-    for name, acc, gt in (("pckh", pck_est, "the pose estimator on the real target"),
-                          ("pckh_gt", pck_gt, "the annotation keypoints of the target")):
-        if name not in wanted:
-            continue
-        if estimator is None:
-            metrics[name] = _skipped(pose_reason)
-            continue
-        metrics[name] = acc.result()
-        if acc.value is None:
-            metrics[name]["skipped"] = "no pair has at least two ground-truth head joints"
-        metrics[name].update(prediction="the pose estimator on the generated image", ground_truth=gt,
-                             n_pairs=len(pose_rows), estimator=estimator_info, images_at="the compared size",
-                             settings=PCKH_SETTINGS)
-        if name == "pckh_gt":  # the estimator's own ceiling: the same score for the real target image
-            metrics[name]["real_target_reference"] = pck_real.result()
-
+    metrics = {**_pixel_metrics(tallies, wanted),
+               **_network_metrics(tallies, settings, inception, inception_reason, lpips, lpips_reason,
+                                  train_images, size, progress),
+               **_pose_metrics(tallies, settings, estimator, pose_reason)}
+    n = len(selected)
     selection = "all" if n == len(found) else f"{n} of {len(found)}, numpy default_rng({SELECTION_SEED}) subset"
     result: dict[str, Any] = {
         "format": RESULT_FORMAT,
@@ -548,20 +612,8 @@ def evaluate_folder(generated: str | Path | None, annotations: str | Path | dict
                    "pairs": str(pairs) if isinstance(pairs, (str, Path)) else None,
                    "train_images": str(train_images) if train_images else None},
         "pairs": {"found": len(found), "used": n, "selection": selection},
-        "pinned": {
-            "compared_size": list(size),
-            "resize": RESIZE_DESCRIPTION + (" (applied where an image's size differs from the compared size)"),
-            "data": "8-bit RGB as stored (PNG is lossless; PATN strips are JPEG); all metrics on 0..255 values "
-                    "unless their settings say otherwise",
-            "target_source": "the vis strip's target panel (JPEG), as PATN's scripts" if fmt_used == "vis"
-                             else "the real image file in images",
-            "generated_source": {"images": "the generated image files", "vis": "the vis strip's last panel",
-                                 "baseline": "the condition image unchanged (identity baseline)"}[fmt_used],
-            "keypoints": "annotation keypoints scaled from the stored target image's frame to the compared size",
-            "versions": {"numpy": np.__version__, "scipy": scipy.__version__, "torch": torch.__version__,
-                         "torchvision": torchvision.__version__},
-        },
-        "metrics": metrics,
+        "pinned": _pinned(size, fmt_used),
+        "metrics": {k: metrics[k] for k in ALL_METRICS if k in metrics},
         "scores": scores_summary(metrics),
     }
     if provenance:
@@ -569,8 +621,8 @@ def evaluate_folder(generated: str | Path | None, annotations: str | Path | dict
     if out:
         out = Path(out)
         result["files"] = _write_pictures(out, selected, loader, grid_pairs, sheet_conditions, sheet_poses)
-        table = pd.DataFrame({"pair": [p.name for p in selected], **{k: v for k, v in per_pair.items()
-                                                                     if np.isfinite(v).any()}})
+        table = pd.DataFrame({"pair": [p.name for p in selected],
+                              **{k: v for k, v in tallies.per_pair.items() if np.isfinite(v).any()}})
         pairs_csv = out.with_name(out.stem + "_pairs.csv")
         atomic_write_text(pairs_csv, table.to_csv(index=False, float_format="%.6g"))
         result["files"]["per_pair"] = str(pairs_csv)
@@ -596,7 +648,9 @@ def scores_summary(metrics: dict[str, Any]) -> dict[str, Any]:
 def _write_pictures(out: Path, pairs: list[ScoredPair], loader: _Images, grid_pairs: int, sheet_conditions: int,
                     sheet_poses: int) -> dict[str, Any]:
     """The comparison grid and the same-person-many-poses sheet beside ``out``; paths or skip reasons."""
-    files: dict[str, Any] = {}
+    assert loader.size is not None
+    factor = -(-PICTURE_MIN_CELL // loader.size[0])
+    files: dict[str, Any] = {"picture_scale": factor}
     if grid_pairs > 0:
         picks = np.unique(np.linspace(0, len(pairs) - 1, min(grid_pairs, len(pairs))).round().astype(int)).tolist()
         rows = [(loader.condition(pairs[i]), pairs[i]) for i in picks]
@@ -605,7 +659,7 @@ def _write_pictures(out: Path, pairs: list[ScoredPair], loader: _Images, grid_pa
             grid = comparison_grid([c for c, _ in rows], [loader.target_keypoints(p) for _, p in rows],
                                    [loader.generated(p) for _, p in rows], [loader.target(p) for _, p in rows])
             files["grid"] = str(out.with_name(out.stem + "_grid.png"))
-            save_png(files["grid"], grid)
+            save_png(files["grid"], enlarge(grid, factor))
         else:
             files["grid"] = {"skipped": "no condition image available (pass images=DIR)"}
     if sheet_conditions > 0 and sheet_poses > 0:
@@ -625,7 +679,7 @@ def _write_pictures(out: Path, pairs: list[ScoredPair], loader: _Images, grid_pa
                                      [loader.target(p) for p in chosen]))
         if blocks:
             files["sheet"] = str(out.with_name(out.stem + "_sheet.png"))
-            save_png(files["sheet"], pose_sheet(blocks))
+            save_png(files["sheet"], enlarge(pose_sheet(blocks), factor))
             files["sheet_layout"] = ("per condition image: row 1 condition | target poses; row 2 generated; "
                                      "row 3 real targets")
         else:

@@ -36,8 +36,8 @@ from torchvision import transforms as T
 
 from pona_model.atomic import atomic_path
 from pona_model.losses import IMAGENET_MEAN, IMAGENET_STD
-from reid.train_config import SAMPLERS
 from reid.market_index import MarketLayoutError, index_market
+from reid.train_config import SAMPLERS
 
 log = logging.getLogger(__name__)
 

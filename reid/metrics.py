@@ -140,13 +140,15 @@ def evaluate_rankings(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any, g_c
     cmc_own = np.array([(first <= k).mean() for k in range(1, max_rank + 1)])
     cmc = np.concatenate([np.asarray(cmc_tr, dtype=np.float64)[:reach], cmc_own[reach:]])
     map_trap = float(np.mean(ranked["ap_trapezoid"][ok]))
+    # torchreid's CMC is float32: percentages are rounded to 4 decimals so they print as computed.
+    cmc = np.round(100.0 * cmc, 4)
     result = {
         "mAP": 100.0 * (float(map_tr) if ap == "torchreid" else map_trap),
-        **{f"rank{k}": 100.0 * float(cmc[k - 1]) for k in REPORTED_RANKS if k <= max_rank},
+        **{f"rank{k}": float(cmc[k - 1]) for k in REPORTED_RANKS if k <= max_rank},
         "ap_definition": ap,
         "mAP_torchreid": 100.0 * float(map_tr),
         "mAP_trapezoid": 100.0 * map_trap,
-        "cmc": [100.0 * float(c) for c in cmc],
+        "cmc": [float(c) for c in cmc],
         "n_queries": int(ok.sum()),
         "n_queries_skipped": len(skipped),
         "skipped_queries": skipped,

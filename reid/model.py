@@ -90,7 +90,7 @@ def load_backbone_weights(trunk: nn.Module, path: Path, backbone: str) -> None:
     """Load a torchvision ResNet state dict into ``trunk`` (its ``fc`` is ignored)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear message
+    except Exception as exc:  # any unreadable file gets the same clear message
         raise MissingWeightsError(f"{path} is not a readable torch state dict ({type(exc).__name__}: {exc})") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]

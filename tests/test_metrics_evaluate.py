@@ -96,8 +96,9 @@ def test_every_metric_end_to_end_with_stand_ins(scored, tmp_path):
     on_disk = json.loads(out.read_text())
     assert on_disk["metrics"]["ssim"]["value"] == metrics["ssim"]["value"]
     assert len((out.parent / "metrics_pairs.csv").read_text().splitlines()) == 13
-    assert _rgb(out.parent / "metrics_grid.png").shape == (4 * H, 4 * W, 3)
-    assert _rgb(out.parent / "metrics_sheet.png").shape == (2 * 3 * H + 4, 3 * W, 3)
+    assert result["files"]["picture_scale"] == 2  # 64 x 32 cells are shown at 128 x 64
+    assert _rgb(out.parent / "metrics_grid.png").shape == (2 * 4 * H, 2 * 4 * W, 3)
+    assert _rgb(out.parent / "metrics_sheet.png").shape == (2 * (2 * 3 * H + 4), 2 * 3 * W, 3)
     # A second run takes the real statistics from the cache.
     again = evaluate_folder(scored["generated"], scored["keypoints"], images=scored["images"], pairs=scored["pairs"],
                             train_images=scored["images"], settings=settings, inception=stand_in_inception(),
@@ -158,7 +159,7 @@ def test_identity_baseline_at_a_given_size(scored, tmp_path):
     pairs = scored["pairs"]
     expected = np.mean([ssim(small[a], small[b]) for a, b in zip(pairs["from"], pairs["to"])])
     assert result["metrics"]["ssim"]["value"] == pytest.approx(expected)
-    assert _rgb(tmp_path / "identity_grid.png").shape == (2 * 32, 4 * 16, 3)
+    assert _rgb(tmp_path / "identity_grid.png").shape == (4 * 2 * 32, 4 * 4 * 16, 3)  # enlarged 4x
     assert "sheet" not in result["files"]
 
 
@@ -172,6 +173,10 @@ def test_subsets_and_incomplete_generations(scored):
     with pytest.raises(EvaluationError, match="1 of 12 pairs have no generated image"):
         evaluate_folder(scored["generated"], scored["annotations"], images=scored["images"],
                         pairs=scored["pairs_csv"], settings=settings, progress=False)
+    with pytest.raises(EvaluationError, match="1 target"):
+        evaluate_folder(scored["generated"], {k: v for k, v in scored["keypoints"].items()
+                                              if k != scored["pairs"]["to"][0]},
+                        images=scored["images"], pairs=scored["pairs"], settings=settings, progress=False)
     with pytest.raises(EvaluationError, match="does not exist"):
         evaluate_folder(scored["generated"] / "nope", scored["annotations"], progress=False)
 

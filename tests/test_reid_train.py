@@ -96,7 +96,7 @@ def test_resume_after_interruption_reproduces_the_next_epoch(synth_root: Path, t
     assert ReidTrainer(_config(synth_root, tmp_path / "cut", "optim.epochs=2")).fit()["finished"]
 
     with pytest.raises(CheckpointError, match=r"another config \(differs in: optim\.lr\)"):
-        ReidTrainer(_config(synth_root, tmp_path / "cut", "optim.epochs=2", "optim.lr=0.01"))
+        ReidTrainer(_config(synth_root, tmp_path / "cut", "optim.epochs=2", "optim.lr=0.02"))
     with pytest.raises(CheckpointError, match="resume=true"):
         ReidTrainer(_config(synth_root, tmp_path / "cut", "optim.epochs=2", "resume=false"))
 
@@ -134,7 +134,7 @@ def test_wrong_inputs_are_clear_errors(synth_root: Path, tmp_path: Path, capsys)
     assert not (tmp_path / "r1" / CHECKPOINT_NAME).exists()
 
     # ImageNet weights asked for (the default) and absent: an error before anything is trained.
-    with pytest.raises(MissingWeightsError, match="model.weights=random"):
+    with pytest.raises(MissingWeightsError, match=r"model\.weights=random"):
         ReidTrainer(load_reid_config(f"data.root={synth_root}", f"out={tmp_path / 'r2'}", "num_workers=0"))
     with pytest.raises(CheckpointError, match="does not exist"):
         evaluate_checkpoint(tmp_path / "nothing.pt")
