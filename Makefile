@@ -17,10 +17,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The main job on the default data: render SynthMarket, train the PoNA generator on it (CPU preset).
+# The main job on the default data: the augmentation experiment at p = 0.2 on SynthMarket (CPU presets).
 run: setup
-	$(BIN)/python -m reid.synthmarket out=data/synthmarket seed=0
-	$(BIN)/python -m pona_model.train preset=synth
+	$(BIN)/python -m pipelines.run portion=0.2
 
 lint: setup
 	$(BIN)/ruff check .
