@@ -11,26 +11,28 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from pona_model.atomic import atomic_path
 from pona_model.cli import param, parse_config
 from pona_model.pose import overlay_skeleton
 from reid.synthmarket.config import SynthMarketConfig
-from reid.synthmarket.dataset import _TRACK, _cameras, _rng, make_plan
+from reid.synthmarket.dataset import dataset_cameras, make_plan, track_of
 from reid.synthmarket.render import render
-from reid.synthmarket.shots import sample_shot, sample_track
+from reid.synthmarket.shots import sample_shot
 from reid.synthmarket.skeleton import POSE_KINDS, VIEWS
 
 BACKGROUND = (24, 24, 28)
 TEXT = (230, 230, 230)
+SHEET_TAG = 7777  # seeds of the sheet's own frames, apart from the dataset's
 
 
 def contact_sheet(cfg: SynthMarketConfig, n_ids: int = 6, poses: int = 2) -> Image.Image:
     """The sheet for the training identities of ``cfg`` (its seed and look knobs), as an RGB image.
     Views and pose kinds rotate along a row so every identity is seen front, back and side."""
     plan = make_plan(dataclasses.replace(cfg, n_distractors=0, n_junk=0))
-    cameras = _cameras(cfg.seed, cfg.height, cfg.width, cfg.camera_strength)
+    cameras = dataset_cameras(cfg)
     h, w = cfg.height, cfg.width
     gap, label_w, header = 6, 44, 16
     cell_w = poses * 2 * w
@@ -42,12 +44,12 @@ def contact_sheet(cfg: SynthMarketConfig, n_ids: int = 6, poses: int = 2) -> Ima
         top = header + r * (h + gap)
         draw.text((4, top + h // 2 - 6), f"{identity:04d}", fill=TEXT)
         for c, camera in enumerate(cameras):
-            track = sample_track(_rng(cfg.seed, _TRACK, identity, camera.index))
+            track = track_of(cfg.seed, identity, camera.index)
             for p in range(poses):
                 step = r + c + 3 * p
                 track_p = dataclasses.replace(track, view=VIEWS[step % len(VIEWS)],
                                               kind=POSE_KINDS[(c + p) % len(POSE_KINDS)])
-                rng = _rng(cfg.seed, 7777, identity, camera.index, p)
+                rng = np.random.default_rng([cfg.seed, SHEET_TAG, identity, camera.index, p])
                 shot = sample_shot(track_p, p, rng, turn_prob=0.0, yaw_jitter=cfg.yaw_jitter * 0.5)
                 out = render(plan.appearances[identity], camera, shot, rng, height=h, width=w,
                              supersample=cfg.supersample)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from tqdm import tqdm
 
 from pona_model.annotations import build_pairs, write_annotations, write_pairs
@@ -29,7 +30,7 @@ from reid.synthmarket.config import SynthMarketConfig
 from reid.synthmarket.render import Shot, render
 from reid.synthmarket.shots import Track, sample_shot, sample_track
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # bump whenever the same settings would draw different bytes
 SPLIT_DIRS: dict[str, str] = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 MARKET_PATTERN = r"^(-1|\d+)_c(\d)s(\d)_(\d+)_(\d+)"
 # SeedSequence tags: one per kind of random decision.
@@ -177,6 +178,16 @@ def _cameras(seed: int, height: int, width: int, strength: float) -> tuple[Camer
     return tuple(make_cameras(seed, height, width, strength))
 
 
+def dataset_cameras(cfg: SynthMarketConfig) -> tuple[Camera, ...]:
+    """The six cameras of a dataset (made once per process)."""
+    return _cameras(cfg.seed, cfg.height, cfg.width, cfg.camera_strength)
+
+
+def track_of(seed: int, identity: int, camera: int) -> Track:
+    """The walk in which ``camera`` sees ``identity`` (query and gallery frames share it)."""
+    return sample_track(_rng(seed, _TRACK, identity, camera))
+
+
 _WORKER: dict = {}
 
 
@@ -206,7 +217,7 @@ def render_job(job: Job, content: dict, appearances: dict[int, Appearance]) -> t
     if job.source >= JUNK_BASE:  # a box of background only
         image = apply_camera(background_crop(camera, rng, h, w), camera, rng)
         return image, np.full((N_JOINTS, 2), MISSING, dtype=np.int32), {**facts, "misaligned": "background"}
-    track = sample_track(_rng(seed, _TRACK, job.source, job.camera))
+    track = track_of(seed, job.source, job.camera)
     if job.role == "junk":
         shot = _junk_shot(track, rng, content)
     else:
@@ -228,8 +239,6 @@ def _work(job: Job) -> tuple[Job, np.ndarray, dict]:
     quality = _cameras(content["seed"], content["height"], content["width"],
                        content["camera_strength"])[job.camera - 1].jpeg_quality
     path = Path(root) / SPLIT_DIRS[job.split] / job.name
-    from PIL import Image  # local: keeps the worker's import light when forked
-
     with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, format="JPEG", quality=quality)
     return job, keypoints, facts
@@ -345,7 +354,7 @@ def generate_synthmarket(out: str | os.PathLike | None = None, config: SynthMark
         "junk": int((manifest.role == "junk").sum()),
         "train_ids": len(plan.train_ids), "test_ids": len(plan.test_ids),
     }
-    cameras = _cameras(cfg.seed, cfg.height, cfg.width, cfg.camera_strength)
+    cameras = dataset_cameras(cfg)
     info = {
         "generator": "reid.synthmarket", "version": GENERATOR_VERSION, "config": to_dict(cfg),
         "counts": counts, "cameras": [c.describe() for c in cameras],

@@ -10,6 +10,7 @@ person, and it lies inside the box.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +65,8 @@ ALLOWED: dict[int, frozenset[int]] = {
 MIN_COVERAGE = 0.6  # share of a joint's output pixel that must be person for the joint to count
 OCCLUDERS: tuple[str, ...] = ("pole", "low", "person")
 MISALIGNMENTS: tuple[str, ...] = ("shift", "cut_top", "cut_bottom", "small")
+FAR_SHADE = 0.8  # limbs on the far side of the body are in its shadow
+TIGHTS = (40, 34, 34)  # legs under a dark skirt
 
 
 @dataclass(frozen=True)
@@ -179,15 +182,13 @@ def _draw_person(canvas: _Canvas, a: Appearance, posed: Posed, proj: Projection)
     axes = posed.torso_axes
     chest = 0.058 * g
     torso_depth = float(depth(posed.pelvis + axes[:, 1] * 0.15))
-    ops: list[tuple[float, int, callable]] = []  # (layer, order key, painter)
+    ops: list[tuple[float, float, Callable[[], None]]] = []  # (layer, depth within the layer, painter)
 
-    def later(layer: float, key: float, fn) -> None:
+    def later(layer: float, key: float, fn: Callable[[], None]) -> None:
         ops.append((layer, key, fn))
 
-    far_shade = 0.8
-
     def shade_of(point: np.ndarray) -> float:
-        return far_shade if depth(point) < torso_depth - 0.04 else 1.0
+        return FAR_SHADE if depth(point) < torso_depth - 0.04 else 1.0
 
     # --- legs, shoes (layer 2, far first)
     lower, skin = a.lower, a.skin
@@ -201,13 +202,9 @@ def _draw_person(canvas: _Canvas, a: Appearance, posed: Posed, proj: Projection)
             pad = 0.007 * s if a.lower_type == "trousers" else 0.0
             thigh_r0, thigh_r1 = 0.056 * g * s + pad, 0.04 * g * s + pad
             shin_r0, shin_r1 = 0.037 * g * s + pad, 0.026 * g * s + pad
-            leg_colour = _darker((40, 34, 34), 1.0) if tights else skin
-            if a.lower_type == "trousers":
-                thigh_c = shin_c = lower
-            else:
-                thigh_c = shin_c = leg_colour
-            canvas.capsule(canvas.part(g_thigh, thigh_c, sh), img(j[hip]), img(j[knee]), thigh_r0, thigh_r1)
-            canvas.capsule(canvas.part(g_shin, shin_c, sh), img(j[knee]), img(j[ankle]), shin_r0, shin_r1)
+            leg_c = lower if a.lower_type == "trousers" else TIGHTS if tights else skin
+            canvas.capsule(canvas.part(g_thigh, leg_c, sh), img(j[hip]), img(j[knee]), thigh_r0, thigh_r1)
+            canvas.capsule(canvas.part(g_shin, leg_c, sh), img(j[knee]), img(j[ankle]), shin_r0, shin_r1)
             if a.lower_type == "shorts":
                 hem = j[hip] + 0.62 * (j[knee] - j[hip])
                 canvas.capsule(canvas.part(g_thigh, lower, sh), img(j[hip]), img(hem), thigh_r0 + 0.008 * s,
@@ -221,7 +218,7 @@ def _draw_person(canvas: _Canvas, a: Appearance, posed: Posed, proj: Projection)
     # --- pelvis in the lower garment (layer 3), skirt (layer 3.5)
     pel = np.array([[sx * (body.hip / 2 + 0.045 * g), dy, sz * chest * 0.95]
                     for sx in (-1, 1) for dy in (0.045, -0.055) for sz in (-1, 1)])
-    pel = posed.pelvis + pel @ np.eye(3).T
+    pel = posed.pelvis + pel
     later(3, 0.0, lambda: canvas.hull(canvas.part(TORSO, lower), img(pel)))
     if a.lower_type == "skirt":
         drop = a.skirt_length * (body.thigh + body.shin)
