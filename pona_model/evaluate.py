@@ -13,7 +13,8 @@ LPIPS. Network weights cannot be downloaded: they come from local files (``metri
 torch hub cache, and a metric whose weights are absent is reported as skipped with the reason.
 
 Examples:
-  python -m pona_model.evaluate generated=runs/pona-synth/generated images=data/synthmarket/bounding_box_test \\
+  python -m pona_model.evaluate generated=runs/pona-synth/generated \\
+      images=data/synthmarket/bounding_box_test \\
       annotations=data/synthmarket/market-annotation-test.csv pairs=data/synthmarket/market-pairs-test.csv \\
       train_images=data/synthmarket/bounding_box_train
   python -m pona_model.evaluate checkpoint=runs/pona-synth/checkpoint.pt images=... annotations=... pairs=...
@@ -86,8 +87,8 @@ RESULT_FORMAT = "pona-generator-metrics/1"
 ALL_METRICS = ("ssim", "mask_ssim", "psnr", "l1", "is", "mask_is", "pckh", "pckh_gt", "fid", "lpips")
 PER_PAIR = ("ssim", "mask_ssim", "psnr", "l1", "lpips")  # the metrics with a value per pair (the _pairs.csv)
 SELECTION_SEED = 0
-# The paper's Table I row for PoNA on Market-1501 (128 x 64, TF Inception, OpenPose); for scale only.
 PICTURE_MIN_CELL = 128  # pictures of smaller images are enlarged by an integer factor (nearest neighbour)
+# The paper's Table I row for PoNA on Market-1501 (128 x 64, TF Inception, OpenPose); for scale only.
 PAPER_TABLE_I = {"ssim": 0.315, "is": 3.487, "mask_ssim": 0.814, "mask_is": 3.867, "psnr": 28.257, "pckh": 0.94}
 TABLE_COLUMNS = (("ssim", "SSIM"), ("is", "IS"), ("mask_ssim", "mask-SSIM"), ("mask_is", "mask-IS"),
                  ("psnr", "PSNR"), ("pckh", "PCKh"), ("pckh_gt", "PCKh-gt"), ("l1", "L1"), ("fid", "FID"),
@@ -133,7 +134,7 @@ class MetricSettings:
 @dataclass
 class EvaluateConfig:
     generated: str = param("", "folder of generated <from>___<to>.png images or PATN <from>___<to>_vis.jpg strips "
-                           "(with checkpoint=: where to generate them; default <checkpoint dir>/test-generated)")
+                           "(with checkpoint=: where to generate them; default <checkpoint dir>/test-generated-<sha>)")
     images: str = param("", "folder of the real images (targets, and conditions for pictures and the baseline)")
     annotations: str = param("", "PATN annotation CSV of the target images (e.g. market-annotation-test.csv)")
     pairs: str = param("", "PATN pairs CSV: score exactly these pairs (all must be generated); empty = every "
@@ -250,6 +251,14 @@ def _subset(n: int, k: int, seed: int = SELECTION_SEED) -> np.ndarray:
     if k == 0 or k >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+
+
+def select_pairs(pairs: pd.DataFrame, max_pairs: int = 0) -> pd.DataFrame:
+    """The rows of a pairs table that ``evaluate_folder`` scores with ``metrics.max_pairs``: sorted by
+    pair name, then a seeded random subset of ``max_pairs`` (all when 0). Generate these first."""
+    order = np.argsort([output_name(a, b) for a, b in zip(pairs["from"], pairs["to"])], kind="stable")
+    rows = pairs.iloc[order]
+    return rows.iloc[_subset(len(rows), max_pairs)].reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- loading the images
@@ -402,6 +411,7 @@ class _Tallies:
     pck_gt: PCKhAccumulator = field(default_factory=PCKhAccumulator)
     pck_real: PCKhAccumulator = field(default_factory=PCKhAccumulator)
     pose_pairs: int = 0
+    no_person_generated: int = 0  # generated images on which the estimator found no joint at all
 
     def __post_init__(self) -> None:
         self.per_pair = {k: np.full(self.n, np.nan) for k in PER_PAIR}
@@ -446,6 +456,7 @@ def _score_pairs(selected: list[ScoredPair], loader: _Images, settings: MetricSe
         for j, i in enumerate(rows):
             if i in pose_rows:
                 pred = estimator.estimate(gen[j])
+                tallies.no_person_generated += int((np.asarray(pred) == -1).all())
                 if batch[j].target not in target_poses:
                     target_poses[batch[j].target] = estimator.estimate(tgt[j])
                 tallies.pck_est.add(pred, target_poses[batch[j].target])
@@ -526,8 +537,8 @@ def _pose_metrics(t: _Tallies, settings: MetricSettings, estimator: Any, reason:
         if acc.value is None:
             metrics[name]["skipped"] = "no pair has at least two ground-truth head joints"
         metrics[name].update(prediction="the pose estimator on the generated image", ground_truth=gt,
-                             n_pairs=t.pose_pairs, estimator=info, images_at="the compared size",
-                             settings=PCKH_SETTINGS)
+                             n_pairs=t.pose_pairs, generated_without_any_joint=t.no_person_generated,
+                             estimator=info, images_at="the compared size", settings=PCKH_SETTINGS)
         if name == "pckh_gt":  # the estimator's own ceiling: the same score for the real target image
             metrics[name]["real_target_reference"] = t.pck_real.result()
     return metrics
@@ -573,10 +584,16 @@ def evaluate_folder(generated: str | Path | None, annotations: str | Path | dict
     images_dir = Path(images) if images else None
     keypoints = annotations if isinstance(annotations, dict) else read_annotations(annotations)
     pairs_df = pairs if isinstance(pairs, pd.DataFrame) or pairs is None else read_pairs(pairs)
-    found, fmt_used = find_pairs(generated_dir, keypoints, pairs_df, fmt, images_dir, baseline)
-    if not found:
+    if pairs_df is not None:  # only the selected rows of a pairs file need to be generated
+        total = len(pairs_df)
+        selected, fmt_used = find_pairs(generated_dir, keypoints, select_pairs(pairs_df, settings.max_pairs), fmt,
+                                        images_dir, baseline)
+    else:
+        found, fmt_used = find_pairs(generated_dir, keypoints, None, fmt, images_dir, baseline)
+        total = len(found)
+        selected = [found[i] for i in _subset(total, settings.max_pairs)]
+    if not selected:
         raise EvaluationError("no pairs to score (the pairs file is empty)")
-    selected = [found[i] for i in _subset(len(found), settings.max_pairs)]
     loader = _Images(fmt_used, images_dir, keypoints)
     loader.size = ((int(settings.size[0]), int(settings.size[1])) if settings.size
                    else loader.generated_raw(selected[0]).shape[:2])
@@ -601,7 +618,7 @@ def evaluate_folder(generated: str | Path | None, annotations: str | Path | dict
                                   train_images, size, progress),
                **_pose_metrics(tallies, settings, estimator, pose_reason)}
     n = len(selected)
-    selection = "all" if n == len(found) else f"{n} of {len(found)}, numpy default_rng({SELECTION_SEED}) subset"
+    selection = "all" if n == total else f"{n} of {total}, numpy default_rng({SELECTION_SEED}) subset"
     result: dict[str, Any] = {
         "format": RESULT_FORMAT,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -611,7 +628,7 @@ def evaluate_folder(generated: str | Path | None, annotations: str | Path | dict
                    "annotations": str(annotations) if not isinstance(annotations, dict) else None,
                    "pairs": str(pairs) if isinstance(pairs, (str, Path)) else None,
                    "train_images": str(train_images) if train_images else None},
-        "pairs": {"found": len(found), "used": n, "selection": selection},
+        "pairs": {"found": total, "used": n, "selection": selection},
         "pinned": _pinned(size, fmt_used),
         "metrics": {k: metrics[k] for k in ALL_METRICS if k in metrics},
         "scores": scores_summary(metrics),
@@ -693,8 +710,9 @@ def evaluate_checkpoint(checkpoint: str | Path, images: str | Path, annotations:
                         generated: str | Path | None = None, *, out: str | Path | None = None,
                         batch_size: int = 16, device: str = "auto", num_workers: int = 0,
                         **kwargs: Any) -> dict[str, Any]:
-    """Generate every pair of ``pairs`` with a training checkpoint (kept in ``generated``, default
-    ``<checkpoint dir>/test-generated``; existing images are reused) and score them with
+    """Generate the pairs of ``pairs`` with a training checkpoint (those ``metrics.max_pairs`` selects; kept in
+    ``generated``, default ``<checkpoint dir>/test-generated-<sha256[:12]>``; images already there are reused
+    when ``generated/generator.json`` names the same checkpoint, an error otherwise) and score them with
     ``evaluate_folder`` (keyword arguments pass through). The pipeline's evaluate stage calls this.
     The result's ``provenance`` names the checkpoint, its SHA-256 and iteration."""
     from pona_model.generate import generate_pairs
@@ -703,8 +721,16 @@ def evaluate_checkpoint(checkpoint: str | Path, images: str | Path, annotations:
 
     model = load_generator(checkpoint, device)
     keypoints = read_annotations(annotations)
-    dataset = PairDataset(images, keypoints, read_pairs(pairs, known_names=keypoints), image_size=model.image_size)
-    generated = Path(generated) if generated else Path(checkpoint).parent / "test-generated"
+    settings = kwargs.get("settings") or MetricSettings()
+    todo = select_pairs(read_pairs(pairs, known_names=keypoints), settings.max_pairs)
+    dataset = PairDataset(images, keypoints, todo, image_size=model.image_size)
+    generated = Path(generated) if generated else Path(checkpoint).parent / f"test-generated-{model.sha256[:12]}"
+    marker = generated / "generator.json"  # existing images are reused only if this checkpoint made them
+    if marker.is_file() and json.loads(marker.read_text()).get("sha256") != model.sha256:
+        raise EvaluationError(f"{generated} holds images of another checkpoint ({marker}); pass another "
+                              "generated= folder or empty this one")
+    atomic_write_text(marker, json.dumps({"checkpoint": str(checkpoint), "sha256": model.sha256,
+                                          "iteration": model.iteration}, indent=2) + "\n")
     generate_pairs(model, dataset, generated, batch_size=batch_size, num_workers=num_workers)
     out = out if out is not None else generated / "metrics.json"
     provenance = {**(kwargs.pop("provenance", None) or {}), "checkpoint": str(checkpoint),

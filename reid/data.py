@@ -238,8 +238,10 @@ def train_sampler(dataset: Any, name: str, batch_size: int, num_instances: int,
 
 def eval_loader(manifest: str | Path, mode: str, image_size: Sequence[int], batch_size: int,
                 num_workers: int, pin_memory: bool = False) -> DataLoader:
+    """An in-order loader of one test split; it leaves the global RNG untouched (its own generator
+    seeds the workers), so evaluating inside a training process does not change the training."""
     dataset = ManifestDataset(manifest, mode=mode, transform=test_transform(image_size))
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                      pin_memory=pin_memory, drop_last=False)
+                      pin_memory=pin_memory, drop_last=False, generator=torch.Generator())
 
 

@@ -98,7 +98,8 @@ def load_model_for_evaluation(checkpoint: str | Path, device: str | torch.device
     state = load_checkpoint(checkpoint, REID_FORMAT, map_location="cpu")
     config = config_from_checkpoint(state)
     n_classes = classifier_classes(state["model"])
-    model, _ = build_model(config.model, n_classes, load_weights=False)
+    with torch.random.fork_rng(devices=[]):  # the initialisation is overwritten; keep the caller's RNG as it was
+        model, _ = build_model(config.model, n_classes, load_weights=False)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:

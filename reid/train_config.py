@@ -50,10 +50,13 @@ class OptimConfig:
     weight_decay: float = param(5e-4, "SGD weight decay")
     step_size: int = param(40, "epochs between learning-rate decays")
     gamma: float = param(0.1, "learning-rate decay factor")
+    warmup_epochs: float = param(0.0, "layumi's warm-up: the loss is scaled from 0.1 up to 1 linearly over these "
+                                 "first epochs (0 = none, the paper's setting; helps from random init)")
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2 or self.step_size < 1:
-            raise ValueError("epochs and step_size must be >= 1, batch_size >= 2 (BatchNorm needs 2 images)")
+        if self.epochs < 1 or self.batch_size < 2 or self.step_size < 1 or self.warmup_epochs < 0:
+            raise ValueError("epochs and step_size must be >= 1, batch_size >= 2 (BatchNorm needs 2 images), "
+                             "warmup_epochs >= 0")
 
 
 @dataclass

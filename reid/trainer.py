@@ -154,6 +154,7 @@ class ReidTrainer:
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=o.step_size, gamma=o.gamma)
         self.criterion = torch.nn.CrossEntropyLoss()
         self.epoch = 0  # completed epochs
+        self._steps_in_epoch = 0
         self.last_epoch_record: dict[str, Any] = {}
         if state is not None:
             self.load_state_dict(state, ckpt)
@@ -210,6 +211,15 @@ class ReidTrainer:
             return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
         return nullcontext()
 
+    def warmup_factor(self) -> float:
+        """layumi's warm-up: the loss of global step k (0-based) is scaled by min(1, 0.1 + 0.9 (k + 1) / W),
+        W = warmup_epochs x steps per epoch. A function of the step count alone, so resume needs no state."""
+        warm_steps = self.config.optim.warmup_epochs * self.steps_per_epoch
+        if warm_steps <= 0:
+            return 1.0
+        k = self.epoch * self.steps_per_epoch + self._steps_in_epoch
+        return min(1.0, 0.1 + 0.9 * (k + 1) / warm_steps)
+
     def step(self, batch: dict[str, Any]) -> tuple[float, int, int]:
         """One SGD step on a batch; returns (loss, correct predictions, images)."""
         images = batch["img"].to(self.device, non_blocking=True)
@@ -218,7 +228,7 @@ class ReidTrainer:
             logits = self.model(images)
         loss = self.criterion(logits.float(), labels)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * self.warmup_factor()).backward()
         self.optimizer.step()
         value = float(loss.detach())
         if not np.isfinite(value):
@@ -300,9 +310,11 @@ class ReidTrainer:
         t0 = time.perf_counter()
         bar = tqdm(loader, total=len(loader), desc=f"epoch {epoch}", unit="step", leave=False,
                    disable=not cfg.progress, dynamic_ncols=True)
+        self._steps_in_epoch = 0
         for batch in bar:
             loss, right, n = self.step(batch)
             steps += 1
+            self._steps_in_epoch = steps
             loss_sum += loss * n
             correct += right
             seen += n

@@ -87,6 +87,7 @@ def test_every_metric_end_to_end_with_stand_ins(scored, tmp_path):
     assert metrics["psnr"]["value"] == pytest.approx(psnr(gens, tgts).mean())
     assert metrics["pckh"]["value"] == 1.0 and metrics["pckh_gt"]["value"] == 1.0
     assert metrics["pckh_gt"]["real_target_reference"]["value"] == 1.0
+    assert metrics["pckh"]["generated_without_any_joint"] == 0
     assert metrics["pckh"]["pairs_used"] == 12 and estimator.calls == 12 + 6  # each real target estimated once
     assert STAND_IN in metrics["is"]["network"]["network"] and STAND_IN in metrics["pckh"]["estimator"]["estimator"]
     assert metrics["fid"]["real"]["n_real"] == 6 and not metrics["fid"]["real"]["from_cache"]
@@ -172,7 +173,11 @@ def test_subsets_and_incomplete_generations(scored):
     first.unlink()
     with pytest.raises(EvaluationError, match="1 of 12 pairs have no generated image"):
         evaluate_folder(scored["generated"], scored["annotations"], images=scored["images"],
-                        pairs=scored["pairs_csv"], settings=settings, progress=False)
+                        pairs=scored["pairs_csv"], settings=MetricSettings(include=["l1"]), progress=False)
+    three = evaluate_folder(scored["generated"], scored["annotations"], images=scored["images"],
+                            pairs=scored["pairs_csv"], settings=MetricSettings(include=["l1"], max_pairs=3),
+                            progress=False)  # the removed pair is not among the 3 selected: no error
+    assert three["pairs"] == {"found": 12, "used": 3, "selection": "3 of 12, numpy default_rng(0) subset"}
     with pytest.raises(EvaluationError, match="1 target"):
         evaluate_folder(scored["generated"], {k: v for k, v in scored["keypoints"].items()
                                               if k != scored["pairs"]["to"][0]},
@@ -201,13 +206,18 @@ def test_command_line(scored, tmp_path, capsys):
 def test_checkpoint_is_generated_then_scored(trained, pair_data, tmp_path):
     from pona_model.evaluate import evaluate_checkpoint
 
-    settings = MetricSettings(include=["ssim", "psnr"])
-    result = evaluate_checkpoint(trained, pair_data / "bounding_box_train", pair_data / "market-annotation-train.csv",
-                                 pair_data / "market-pairs-train.csv", tmp_path / "gen", settings=settings,
-                                 progress=False, grid_pairs=0, sheet_conditions=0)
+    settings = MetricSettings(include=["ssim", "psnr"], max_pairs=5)
+    args = (trained, pair_data / "bounding_box_train", pair_data / "market-annotation-train.csv",
+            pair_data / "market-pairs-train.csv", tmp_path / "gen")
+    result = evaluate_checkpoint(*args, settings=settings, progress=False, grid_pairs=0, sheet_conditions=0)
     assert result["provenance"]["iteration"] == 2 and len(result["provenance"]["sha256"]) == 64
-    assert result["pairs"]["used"] == len(read_pairs(pair_data / "market-pairs-train.csv"))
+    assert result["pairs"]["used"] == 5 and result["pairs"]["found"] == len(read_pairs(args[3]))
+    assert len(list((tmp_path / "gen").glob("*___*.png"))) == 5  # only the scored pairs are generated
     assert (tmp_path / "gen" / "metrics.json").is_file() and result["metrics"]["ssim"]["value"] is not None
+    marker = tmp_path / "gen" / "generator.json"
+    marker.write_text(json.dumps({"sha256": "another checkpoint"}))
+    with pytest.raises(EvaluationError, match="another checkpoint"):  # never score stale images
+        evaluate_checkpoint(*args, settings=settings, progress=False)
 
 
 def test_comparison_pictures_layout():

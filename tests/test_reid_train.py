@@ -116,8 +116,10 @@ def test_checkpoint_with_another_number_of_classes_evaluates_with_a_note(synth_r
         evaluate_checkpoint(tmp_path / "run3" / CHECKPOINT_NAME, progress=False, device="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedQueryWarning)
+        rng = torch.get_rng_state()
         result = evaluate_checkpoint(tmp_path / "run3" / CHECKPOINT_NAME, synth_root, progress=False,
                                      device="cpu", ap="trapezoid")
+    assert torch.equal(rng, torch.get_rng_state())  # evaluating inside a training process changes nothing
     assert result["n_classes"] == 3 and result["ap_definition"] == "trapezoid"
     assert any("3 classes" in n and "20 identities" in n and "fine for evaluation" in n for n in result["notes"])
 
@@ -155,3 +157,20 @@ def test_command_lines(synth_root: Path, tmp_path: Path, capsys):
     with pytest.raises(SystemExit) as exc:
         reid_train.main(["preset=synth", "optim.epochs=zero"])
     assert exc.value.code == 2
+
+
+def test_presets_and_warmup(synth_root: Path, tmp_path: Path):
+    paper = load_reid_config("preset=market1501")
+    assert (paper.model.backbone, paper.model.head, paper.model.weights) == ("resnet50", "ft_net", "imagenet")
+    assert paper.data.image_size == (256, 128) and paper.data.pad == 10
+    o = paper.optim
+    assert (o.epochs, o.batch_size, o.lr, o.backbone_lr_mult, o.step_size, o.gamma) == (60, 32, 0.05, 0.1, 40, 0.1)
+    assert o.nesterov and o.momentum == 0.9 and o.weight_decay == 5e-4
+    cpu = load_reid_config("preset=synth")
+    assert cpu.model.weights == "random" and cpu.model.backbone == "resnet50"
+
+    trainer = ReidTrainer(_config(synth_root, tmp_path / "warm", "optim.warmup_epochs=2"))
+    w = 2 * trainer.steps_per_epoch
+    assert trainer.warmup_factor() == pytest.approx(0.1 + 0.9 / w)
+    trainer.epoch, trainer._steps_in_epoch = 1, trainer.steps_per_epoch - 1
+    assert trainer.warmup_factor() == pytest.approx(1.0)
