@@ -50,7 +50,7 @@ class EvaluateConfig:
     device: str = param("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N, mps")
     amp: bool = param(True, "bf16 autocast on CUDA (ignored elsewhere)")
     num_workers: int = param(2, "data-loading worker processes (0 = main process)")
-    threads: int = param(0, "CPU threads for torch (0 = torch's default)")
+    threads: int = param(0, "CPU threads for torch (0 = the training run's setting, else torch's default)")
     out: str = param("", "results JSON; empty = evaluation.json beside the checkpoint ('-' = none)")
     progress: bool = param(True, "progress bars")
 
@@ -112,15 +112,21 @@ def load_model_for_evaluation(checkpoint: str | Path, device: str | torch.device
 
 def evaluate_checkpoint(checkpoint: str | Path, root: str | Path | None = None, *, ap: str = "torchreid",
                         flip: bool = True, batch_size: int = 64, device: str = "auto", amp: bool = True,
-                        num_workers: int = 0, progress: bool = True, out: str | Path | None = None) -> dict[str, Any]:
+                        num_workers: int = 0, threads: int | None = None, progress: bool = True,
+                        out: str | Path | None = None) -> dict[str, Any]:
     """Evaluate a training checkpoint on ``root`` (default: its training root). Returns a dict with
     ``mAP``, ``rank1``, ``rank5``, ``rank10`` (percent), ``ap_definition``, ``n_queries`` (evaluated),
-    ``n_queries_skipped``, ``weights_init`` and more; written as JSON to ``out`` when given."""
+    ``n_queries_skipped``, ``weights_init`` and more; written as JSON to ``out`` when given.
+    ``threads``: torch CPU threads (None: leave as is; 0: the training run's ``threads`` setting)."""
     checkpoint = Path(checkpoint)
     dev = resolve_device(device)
     t0 = time.perf_counter()
     model, meta = load_model_for_evaluation(checkpoint, dev)
     train_cfg = meta["config"]
+    if threads == 0:
+        threads = int(train_cfg.get("threads", 0))
+    if threads:
+        torch.set_num_threads(threads)
     data_root = root or train_cfg["data"]["root"]
     if not data_root:
         raise MarketLayoutError(f"{checkpoint} records no training root (trained from a manifest): pass root=")
@@ -151,13 +157,12 @@ def evaluate_checkpoint(checkpoint: str | Path, root: str | Path | None = None, 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     cfg = parse_config(EvaluateConfig, argv, prog="python -m reid.evaluate", description=__doc__)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
     out = cfg.out or str(Path(cfg.checkpoint).parent / "evaluation.json")
     try:
         result = evaluate_checkpoint(cfg.checkpoint, cfg.root or None, ap=cfg.ap, flip=cfg.flip,
                                      batch_size=cfg.batch_size, device=cfg.device, amp=cfg.amp,
-                                     num_workers=cfg.num_workers, progress=cfg.progress, out=out)
+                                     num_workers=cfg.num_workers, threads=cfg.threads, progress=cfg.progress,
+                                     out=out)
     except (OSError, CheckpointError, MarketLayoutError, EvaluationError, ValueError) as exc:
         print(f"python -m reid.evaluate: error: {exc}", file=sys.stderr)
         return 1
