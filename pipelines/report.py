@@ -13,14 +13,10 @@ from pipelines.stage_cache import StageResult
 from pona_model.atomic import atomic_write_text
 from pona_model.cli import to_dict
 
-GENERATOR_KEYS = ("ssim", "mask_ssim", "psnr", "l1", "pckh", "is", "mask_is", "fid", "lpips")
-
 
 def _generator_scores(result: dict[str, Any]) -> dict[str, Any]:
-    scores = result.get("scores", {})
-    if not isinstance(scores, dict):
-        return {}
-    return {k: v for k, v in scores.items() if k in GENERATOR_KEYS or k.endswith("_skipped")}
+    """Each metric's value, or 'skipped: <reason>' where its weights are absent."""
+    return dict(result.get("scores", {})) if "skipped" not in result else {"skipped": result["skipped"]}
 
 
 def run_results(cfg: PipelineConfig, stages: dict[str, Stage], results: dict[str, StageResult]) -> dict[str, Any]:
@@ -64,7 +60,10 @@ def format_run(report: dict[str, Any]) -> str:
     metrics = report.get("generator", {}).get("metrics")
     if metrics:
         shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float)))
-        lines += ["", f"  generator: {shown}"]
+        skipped = [k for k, v in metrics.items() if isinstance(v, str)]
+        lines += ["", f"  generator on test pairs: {shown}"]
+        if skipped:
+            lines.append(f"  skipped (weights absent, see results.json): {', '.join(skipped)}")
     lines += ["", "  stage                          seconds"]
     for name, s in report["stages"].items():
         lines.append(f"  {name:<30} {s['seconds']:8.1f}{'  (cached)' if s['cached'] else ''}")

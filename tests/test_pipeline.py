@@ -40,6 +40,10 @@ def test_smoke_run_reports_every_method_and_stage(smoke):
     n = results["subsample"]
     assert results["synthesis"].get("generated", 0) + results["synthesis"].get("skipped", 0) == n["n_missing"]
     assert results["generator"]["trained"] and results["generator"]["train_on"] == "kept"
+    metrics = results["generator"]["metrics"]
+    assert -1 <= metrics["ssim"] <= 1 and 0 <= metrics["mask_ssim"] <= 1
+    assert metrics["psnr"] > 0 and 0 <= metrics["l1"] <= 2
+    assert metrics["fid"].startswith("skipped: Inception-v3 weights are not available")  # never a number
     assert set(results["stages"]) == set(build_stages(cfg))
     assert not any(s["cached"] for s in results["stages"].values())
 

@@ -33,4 +33,6 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
     result = evaluate_folder(folder / "generated", keypoints, images=images, pairs=folder / "pairs.csv",
                              train_images=Path(data["root"]) / "bounding_box_train", out=folder / "metrics.json",
                              provenance={"checkpoint": gen["checkpoint"], "sha256": gen["sha256"]}, progress=True)
-    return {"metrics": str(folder / "metrics.json"), "scores": result.get("scores", result)}
+    scores = {name: m["value"] if m.get("value") is not None else f"skipped: {m.get('skipped', 'no value')}"
+              for name, m in result["metrics"].items()}
+    return {"metrics": str(folder / "metrics.json"), "scores": scores}
