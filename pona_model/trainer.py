@@ -35,6 +35,7 @@ from pona_model.device import resolve_device
 from pona_model.discriminator import Discriminator
 from pona_model.generator import Generator
 from pona_model.history_pool import HistoryPool
+from pona_model.jsonl_log import append_record, truncate_records
 from pona_model.losses import (
     MissingWeightsError,
     PerceptualLoss,
@@ -296,17 +297,11 @@ class Trainer:
         return path
 
     def _log(self, record: dict[str, Any]) -> None:
-        with open(self.out / LOG_NAME, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        append_record(self.out / LOG_NAME, record)
 
     def _truncate_log(self) -> None:
         """Drop log records past the resumed iteration: they belong to the lost tail of the old run."""
-        path = self.out / LOG_NAME
-        if not path.exists():
-            return
-        keep = [line for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("iteration", 0) <= self.iteration]
-        atomic_write_text(path, "".join(line + "\n" for line in keep))
+        truncate_records(self.out / LOG_NAME, "iteration", self.iteration)
 
     def fit(self, max_iterations: int | None = None) -> dict[str, Any]:
         """Train until the schedule ends (or ``max_iterations`` more iterations, for interrupted-run

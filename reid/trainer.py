@@ -29,6 +29,7 @@ from pona_model.atomic import atomic_write_text
 from pona_model.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 from pona_model.cli import build, to_dict
 from pona_model.device import resolve_device
+from pona_model.jsonl_log import append_record, truncate_records
 from pona_model.trainer import TrainingDiverged
 from reid.data import ManifestDataset, read_manifest, train_sampler, train_transform, write_manifest
 from reid.market_index import MarketLayoutError, index_market
@@ -251,17 +252,11 @@ class ReidTrainer:
         return {f"lr_{g.get('name', i)}": float(g["lr"]) for i, g in enumerate(self.optimizer.param_groups)}
 
     def _log(self, record: dict[str, Any]) -> None:
-        with open(self.out / LOG_NAME, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        append_record(self.out / LOG_NAME, record)
 
     def _truncate_log(self) -> None:
         """Drop log records past the resumed epoch: they belong to the lost tail of the old run."""
-        path = self.out / LOG_NAME
-        if not path.exists():
-            return
-        keep = [line for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("epoch", 0) <= self.epoch]
-        atomic_write_text(path, "".join(line + "\n" for line in keep))
+        truncate_records(self.out / LOG_NAME, "epoch", self.epoch)
 
     def fit(self, max_epochs: int | None = None) -> dict[str, Any]:
         """Train to the end of the schedule (or ``max_epochs`` more epochs); returns a summary."""
