@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import random
 import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from pona_model.atomic import atomic_path
@@ -64,3 +66,31 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """Every RNG a training run draws from (torch, CUDA, Python, numpy), as data that loads with
+    ``weights_only=True``: a resumed run continues the same random streams."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": {"version": int(version), "state": [int(x) for x in internal], "gauss": gauss},
+        "numpy": {"kind": str(kind), "keys": [int(x) for x in keys], "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    """Restore what ``rng_state`` saved."""
+    torch.set_rng_state(state["torch"])
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
+    npy = state["numpy"]
+    np.random.set_state((npy["kind"], np.array(npy["keys"], dtype=np.uint32), npy["pos"], npy["has_gauss"],
+                         npy["cached_gaussian"]))
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)

@@ -28,7 +28,9 @@ from pona_model.checkpoint import (
     GENERATOR_FORMAT,
     CheckpointError,
     load_checkpoint,
+    rng_state,
     save_checkpoint,
+    set_rng_state,
 )
 from pona_model.cli import build, to_dict
 from pona_model.device import resolve_device
@@ -158,9 +160,6 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        rng = {"torch": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
             "format": GENERATOR_FORMAT, "version": FORMAT_VERSION,
             "iteration": self.iteration, "total_iterations": self.total_iterations,
@@ -171,7 +170,7 @@ class Trainer:
             "opt_d_appearance": self.opt_da.state_dict(),
             "schedulers": [s.state_dict() for s in self.schedulers],
             "pool_pose": self.pool_pose.state_dict(), "pool_appearance": self.pool_app.state_dict(),
-            "rng": rng,
+            "rng": rng_state(self.device),
         }
 
     def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
@@ -194,9 +193,7 @@ class Trainer:
             self.pool_app.load_state_dict(state["pool_appearance"], self.device)
         except (KeyError, RuntimeError) as exc:
             raise CheckpointError(f"{source} does not match this model: {str(exc).splitlines()[0]}") from exc
-        torch.set_rng_state(state["rng"]["torch"])
-        if self.device.type == "cuda" and "cuda" in state["rng"]:
-            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        set_rng_state(state["rng"], self.device)
         self.iteration = int(state["iteration"])
 
     def save(self) -> Path:

@@ -26,7 +26,14 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pona_model.atomic import atomic_write_text
-from pona_model.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
+from pona_model.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from pona_model.cli import build, to_dict
 from pona_model.device import resolve_device
 from pona_model.jsonl_log import append_record, truncate_records
@@ -45,33 +52,6 @@ MANIFEST_NAME = "train_manifest.csv"
 
 __all__ = ["CHECKPOINT_NAME", "LOG_NAME", "MANIFEST_NAME", "REID_FORMAT", "ReidTrainer", "TrainingDiverged",
            "config_from_checkpoint"]
-
-
-# ----------------------------------------------------------------------------- RNG state as plain data
-
-def rng_state(device: torch.device) -> dict[str, Any]:
-    version, internal, gauss = random.getstate()
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "python": {"version": int(version), "state": [int(x) for x in internal], "gauss": gauss},
-        "numpy": {"kind": str(kind), "keys": [int(x) for x in keys], "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-    }
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    py = state["python"]
-    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
-    npy = state["numpy"]
-    np.random.set_state((npy["kind"], np.array(npy["keys"], dtype=np.uint32), npy["pos"], npy["has_gauss"],
-                         npy["cached_gaussian"]))
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
