@@ -19,6 +19,7 @@ from pona_model.atomic import atomic_path
 
 MANIFEST = "manifest.csv"
 LINK_MODES = ("hardlink", "copy", "symlink")
+SOURCES = {"generated": "generated", "copied_condition": "copied"}  # synthesis status -> manifest source
 
 
 def _place(src: Path, dst: Path, mode: str) -> None:
@@ -48,7 +49,7 @@ def merge_training_set(kept: pd.DataFrame, synthesized: pd.DataFrame | None, sou
     rows = [{"name": r.name, "identity": r.identity, "camera": r.camera, "source": "real", "origin": r.path,
              "condition": ""} for r in kept.itertuples(index=False)]
     if synthesized is not None:
-        rows += [{"name": r.name, "identity": r.identity, "camera": r.camera, "source": "generated",
+        rows += [{"name": r.name, "identity": r.identity, "camera": r.camera, "source": SOURCES[r.status],
                   "origin": r.path, "condition": r.condition}
                  for r in synthesized.itertuples(index=False) if r.status != "skipped"]
     manifest = pd.DataFrame(rows, columns=["name", "identity", "camera", "source", "origin", "condition"])

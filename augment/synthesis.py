@@ -119,18 +119,40 @@ def synthesize(plan: pd.DataFrame, keypoints: Mapping[str, np.ndarray], *, check
         with dask_client(scheduler, workers) as client:
             written = sum(map_tasks(client, synthesize_shard, shards, desc="synthesising"))
         log.info("generated %d images (%d already present) into %s", written, len(rows) - written, out)
+    _copy_conditions(plan, images_dir, out)
+    if checkpoint_sha256 is None:
+        from pona_model.checkpoint import file_sha256
+        checkpoint_sha256 = file_sha256(checkpoint)
+    return _manifest(plan, images_dir, out, str(checkpoint), checkpoint_sha256, seed)
+
+
+def copy_control(plan: pd.DataFrame, *, images_dir: str | Path, out_dir: str | Path, seed: int = 0) -> pd.DataFrame:
+    """The control for ``synthesize``: every row it would generate gets its condition image copied
+    instead (rows it skips are skipped too), so the training set has the same names, identities and
+    counts as the PoNA-augmented one but no new appearance or pose. Training on it separates what the
+    generator adds from what merely repeating kept images (and training more steps per epoch) adds."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = plan.assign(action=plan["action"].replace({"generate": "copy_condition"}))
+    _copy_conditions(plan, Path(images_dir), out)
+    log.info("copied %d condition images into %s (copy control)", int((plan["action"] == "copy_condition").sum()), out)
+    return _manifest(plan, Path(images_dir), out, "", "", seed)
+
+
+def _copy_conditions(plan: pd.DataFrame, images_dir: Path, out: Path) -> None:
     for r in plan[plan["action"] == "copy_condition"].itertuples(index=False):
         if not (out / r.name).exists():
             with atomic_path(out / r.name) as tmp:
                 tmp.write_bytes((images_dir / r.condition).read_bytes())
-    if checkpoint_sha256 is None:
-        from pona_model.checkpoint import file_sha256
-        checkpoint_sha256 = file_sha256(checkpoint)
+
+
+def _manifest(plan: pd.DataFrame, images_dir: Path, out: Path, checkpoint: str, checkpoint_sha256: str,
+              seed: int) -> pd.DataFrame:
     status = plan["action"].map({"generate": "generated", "copy_condition": "copied_condition", "skip": "skipped"})
     return pd.DataFrame({
         "name": plan["name"], "identity": plan["identity"], "camera": plan["camera"],
         "path": [str(out / n) if s != "skipped" else "" for n, s in zip(plan["name"], status)],
         "condition": plan["condition"], "condition_path": [str(images_dir / c) for c in plan["condition"]],
         "target": plan["name"], "condition_policy": plan.get("condition_policy", "random"),
-        "status": status, "checkpoint": str(checkpoint), "checkpoint_sha256": checkpoint_sha256, "seed": seed,
+        "status": status, "checkpoint": checkpoint, "checkpoint_sha256": checkpoint_sha256, "seed": seed,
     })

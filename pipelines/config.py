@@ -19,7 +19,7 @@ from reid.synthmarket.config import SynthMarketConfig
 from reid.train_config import ReidTrainConfig
 
 PRESETS_DIR = Path(__file__).parent / "presets"
-METHODS = ("none", "pona", "full")
+METHODS = ("none", "pona", "copy", "full")
 
 
 @dataclass
@@ -70,7 +70,8 @@ class PipelineConfig:
     device: str = param("auto", "auto, cpu, cuda, cuda:N, mps: used by every stage")
     out: str = param("runs", "root of run folders and of the shared stage cache")
     methods: list[str] = param(["none", "pona"], "re-ID training sets: none (kept only), pona (kept + generated), "
-                               "full (all real images)")
+                               "copy (kept + the condition images copied in place of the generated ones: the "
+                               "control for pona), full (all real images)")
     evaluate_generator: bool = param(True, "score the generator on the test pairs (SSIM, PSNR, L1, ...)")
     evaluate_pairs: int = param(200, "test pairs generated and scored by the generator evaluation")
     data: DataSection = field(default_factory=DataSection, metadata={"help": "dataset"})

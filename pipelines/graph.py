@@ -60,22 +60,27 @@ def build_stages(cfg: PipelineConfig) -> dict[str, Stage]:
         add("synthesize", "synthesize", synthesize.inputs(cfg), ("prepare_data", "subsample", "train_generator"),
             lambda f, d: synthesize.run(f, cfg, d))
         add("merge[augmented]", "merge", merge.inputs(cfg), ("prepare_data", "subsample", "synthesize"),
-            lambda f, d: merge.run(f, cfg, d))
-    if "none" in cfg.methods or ("pona" in cfg.methods and not augmenting):
+            lambda f, d: merge.run(f, cfg, d, "synthesize"))
+    copying = "copy" in cfg.methods and cfg.portion < 1.0
+    if copying:
+        add("synthesize[copy]", "synthesize", synthesize.copy_inputs(cfg), ("prepare_data", "subsample"),
+            lambda f, d: synthesize.run_copy(f, cfg, d))
+        add("merge[copy]", "merge", merge.inputs(cfg), ("prepare_data", "subsample", "synthesize[copy]"),
+            lambda f, d: merge.run(f, cfg, d, "synthesize[copy]"))
+    if "none" in cfg.methods or (("pona" in cfg.methods or "copy" in cfg.methods) and cfg.portion >= 1.0):
         add("merge[reduced]", "merge", merge.inputs(cfg), ("prepare_data", "subsample"),
             lambda f, d: merge.run(f, cfg, d))
     sources = {"none": "merge[reduced]", "pona": "merge[augmented]" if augmenting else "merge[reduced]",
-               "full": "prepare_data"}
-    trained: dict[str, str] = {}
+               "copy": "merge[copy]" if copying else "merge[reduced]", "full": "prepare_data"}
+    trained: dict[str, str] = {}  # method -> its training stage
+    trainer_of: dict[str, str] = {}  # training set -> the stage that trains on it
     for method in cfg.methods:
         source = sources[method]
-        stage = f"train_reid[{method}]"
-        if source in trained.values():  # at p = 1 'pona' trains on the reduced set: the same model as 'none'
-            trained[method] = next(s for m, s in trained.items() if sources[m] == source)
-            continue
-        add(stage, "train_reid", train_reid.inputs(cfg), (source,),
-            lambda f, d, source=source: train_reid.run(f, cfg, d[source]["root"]))
-        trained[method] = stage
+        if source not in trainer_of:  # at p = 1 'pona' and 'copy' train on the reduced set, as 'none'
+            trainer_of[source] = f"train_reid[{method}]"
+            add(trainer_of[source], "train_reid", train_reid.inputs(cfg), (source,),
+                lambda f, d, source=source: train_reid.run(f, cfg, d[source]["root"]))
+        trained[method] = trainer_of[source]
     for method in cfg.methods:
         name = f"evaluate_reid[{method}]"
         if trained[method] != f"train_reid[{method}]":

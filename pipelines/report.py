@@ -32,6 +32,8 @@ def run_results(cfg: PipelineConfig, stages: dict[str, Stage], results: dict[str
     }
     if "synthesize" in results:
         out["synthesis"] = results["synthesize"].result["counts"]
+    if "synthesize[copy]" in results:
+        out["copy_control"] = results["synthesize[copy]"].result["counts"]
     if "train_generator" in results:
         g = results["train_generator"].result
         out["generator"] = {"checkpoint": g["checkpoint"], "sha256": g["sha256"], "trained": g["trained"],

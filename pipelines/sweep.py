@@ -1,6 +1,7 @@
 """Run the experiment over a grid of portions and seeds, as one dask graph, and write the paper's
 Table VI for it: mAP of re-ID trained on the reduced set (none), on reduced + PoNA-generated images
-(pona) and on the full set (full), mean and spread over seeds, as CSV, Markdown and a plot.
+(pona) and on the full set (full), mean and spread over seeds, as CSV, Markdown and a plot; with
+``methods=...,copy`` also the control that copies the condition images instead of generating.
 
 Stages shared between runs (the dataset, the full-data re-ID model of a seed, a generator trained
 on the full set) have one fingerprint and run once. The graph runs on the same scheduler choices as
@@ -27,7 +28,7 @@ import pandas as pd
 import yaml
 
 from augment.scheduler import dask_client
-from pipelines.config import PRESETS_DIR, PipelineConfig
+from pipelines.config import METHODS, PRESETS_DIR, PipelineConfig
 from pipelines.graph import Stage, build_stages, checks, execute
 from pipelines.report import run_results, write_run_report
 from pipelines.run import shorthand
@@ -105,7 +106,7 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
 def markdown_table(summary: pd.DataFrame) -> str:
     """Table VI's shape: one row per method, one column per portion, 'mean ± std' mAP (%)."""
     portions = sorted(summary["portion"].unique())
-    order = [m for m in ("none", "pona", "full") if m in set(summary["method"])]
+    order = [m for m in METHODS if m in set(summary["method"])]
     lines = ["| method | " + " | ".join(f"p = {p:g}" for p in portions) + " |",
              "|---|" + "---|" * len(portions)]
     for method in order:
@@ -124,8 +125,9 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
-    labels = {"none": "reduced only", "pona": "PoNA-augmented", "full": "full training set"}
-    for method in ("none", "pona", "full"):
+    labels = {"none": "reduced only", "pona": "PoNA-augmented", "copy": "conditions copied (control)",
+              "full": "full training set"}
+    for method in METHODS:
         rows = summary[summary["method"] == method].sort_values("portion")
         if rows.empty:
             continue

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from augment import (
+    copy_control,
     kept_count,
     merge_training_set,
     plan_synthesis,
@@ -141,6 +142,23 @@ def test_synthesis_writes_exactly_the_missing_set_and_resumes(pair_data, trained
         "real": len(kept), "generated": len(generated)}
     with pytest.raises(FileExistsError, match="already exists"):
         merge_training_set(kept, manifest, pair_data, merged)
+
+
+def test_copy_control_matches_the_synthesis_set_with_condition_copies(pair_data, augmentation, tmp_path):
+    _, keypoints, kept, missing, plan, bad = augmentation
+    images = pair_data / "bounding_box_train"
+    planned = plan_synthesis(plan, keypoints, images, unusable_pose="skip")
+    out = tmp_path / "copies"
+    manifest = copy_control(planned, images_dir=images, out_dir=out, seed=0)
+    copied = set(missing["name"]) - {bad}  # the rows synthesis would generate; its skips stay skipped
+    assert {p.name for p in out.iterdir()} == copied
+    rows = manifest.set_index("name")
+    assert rows.loc[bad, "status"] == "skipped" and (manifest["status"] == "copied_condition").sum() == len(copied)
+    for name in copied:
+        assert (out / name).read_bytes() == (images / rows.loc[name, "condition"]).read_bytes()
+    assert (manifest["checkpoint"] == "").all()
+    table = merge_training_set(kept, manifest, pair_data, tmp_path / "control")
+    assert table["source"].value_counts().to_dict() == {"real": len(kept), "copied": len(copied)}
 
 
 def test_synthesis_on_a_local_cluster_of_two_processes(pair_data, trained, augmentation, tmp_path):

@@ -55,6 +55,23 @@ def test_rerun_is_served_from_the_cache(smoke):
     assert again["methods"] == first["methods"]
 
 
+def test_copy_control_adds_only_its_own_stages_and_mirrors_the_synthesis(smoke):
+    cfg, first = smoke
+    with_copy = load_pipeline_config("preset=smoke", f"out={cfg.out}", "methods=none,pona,copy")
+    report = run_pipeline(with_copy)
+    ran = {n for n, s in report["stages"].items() if not s["cached"]}
+    assert ran == {"synthesize[copy]", "merge[copy]", "train_reid[copy]", "evaluate_reid[copy]"}
+    assert report["methods"]["pona"] == first["methods"]["pona"]
+    counts = report["copy_control"]
+    assert counts.get("copied_condition", 0) == report["synthesis"].get("generated", 0)
+    assert counts.get("skipped", 0) == report["synthesis"].get("skipped", 0)
+    copy_root = Path(report["stages"]["merge[copy]"]["folder"]) / "dataset" / "bounding_box_train"
+    pona_root = Path(report["stages"]["merge[augmented]"]["folder"]) / "dataset" / "bounding_box_train"
+    assert sorted(p.name for p in copy_root.iterdir()) == sorted(p.name for p in pona_root.iterdir())
+    at_one = build_stages(load_pipeline_config("preset=smoke", "portion=1", "methods=none,pona,copy"))
+    assert not any(n.startswith(("synthesize", "merge[copy]", "train_reid[copy]")) for n in at_one)
+
+
 def test_config_change_redoes_only_what_depends_on_it(smoke):
     cfg, _ = smoke
     changed = load_pipeline_config("preset=smoke", f"out={cfg.out}", "augment.condition_policy=same_camera")

@@ -1,5 +1,5 @@
 """Stage 5: the re-ID training folders in Market layout: ``reduced`` (kept images only) and
-``augmented`` (kept + generated), each with its manifest (``augment.merge_training_set``)."""
+``augmented`` (kept + generated) and ``copy`` (kept + copied conditions), each with its manifest (``augment.merge_training_set``)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ def inputs(cfg: PipelineConfig) -> dict[str, Any]:
     return {"link": cfg.augment.link}
 
 
-def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
+def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any], synthesis: str | None = None) -> dict[str, Any]:
+    """``synthesis`` names the dependency whose manifest is merged in (none: the reduced set)."""
     kept = pd.read_csv(deps["subsample"]["kept"])
-    synthesized = pd.read_csv(deps["synthesize"]["manifest"]) if "synthesize" in deps else None
+    synthesized = pd.read_csv(deps[synthesis]["manifest"]) if synthesis else None
     out = folder / "dataset"
     if out.exists():  # a previous attempt renamed it into place but died before the stage was recorded
         shutil.rmtree(out)
     manifest = merge_training_set(kept, synthesized, deps["prepare_data"]["root"], out, link=cfg.augment.link)
     return {"root": str(out), "n_images": len(manifest),
-            "n_generated": int((manifest["source"] == "generated").sum())}
+            "n_generated": int((manifest["source"] == "generated").sum()),
+            "n_copied": int((manifest["source"] == "copied").sum())}
