@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipelines import run as run_module
@@ -16,6 +17,7 @@ from pipelines.run import main as run_main
 from pipelines.run import run_pipeline
 from pipelines.stage_cache import DONE
 from pipelines.stages import train_reid
+from pipelines.sweep import gains_markdown, paired_gains
 from pipelines.sweep import main as sweep_main
 from pona_model.cli import to_dict
 from pona_model.train_config import load_train_config
@@ -171,6 +173,26 @@ def test_two_portion_sweep_on_a_local_cluster_of_two_processes(smoke, tmp_path, 
     results = json.loads((tmp_path / "p1-seed0" / "results.json").read_text())
     assert results["methods"]["pona"] == results["methods"]["none"]  # nothing is missing at p = 1
     assert "2 runs" in capsys.readouterr().out
+
+
+def test_paired_gains_are_taken_within_each_seed():
+    rows = [(0.2, 0, "none", 2.0), (0.2, 0, "pona", 7.0), (0.2, 0, "copy", 4.0),
+            (0.2, 1, "none", 10.0), (0.2, 1, "pona", 13.0), (0.2, 1, "copy", 12.0),
+            (0.5, 0, "none", 8.0), (0.5, 0, "pona", 8.5), (0.5, 0, "full", 20.0)]
+    results = pd.DataFrame(rows, columns=["portion", "seed", "method", "mAP"])
+    gains = paired_gains(results).set_index(["gain", "portion"])
+    # p = 0.2: pona - none = 5 and 3 -> mean 4, sample std sqrt(2); unpaired stds would be ~5.7 and ~4.2
+    assert gains.loc[("pona - none", 0.2), "mAP_mean"] == pytest.approx(4.0)
+    assert gains.loc[("pona - none", 0.2), "mAP_std"] == pytest.approx(2 ** 0.5)
+    assert bool(gains.loc[("pona - none", 0.2), "beats_spread"])
+    assert gains.loc[("copy - none", 0.2), "mAP_mean"] == pytest.approx(2.0)
+    assert gains.loc[("pona - copy", 0.2), "mAP_std"] == pytest.approx(2 ** 0.5)  # 3 and 1
+    assert bool(gains.loc[("pona - copy", 0.2), "beats_spread"])  # mean 2 > std 1.41
+    one = gains.loc[("pona - none", 0.5)]
+    assert (one["mAP_mean"], one["mAP_std"], one["n_seeds"]) == (pytest.approx(0.5), 0.0, 1)
+    assert ("copy - none", 0.5) not in gains.index
+    table = gains_markdown(paired_gains(results))
+    assert "| pona - none | +4.0 ± 1.4 | +0.5 ± 0.0 |" in table
 
 
 def test_shorthand_dataset_key():
