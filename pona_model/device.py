@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 
@@ -26,3 +29,18 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={name!r} but MPS is not available on this machine")
     return device
+
+
+@contextmanager
+def torch_threads(n: int = 0) -> Iterator[None]:
+    """Use ``n`` CPU threads inside the block (0: leave the count as it is) and restore the count on
+    the way out, whatever the block set: the pipeline runs stages in one process, and a re-ID stage's
+    one thread must not become the next generator stage's setting. Also a decorator: ``@torch_threads()``."""
+    before = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)

@@ -33,7 +33,7 @@ from pona_model.checkpoint import (
     set_rng_state,
 )
 from pona_model.cli import build, to_dict
-from pona_model.device import resolve_device
+from pona_model.device import resolve_device, torch_threads
 from pona_model.discriminator import Discriminator
 from pona_model.generator import Generator
 from pona_model.history_pool import HistoryPool
@@ -103,8 +103,6 @@ class Trainer:
         self.config = config
         self.out = Path(config.out)
         self.device = resolve_device(config.device)
-        if config.threads > 0:
-            torch.set_num_threads(config.threads)
         self.use_amp = config.amp and self.device.type == "cuda"
         self.total_iterations = config.schedule.iterations()
         self._check_data_paths()
@@ -302,7 +300,12 @@ class Trainer:
 
     def fit(self, max_iterations: int | None = None) -> dict[str, Any]:
         """Train until the schedule ends (or ``max_iterations`` more iterations, for interrupted-run
-        tests and quick checks); returns a summary with the last logged losses."""
+        tests and quick checks); returns a summary with the last logged losses. ``threads`` applies
+        while it trains."""
+        with torch_threads(self.config.threads):
+            return self._fit(max_iterations)
+
+    def _fit(self, max_iterations: int | None) -> dict[str, Any]:
         cfg = self.config
         self.out.mkdir(parents=True, exist_ok=True)
         ckpt = self.out / CHECKPOINT_NAME

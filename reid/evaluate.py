@@ -27,7 +27,7 @@ from torch import nn
 from pona_model.atomic import atomic_write_text
 from pona_model.checkpoint import CheckpointError, file_sha256, load_checkpoint
 from pona_model.cli import param, parse_config
-from pona_model.device import resolve_device
+from pona_model.device import resolve_device, torch_threads
 from reid.data import eval_loader, write_manifest
 from reid.features import cosine_distance, extract_features
 from reid.market_index import MarketLayoutError, index_market, resolve_root
@@ -110,6 +110,7 @@ def load_model_for_evaluation(checkpoint: str | Path, device: str | torch.device
     return model, meta
 
 
+@torch_threads()  # restores the thread count the evaluation sets
 def evaluate_checkpoint(checkpoint: str | Path, root: str | Path | None = None, *, ap: str = "torchreid",
                         flip: bool = True, batch_size: int = 64, device: str = "auto", amp: bool = True,
                         num_workers: int = 0, threads: int | None = None, progress: bool = True,

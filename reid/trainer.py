@@ -35,7 +35,7 @@ from pona_model.checkpoint import (
     set_rng_state,
 )
 from pona_model.cli import build, to_dict
-from pona_model.device import resolve_device
+from pona_model.device import resolve_device, torch_threads
 from pona_model.jsonl_log import append_record, truncate_records
 from pona_model.trainer import TrainingDiverged
 from reid.data import ManifestDataset, read_manifest, train_sampler, train_transform, write_manifest
@@ -98,8 +98,6 @@ class ReidTrainer:
         self.config = config
         self.out = Path(config.out)
         self.device = resolve_device(config.device)
-        if config.threads > 0:
-            torch.set_num_threads(config.threads)
         self.use_amp = config.amp and self.device.type == "cuda"
 
         table = training_table(config)
@@ -239,7 +237,12 @@ class ReidTrainer:
         truncate_records(self.out / LOG_NAME, "epoch", self.epoch)
 
     def fit(self, max_epochs: int | None = None) -> dict[str, Any]:
-        """Train to the end of the schedule (or ``max_epochs`` more epochs); returns a summary."""
+        """Train to the end of the schedule (or ``max_epochs`` more epochs); returns a summary.
+        ``threads`` applies while it trains."""
+        with torch_threads(self.config.threads):
+            return self._fit(max_epochs)
+
+    def _fit(self, max_epochs: int | None) -> dict[str, Any]:
         cfg = self.config
         ckpt = self.out / CHECKPOINT_NAME
         self._truncate_log()
