@@ -46,6 +46,7 @@ def test_smoke_run_reports_every_method_and_stage(smoke):
     assert -1 <= metrics["ssim"] <= 1 and 0 <= metrics["mask_ssim"] <= 1
     assert metrics["psnr"] > 0 and 0 <= metrics["l1"] <= 2
     assert metrics["fid"].startswith("skipped: Inception-v3 weights are not available")  # never a number
+    assert abs(metrics["pose_gain_l1"]) <= 1 and 0 <= metrics["pose_sensitivity_l1"] <= 1
     assert set(results["stages"]) == set(build_stages(cfg))
     assert not any(s["cached"] for s in results["stages"].values())
 

@@ -1,22 +1,27 @@
 """Stage 8: score the generator on the dataset's test pairs (SSIM, mask-SSIM, PSNR, L1, PCKh, and
 IS / FID / LPIPS where their weights are available), so every run reports generator quality beside
-re-ID mAP. The first ``evaluate_pairs`` test pairs are generated and scored."""
+re-ID mAP. The first ``evaluate_pairs`` test pairs are generated and scored, and generated again
+with shuffled target poses (``pona_model.metrics.pose_control``): whether the generator follows the
+target pose, where PCKh's estimator finds no person in blurry images."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from pipelines.config import PipelineConfig
 from pona_model.annotations import read_annotations, read_pairs, write_pairs
+from pona_model.atomic import atomic_write_text
 from pona_model.evaluate import evaluate_folder
 from pona_model.generate import generate_pairs
 from pona_model.inference import load_generator
+from pona_model.metrics.pose_control import pose_control
 from pona_model.pair_dataset import PairDataset
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
-    return {"pairs": cfg.evaluate_pairs}
+    return {"pairs": cfg.evaluate_pairs, "pose_control": True}
 
 
 def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
@@ -28,11 +33,15 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
     write_pairs(folder / "pairs.csv", pairs)
     images = Path(data["root"]) / "bounding_box_test"
     model = load_generator(gen["checkpoint"], cfg.device)
-    generate_pairs(model, PairDataset(images, keypoints, pairs, image_size=model.image_size), folder / "generated",
-                   batch_size=cfg.augment.batch_size)
+    dataset = PairDataset(images, keypoints, pairs, image_size=model.image_size)
+    generate_pairs(model, dataset, folder / "generated", batch_size=cfg.augment.batch_size)
+    control = pose_control(model, dataset, seed=cfg.seed, batch_size=cfg.augment.batch_size)
+    atomic_write_text(folder / "pose_control.json", json.dumps(control, indent=2) + "\n")
     result = evaluate_folder(folder / "generated", keypoints, images=images, pairs=folder / "pairs.csv",
                              train_images=Path(data["root"]) / "bounding_box_train", out=folder / "metrics.json",
                              provenance={"checkpoint": gen["checkpoint"], "sha256": gen["sha256"]}, progress=True)
     scores = {name: m["value"] if m.get("value") is not None else f"skipped: {m.get('skipped', 'no value')}"
               for name, m in result["metrics"].items()}
-    return {"metrics": str(folder / "metrics.json"), "scores": scores}
+    scores.update(pose_gain_l1=control["pose_gain_l1"], pose_sensitivity_l1=control["pose_sensitivity_l1"])
+    return {"metrics": str(folder / "metrics.json"), "pose_control": str(folder / "pose_control.json"),
+            "scores": scores}
