@@ -48,7 +48,9 @@ class StageResult:
 
 
 def stage_folder(cache_root: str | Path, name: str, key: str) -> Path:
-    return Path(cache_root) / name / key
+    """Absolute, so the paths that stages record and hand on (``data.root`` next to an annotation
+    file, for one) mean the same thing to every later reader, whatever ``out`` was relative to."""
+    return (Path(cache_root) / name / key).absolute()
 
 
 def run_stage(cache_root: str | Path, name: str, key: str, inputs: dict[str, Any],

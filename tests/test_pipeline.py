@@ -75,6 +75,20 @@ def test_copy_control_adds_only_its_own_stages_and_mirrors_the_synthesis(smoke):
     assert not any(n.startswith(("synthesize", "merge[copy]", "train_reid[copy]")) for n in at_one)
 
 
+def test_a_relative_out_folder_works_from_its_own_directory(smoke, tmp_path, monkeypatch):
+    # `make run` uses out=runs: every path a stage hands on must still resolve (a relative data.root
+    # once had the relative annotation path joined to it twice).
+    cfg, _ = smoke
+    shutil.copytree(Path(cfg.out) / "cache" / "prepare_data", tmp_path / "runs" / "cache" / "prepare_data")
+    monkeypatch.chdir(tmp_path)
+    report = run_pipeline(load_pipeline_config("preset=smoke", "out=runs", "evaluate_generator=false",
+                                               "reid.optim.epochs=1"))
+    assert set(report["methods"]) == {"none", "pona"}
+    done = json.loads((tmp_path / report["stages"]["train_generator"]["folder"] / DONE).read_text())
+    assert Path(done["result"]["checkpoint"]).is_absolute()
+    assert (tmp_path / "runs" / "p0.5-seed0" / "results.json").exists()
+
+
 def test_config_change_redoes_only_what_depends_on_it(smoke):
     cfg, _ = smoke
     changed = load_pipeline_config("preset=smoke", f"out={cfg.out}", "augment.condition_policy=same_camera")

@@ -15,8 +15,17 @@ from reid.synthmarket import generate_synthmarket
 ANNOTATION_TRAIN = "market-annotation-train.csv"
 
 
+def market_root(cfg: PipelineConfig) -> Path:
+    return resolve_root(cfg.data.root).absolute()
+
+
 def market_annotations(cfg: PipelineConfig) -> Path:
-    return Path(cfg.data.annotations) if cfg.data.annotations else resolve_root(cfg.data.root) / ANNOTATION_TRAIN
+    return Path(cfg.data.annotations).absolute() if cfg.data.annotations else market_root(cfg) / ANNOTATION_TRAIN
+
+
+def _absolute(path: str) -> str:
+    """Given file paths as absolute strings ('' stays ''): later stages join paths to data.root."""
+    return str(Path(path).absolute()) if path else ""
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
@@ -26,9 +35,9 @@ def inputs(cfg: PipelineConfig) -> dict[str, Any]:
             settings.pop(run_only)
         return {"dataset": "synthmarket", "synthmarket": settings}
     ann = market_annotations(cfg)
-    return {"dataset": "market1501", "root": str(resolve_root(cfg.data.root)), "annotations": str(ann),
+    return {"dataset": "market1501", "root": str(market_root(cfg)), "annotations": str(ann),
             "annotations_size": ann.stat().st_size if ann.exists() else None,
-            "test_annotations": cfg.data.test_annotations, "test_pairs": cfg.data.test_pairs}
+            "test_annotations": _absolute(cfg.data.test_annotations), "test_pairs": _absolute(cfg.data.test_pairs)}
 
 
 def check(cfg: PipelineConfig) -> None:
@@ -46,7 +55,7 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
         return {"root": str(root), "annotations": str(root / ANNOTATION_TRAIN),
                 "test_annotations": str(root / "market-annotation-test.csv"),
                 "test_pairs": str(root / "market-pairs-test.csv")}
-    root = resolve_root(cfg.data.root)
+    root = market_root(cfg)
     annotations = market_annotations(cfg)
     if not annotations.exists():
         from pona_model.poses import EstimatorFactory, annotate_folder
@@ -55,4 +64,4 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
         annotate_folder(root / "bounding_box_train", annotations, estimator_factory=EstimatorFactory(),
                         workers=max(1, cfg.dask.workers))
     return {"root": str(root), "annotations": str(annotations),
-            "test_annotations": cfg.data.test_annotations, "test_pairs": cfg.data.test_pairs}
+            "test_annotations": _absolute(cfg.data.test_annotations), "test_pairs": _absolute(cfg.data.test_pairs)}

@@ -51,7 +51,7 @@ def check(cfg: PipelineConfig) -> None:
 def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
     if cfg.generator.checkpoint:
         model = load_generator(cfg.generator.checkpoint, "cpu")
-        return {"checkpoint": str(model.checkpoint), "sha256": model.sha256, "trained": False}
+        return {"checkpoint": str(Path(model.checkpoint).absolute()), "sha256": model.sha256, "trained": False}
     data = deps["prepare_data"]
     keypoints = read_annotations(data["annotations"])
     if cfg.generator.train_on == "kept":
