@@ -1,9 +1,8 @@
 """Run the experiment over a grid of portions and seeds, as one dask graph, and write the paper's
 Table VI for it: mAP of re-ID trained on the reduced set (none), on reduced + PoNA-generated images
-(pona) and on the full set (full), mean and spread over seeds, as CSV, Markdown and a plot; with
-``methods=...,copy`` also the control that copies the condition images instead of generating. The
-gains (pona - none, and with the control copy - none and pona - copy) are differences taken within
-each seed, with their spread over seeds.
+(pona), on the control that copies the condition images instead of generating (copy) and on the
+full set (full), mean and spread over seeds, as CSV, Markdown and a plot. The gains (pona - none,
+copy - none, pona - copy) are differences taken within each seed, with their spread over seeds.
 
 Stages shared between runs (the dataset, the full-data re-ID model of a seed, a generator trained
 on the full set) have one fingerprint and run once. The graph runs on the same scheduler choices as
@@ -209,7 +208,7 @@ def parse(argv: Sequence[str]) -> tuple[PipelineConfig, list[float], list[int]]:
         else:
             rest.append(arg)
     if "methods" not in {a.split("=", 1)[0] for a in rest}:
-        rest.append("methods=none,pona,full")
+        rest.append("methods=none,pona,copy,full")
     return resolve(PipelineConfig, shorthand(rest), PRESETS_DIR, default_preset="default"), portions, seeds
 
 
@@ -219,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "-h" in args or "--help" in args:
         print(__doc__)
         print("sweep keys:\n  portions=0.2,0.4,0.6,0.8,1.0  portions p to run\n  seeds=0,1,2  seeds to run\n"
-              "  (methods defaults to none,pona,full in a sweep)\n")
+              "  (methods defaults to none,pona,copy,full in a sweep)\n")
         print(help_text(PipelineConfig, "python -m pipelines.sweep", "", PRESETS_DIR))
         return 0
     try:
