@@ -67,11 +67,11 @@ def build_stages(cfg: PipelineConfig) -> dict[str, Stage]:
             lambda f, d: synthesize.run_copy(f, cfg, d))
         add("merge[copy]", "merge", merge.inputs(cfg), ("prepare_data", "subsample", "synthesize[copy]"),
             lambda f, d: merge.run(f, cfg, d, "synthesize[copy]"))
-    if "none" in cfg.methods or (("pona" in cfg.methods or "copy" in cfg.methods) and cfg.portion >= 1.0):
-        add("merge[reduced]", "merge", merge.inputs(cfg), ("prepare_data", "subsample"),
-            lambda f, d: merge.run(f, cfg, d))
     sources = {"none": "merge[reduced]", "pona": "merge[augmented]" if augmenting else "merge[reduced]",
                "copy": "merge[copy]" if copying else "merge[reduced]", "full": "prepare_data"}
+    if "merge[reduced]" in {sources[m] for m in cfg.methods}:
+        add("merge[reduced]", "merge", merge.inputs(cfg), ("prepare_data", "subsample"),
+            lambda f, d: merge.run(f, cfg, d))
     trained: dict[str, str] = {}  # method -> its training stage
     trainer_of: dict[str, str] = {}  # training set -> the stage that trains on it
     for method in cfg.methods:

@@ -118,9 +118,9 @@ def paired_gains(results: pd.DataFrame) -> pd.DataFrame:
             continue
         diff = (wide[a] - wide[b]).dropna()
         for portion, d in diff.groupby(level="portion"):
-            rows.append({"gain": f"{a} - {b}", "portion": portion, "mAP_mean": d.mean(),
-                         "mAP_std": d.std() if len(d) > 1 else 0.0, "n_seeds": len(d),
-                         "beats_spread": bool(d.mean() > (d.std() if len(d) > 1 else 0.0))})
+            std = d.std() if len(d) > 1 else 0.0
+            rows.append({"gain": f"{a} - {b}", "portion": portion, "mAP_mean": d.mean(), "mAP_std": std,
+                         "n_seeds": len(d), "beats_spread": bool(d.mean() > std)})
     return pd.DataFrame(rows, columns=["gain", "portion", "mAP_mean", "mAP_std", "n_seeds", "beats_spread"])
 
 

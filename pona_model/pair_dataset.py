@@ -64,22 +64,36 @@ class PairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.sources)
 
-    def _load(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def _open(self, name: str, decode: bool) -> Image.Image:
         path = self.images_dir / name
         try:
             with Image.open(path) as stored:
-                image = stored.convert("RGB")
+                return stored.convert("RGB") if decode else stored
         except FileNotFoundError:
             raise FileNotFoundError(f"image {path} named in the pairs does not exist") from None
         except (UnidentifiedImageError, OSError) as exc:
             raise OSError(f"image {path} cannot be decoded ({exc}); replace or re-extract the file") from exc
+
+    def _scaled_keypoints(self, name: str, stored: Image.Image) -> torch.Tensor:
         kp = self.keypoints[name]
+        if stored.size != (self.image_size[1], self.image_size[0]):
+            kp = scale_keypoints(kp, (stored.height, stored.width), self.image_size)
+        return torch.from_numpy(kp.copy())
+
+    def _load(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self._open(name, decode=True)
+        kp = self._scaled_keypoints(name, image)
         height, width = self.image_size
         if image.size != (width, height):
-            kp = scale_keypoints(kp, (image.height, image.width), self.image_size)
             image = image.resize((width, height), Image.Resampling.BICUBIC)
         tensor = TF.normalize(TF.to_tensor(image), [0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
-        return tensor, torch.from_numpy(kp.copy())
+        return tensor, kp
+
+    def target_keypoints(self, index: int) -> torch.Tensor:
+        """``self[index]["kp_target"]`` from the image header alone (no decoding): for callers that need
+        every pair's target pose up front, such as ``metrics.pose_control``."""
+        name = self.targets[index]
+        return self._scaled_keypoints(name, self._open(name, decode=False))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         condition_name, target_name = self.sources[index], self.targets[index]

@@ -48,6 +48,7 @@ def test_item_tensors_ranges_and_scaled_keypoints(data):
     assert item["kp_target"][:2].tolist() == [[3, 2], [3, 2]]
     assert (item["kp_target"][2:] == MISSING).all()
     assert dataset[1]["kp_condition"].tolist() == item["kp_target"].tolist()
+    assert dataset.target_keypoints(0).tolist() == item["kp_target"].tolist()  # downscaled from the header
 
 
 def test_upscaling_and_batching_with_a_dataloader(data):
@@ -57,6 +58,8 @@ def test_upscaling_and_batching_with_a_dataloader(data):
     assert batch["condition"].shape == (2, 3, 16, 8) and batch["kp_target"].shape == (2, 18, 2)
     assert batch["kp_condition"][0, :2].tolist() == [[7, 5], [9, 7]]  # (3, 2), (4, 3) doubled, centres kept
     assert batch["kp_target"][0, :2].tolist() == [[6, 4], [7, 5]]  # stored size: unchanged
+    for i in range(len(dataset)):  # the header-only path scales exactly as loading does
+        assert dataset.target_keypoints(i).tolist() == dataset[i]["kp_target"].tolist()
     assert batch["condition_name"] == ["0001_a.png", "0001_b.png"]
 
 

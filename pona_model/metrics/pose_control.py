@@ -54,7 +54,7 @@ def pose_control(model: LoadedGenerator, dataset: PairDataset, *, seed: int = 0,
     """Generate every pair of ``dataset`` with its true and with a shuffled target pose."""
     n = len(dataset)
     other = torch.as_tensor(derangement(n, seed))
-    kp_targets = torch.stack([torch.as_tensor(dataset[i]["kp_target"]) for i in range(n)])
+    kp_targets = torch.stack([dataset.target_keypoints(i) for i in range(n)])
     true_l1, shuffled_l1, moved = [], [], []
     index = 0
     for batch in DataLoader(dataset, batch_size=batch_size):
