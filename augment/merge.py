@@ -18,6 +18,7 @@ import pandas as pd
 from pona_model.atomic import atomic_path
 
 MANIFEST = "manifest.csv"
+PARTIAL_MARKER = ".merge-partial"  # in the temporary folder while it is built: "this folder is mine"
 LINK_MODES = ("hardlink", "copy", "symlink")
 SOURCES = {"generated": "generated", "copied_condition": "copied"}  # synthesis status -> manifest source
 
@@ -61,8 +62,11 @@ def merge_training_set(kept: pd.DataFrame, synthesized: pd.DataFrame | None, sou
 
     tmp = out.with_name(f".{out.name}.partial")
     if tmp.exists():
+        if not (tmp / PARTIAL_MARKER).is_file():  # not one this function made: never delete it
+            raise FileExistsError(f"{tmp} exists and was not made by merge_training_set; move it away")
         shutil.rmtree(tmp)
     (tmp / "bounding_box_train").mkdir(parents=True)
+    (tmp / PARTIAL_MARKER).touch()
     for r in manifest.itertuples(index=False):
         _place(Path(r.origin), tmp / "bounding_box_train" / r.name, link)
     for split in ("query", "bounding_box_test"):
@@ -71,4 +75,5 @@ def merge_training_set(kept: pd.DataFrame, synthesized: pd.DataFrame | None, sou
     with atomic_path(tmp / MANIFEST) as t:
         manifest.to_csv(t, index=False)
     tmp.rename(out)
+    (out / PARTIAL_MARKER).unlink()
     return manifest

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from augment.merge import merge_training_set
+from augment.merge import MANIFEST, merge_training_set
 from pipelines.config import PipelineConfig
 
 
@@ -23,6 +23,8 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any], synthesis: str 
     synthesized = pd.read_csv(deps[synthesis]["manifest"]) if synthesis else None
     out = folder / "dataset"
     if out.exists():  # a previous attempt renamed it into place but died before the stage was recorded
+        if not (out / MANIFEST).is_file():
+            raise FileExistsError(f"{out} exists but is not a merged training set (no {MANIFEST}); move it away")
         shutil.rmtree(out)
     manifest = merge_training_set(kept, synthesized, deps["prepare_data"]["root"], out, link=cfg.augment.link)
     return {"root": str(out), "n_images": len(manifest),

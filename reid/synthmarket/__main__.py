@@ -5,7 +5,8 @@
 
 Writes bounding_box_train/, query/, bounding_box_test/ (with 0000_ distractors and -1_ junk), the PATN
 annotation and pair CSVs, manifest.csv and, last, synthmarket.json. The same seed and settings give
-byte-identical files; an existing finished root with the same settings is left as it is.
+byte-identical files; an existing finished root with the same settings is left as it is. Only a new
+or empty folder (or one an interrupted run of this command marked) is written to; any other is refused.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 
 from pona_model.cli import parse_config
 from reid.synthmarket.config import SynthMarketConfig
-from reid.synthmarket.dataset import ConfigMismatchError, generate_synthmarket
+from reid.synthmarket.dataset import ConfigMismatchError, OutputFolderError, generate_synthmarket
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         manifest = generate_synthmarket(cfg.out, cfg)
-    except ConfigMismatchError as exc:
+    except (ConfigMismatchError, OutputFolderError) as exc:
         print(f"python -m reid.synthmarket: error: {exc}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - start

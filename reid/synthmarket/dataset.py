@@ -2,7 +2,9 @@
 
 Everything random is keyed by numpy SeedSequences built from (seed, what, identity, camera, frame),
 never by the order in which work happens, so the bytes do not depend on the number of workers.
-``synthmarket.json`` is written last: its presence means the root is complete.
+``synthmarket.json`` is written last: its presence means the root is complete. Files are only ever
+written into a new or empty folder, or one that this generator marked as its own (``PARTIAL``) and
+was interrupted in; any other folder is refused and nothing in it is touched.
 """
 
 from __future__ import annotations
@@ -299,8 +301,30 @@ def _check_existing(root: Path, cfg: SynthMarketConfig) -> pd.DataFrame | None:
     return pd.read_csv(root / "manifest.csv", dtype={"name": str, "file": str})
 
 
+PARTIAL = ".synthmarket-partial"  # written first, removed after synthmarket.json: "this folder is mine"
+
+
+class OutputFolderError(ValueError):
+    """``out`` is a file, or a non-empty folder this generator did not make: refused, never emptied."""
+
+
+def _claim(root: Path) -> None:
+    """Make ``root`` ours before writing anything: new or empty folders are marked with ``PARTIAL``;
+    a folder already marked (an interrupted run) is resumed; anything else is refused untouched,
+    because cleaning it up could delete a user's real dataset."""
+    if root.exists() and not root.is_dir():
+        raise OutputFolderError(f"out={root} is a file, not a folder; choose a new or empty folder")
+    if root.is_dir() and not (root / PARTIAL).is_file() and any(root.iterdir()):
+        raise OutputFolderError(
+            f"out={root} is not empty and is not a SynthMarket folder (no synthmarket.json, no {PARTIAL}); "
+            "nothing was changed: choose a new or empty folder")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / PARTIAL).touch()
+
+
 def _remove_strays(root: Path, plan: Plan) -> None:
-    """Images an interrupted run with other settings left behind, so the CSVs cover exactly the files."""
+    """Images an interrupted run with other settings left behind, so the CSVs cover exactly the files.
+    Only called on a folder ``_claim`` accepted, i.e. one this generator made."""
     wanted = {(SPLIT_DIRS[j.split], j.name) for j in plan.jobs}
     for folder in SPLIT_DIRS.values():
         directory = root / folder
@@ -313,14 +337,15 @@ def _remove_strays(root: Path, plan: Plan) -> None:
 def generate_synthmarket(out: str | os.PathLike | None = None, config: SynthMarketConfig | None = None) -> pd.DataFrame:
     """Write a complete SynthMarket dataset under ``out`` (default ``config.out``) and return its
     manifest. A finished root made with the same settings is returned as it is; one made with other
-    settings raises ConfigMismatchError."""
+    settings raises ConfigMismatchError; a file or a non-empty folder it did not make raises
+    OutputFolderError (nothing in it is deleted)."""
     cfg = config or SynthMarketConfig()
     root = Path(out if out is not None else cfg.out)
     existing = _check_existing(root, cfg)
     if existing is not None:
         return existing
     plan = make_plan(cfg)
-    root.mkdir(parents=True, exist_ok=True)
+    _claim(root)
     _remove_strays(root, plan)
     results = _render_all(cfg, plan, root)
 
@@ -360,4 +385,5 @@ def generate_synthmarket(out: str | os.PathLike | None = None, config: SynthMark
         "counts": counts, "cameras": [c.describe() for c in cameras],
     }
     atomic_write_text(root / "synthmarket.json", json.dumps(info, indent=2) + "\n")
+    (root / PARTIAL).unlink()
     return manifest
