@@ -17,6 +17,19 @@ from pona_model.metrics.lpips import CHANNELS, LPIPS
 STAND_IN = "TEST STAND-IN, randomly initialised, not the real network: its numbers are meaningless"
 
 
+class _TinyInception(nn.Module):
+    """uint8 (B, 3, H, W) -> (pool features, logits), resized to 32 x 32 like Inception resizes to 299."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.nn.functional.interpolate(x.float() / 127.5 - 1, size=(32, 32), mode="bilinear")
+        features = self.backbone(x)
+        return features, self.head(features)
+
+
 def stand_in_inception(seed: int = 0, dim: int = 16, classes: int = 10) -> FeatureExtractor:
     """A tiny random CNN in Inception's place: pool features (dim) and logits (classes) at 32 x 32."""
     gen = torch.Generator().manual_seed(seed)
@@ -26,8 +39,9 @@ def stand_in_inception(seed: int = 0, dim: int = 16, classes: int = 10) -> Featu
     with torch.no_grad():
         for p in [*backbone.parameters(), *head.parameters()]:
             p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
-    return FeatureExtractor(backbone, head, 32, {"network": f"{STAND_IN} (tiny CNN for Inception-v3)",
-                                                 "fingerprint": f"test-stand-in-inception-{seed}-{dim}-{classes}"})
+    return FeatureExtractor(_TinyInception(backbone, head),
+                            {"network": f"{STAND_IN} (tiny CNN for Inception-v3)",
+                             "fingerprint": f"test-stand-in-inception-{seed}-{dim}-{classes}"})
 
 
 def stand_in_alexnet_state(seed: int = 0) -> dict[str, torch.Tensor]:

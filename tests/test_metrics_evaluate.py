@@ -119,7 +119,7 @@ def test_absent_weights_and_estimator_are_reported_as_skipped(scored, monkeypatc
     for name in ("is", "mask_is", "fid", "lpips", "pckh", "pckh_gt"):
         assert metrics[name]["value"] is None and metrics[name]["skipped"], name
     assert "metrics.inception_weights" in metrics["fid"]["skipped"]
-    assert "metrics.lpips_weights" in metrics["lpips"]["skipped"]
+    assert "metrics.alexnet_weights" in metrics["lpips"]["skipped"]  # the heads ship in the lpips wheel
     assert "mediapipe" in metrics["pckh"]["skipped"]
     assert metrics["ssim"]["value"] is not None
     assert "fid" not in result["scores"] and "metrics.inception_weights" in result["scores"]["fid_skipped"]
@@ -247,3 +247,26 @@ def test_pairs_file_selects_and_orders(scored, tmp_path):
     result = evaluate_folder(scored["generated"], scored["annotations"], images=scored["images"],
                              pairs=tmp_path / "two.csv", settings=MetricSettings(include=["psnr"]), progress=False)
     assert result["pairs"] == {"found": 2, "used": 2, "selection": "all"}
+
+
+def test_table_prints_the_paper_row_of_the_dataset_and_its_psnr_as_the_legacy_figure(scored, tmp_path, capsys):
+    settings = MetricSettings(include=["ssim", "psnr", "psnr_legacy_wrap"])
+    result = evaluate_folder(scored["generated"], scored["annotations"], images=scored["images"], settings=settings,
+                             progress=False)
+    assert result["metrics"]["psnr_legacy_wrap"]["value"] > result["metrics"]["psnr"]["value"]  # noise of sd 12
+    lines = format_table([result]).splitlines()
+    header, paper = lines[0].split(), lines[2]
+    assert header[5:7] == ["PSNR", "PSNR-wrap"] and paper.startswith("PoNA, paper (Market-1501)")
+    # the paper's 28.257 stands in the PSNR-wrap column, not beside the correct PSNR
+    assert lines[0].index("PSNR-wrap") == paper.index("28.257") and "wrap around" in lines[-1]
+    assert "PoNA, paper" not in format_table([result], paper="none")
+    fashion = {**result, "inputs": {**result["inputs"], "annotations": "/data/fasion-resize-annotation-test.csv"}}
+    table = format_table([fashion])
+    assert "PoNA, paper (DeepFashion)" in table and "Market-1501" not in table and "31.382" in table
+    unknown = {**result, "inputs": {**result["inputs"], "annotations": "/data/poses.csv"}}
+    assert "PoNA, paper" not in format_table([unknown]) and "Market-1501" in format_table([unknown], "market1501")
+    out = tmp_path / "m.json"
+    base = [f"generated={scored['generated']}", f"images={scored['images']}", f"annotations={scored['annotations']}",
+            "metrics.include=[psnr,psnr_legacy_wrap]", f"out={out}", "progress=false"]
+    assert main([*base, "paper_row=none"]) == 0 and "PoNA, paper" not in capsys.readouterr().out
+    assert main([*base, "paper_row=deepfashion"]) == 0 and "PoNA, paper (DeepFashion)" in capsys.readouterr().out

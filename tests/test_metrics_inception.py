@@ -1,28 +1,24 @@
-"""IS and FID: the formulas on known inputs, the Inception-v3 variants, cached statistics, and IS / FID end
-to end through a small randomly initialised stand-in network (tests/metrics_stand_ins.py: NOT Inception,
-its numbers are meaningless; the real weights cannot be downloaded here)."""
+"""IS and FID through torch-fidelity: the formulas on known inputs, loading the FID Inception-v3 from a
+local file (a randomly initialised one: the real weights cannot be downloaded here), cached statistics,
+and IS / FID end to end through a small randomly initialised stand-in network (tests/metrics_stand_ins.py:
+NOT Inception, its numbers are meaningless)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from torchvision.models.inception import BasicConv2d, InceptionE
+from torchvision.models.inception import Inception3
 
 from pona_model.losses import MissingWeightsError
 from pona_model.metrics.inception import (
     FID_INCEPTION_FILE,
-    TORCHVISION_INCEPTION_FILE,
-    _AvgPoolExcludingPadConv,
-    _MaxPoolInceptionE,
-    build_inception,
+    TORCH_FIDELITY_INCEPTION_FILE,
     cached_statistics,
     feature_statistics,
     find_inception_weights,
     frechet_distance,
     inception_absent_reason,
-    inception_from_state,
     inception_score,
     load_inception,
 )
@@ -32,9 +28,11 @@ from tests.metrics_stand_ins import STAND_IN, stand_in_inception
 def test_inception_score_known_values():
     assert inception_score(np.zeros((20, 7)), splits=2) == pytest.approx((1.0, 0.0))  # uniform: IS 1
     confident = np.full((30, 3), -50.0)
-    confident[np.arange(30), np.arange(30) % 3] = 50.0  # one-hot, classes balanced in every split
-    mean, std = inception_score(confident, splits=10)
+    confident[np.arange(30), np.arange(30) % 3] = 50.0  # one-hot, 3 balanced classes: IS 3
+    mean, std = inception_score(confident, splits=1)
     assert mean == pytest.approx(3.0, rel=1e-6) and std == pytest.approx(0.0, abs=1e-6)
+    mean, _ = inception_score(confident, splits=10)  # 3 images a split, shuffled: at most 3, below it here
+    assert 1.0 <= mean < 3.0 and mean == inception_score(confident, splits=10)[0]  # the shuffle is seeded
     with pytest.raises(ValueError, match="at least 10 images"):
         inception_score(np.zeros((9, 3)), splits=10)
 
@@ -72,44 +70,30 @@ def test_stand_in_network_runs_is_and_fid_end_to_end():
     assert frechet_distance(*feature_statistics(net.embed(dark)[0]), mu, sigma) > 1e-3
 
 
-def test_pool_rescaling_equals_average_pool_excluding_padding():
+def _fid_inception_state(classes: int = 1008) -> dict[str, torch.Tensor]:
+    """A randomly initialised Inception-v3 state dict under the FID file's keys (torchvision's module
+    names, as pytorch-fid saved it): a stand-in for pt_inception-2015-12-05-6726825d.pth."""
     torch.manual_seed(0)
-    x = torch.randn(2, 5, 7, 6)
-    plain = BasicConv2d(5, 4, kernel_size=1).eval()
-    rescaled = _AvgPoolExcludingPadConv(5, 4, kernel_size=1).eval()
-    rescaled.load_state_dict(plain.state_dict())
-    torchvision_pooled = F.avg_pool2d(x, 3, stride=1, padding=1)  # count_include_pad=True, as torchvision
-    tf_pooled = F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
-    torch.testing.assert_close(rescaled(torchvision_pooled), plain(tf_pooled), rtol=1e-5, atol=1e-6)
+    return Inception3(num_classes=classes, aux_logits=False, transform_input=False, init_weights=True).state_dict()
 
 
-def test_last_fid_block_differs_from_torchvision_only_in_its_max_pool():
-    torch.manual_seed(0)
-    x = torch.randn(1, 16, 5, 5)
-    ours, theirs = _MaxPoolInceptionE(16).eval(), InceptionE(16).eval()
-    theirs.load_state_dict(ours.state_dict())
-    a, b = ours(x), theirs(x)
-    torch.testing.assert_close(a[:, :1856], b[:, :1856])  # 1x1, 3x3 and double 3x3 branches
-    torch.testing.assert_close(a[:, 1856:], ours.branch_pool(F.max_pool2d(x, 3, stride=1, padding=1)))
-
-
-@pytest.mark.parametrize("classes", [1000, 1008])
-def test_inception_variants_load_from_a_state_dict(classes, tmp_path):
-    """A randomly initialised Inception-v3 state dict (a stand-in for the real file) of each variant."""
-    torch.manual_seed(0)
-    state = build_inception(classes, fid_variant=classes == 1008).state_dict()
-    if classes == 1000:
-        state["AuxLogits.fc.weight"] = torch.zeros(1000, 768)  # torchvision's file has the aux head: ignored
+def test_torch_fidelity_loads_the_fid_weights_file_and_refuses_others(tmp_path):
     path = tmp_path / "stand-in-inception.pth"
+    state = _fid_inception_state()
+    state["fc.weight"], state["fc.bias"] = torch.zeros(1008, 2048), torch.ones(1008)
     torch.save(state, path)
     net = load_inception(path)
-    assert net.provenance["classes"] == classes and len(net.provenance["sha256"]) == 64
-    assert ("FID" in net.provenance["variant"]) == (classes == 1008)
-    features, logits = net.embed(np.zeros((1, 20, 10, 3), np.uint8))
-    assert features.shape == (1, 2048) and logits.shape == (1, classes)
-    bad = {k: v for k, v in state.items() if k != "fc.weight"}
+    assert net.provenance["classes"] == 1008 and len(net.provenance["sha256"]) == 64
+    assert "torch-fidelity" in net.provenance["network"]
+    features, logits = net.embed(np.zeros((2, 20, 10, 3), np.uint8))
+    assert features.shape == (2, 2048) and logits.shape == (2, 1008)
+    assert (features != 0).any() and (logits == 0).all()  # IS logits leave out the bias (logits_unbiased)
+    torch.save(_fid_inception_state(1000), tmp_path / "torchvision.pth")
+    with pytest.raises(MissingWeightsError, match="not the FID network"):
+        load_inception(tmp_path / "torchvision.pth")
+    torch.save({"fc.weight": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(MissingWeightsError, match="not an Inception-v3"):
-        inception_from_state(bad, {"file": "x"})
+        load_inception(tmp_path / "other.pth")
 
 
 def test_weights_are_found_in_the_hub_cache_or_reported_absent(tmp_path, monkeypatch):
@@ -118,10 +102,10 @@ def test_weights_are_found_in_the_hub_cache_or_reported_absent(tmp_path, monkeyp
     assert "metrics.inception_weights" in inception_absent_reason()
     cache = tmp_path / "hub" / "checkpoints"
     cache.mkdir(parents=True)
-    (cache / TORCHVISION_INCEPTION_FILE).write_bytes(b"x")
-    assert find_inception_weights("") == cache / TORCHVISION_INCEPTION_FILE
+    (cache / TORCH_FIDELITY_INCEPTION_FILE).write_bytes(b"x")
+    assert find_inception_weights("") == cache / TORCH_FIDELITY_INCEPTION_FILE  # torch-fidelity's name
     (cache / FID_INCEPTION_FILE).write_bytes(b"x")
-    assert find_inception_weights("") == cache / FID_INCEPTION_FILE  # the FID weights are preferred
+    assert find_inception_weights("") == cache / FID_INCEPTION_FILE  # pytorch-fid's name first
     with pytest.raises(MissingWeightsError, match=r"metrics\.inception_weights"):
         find_inception_weights(tmp_path / "nope.pth")
 

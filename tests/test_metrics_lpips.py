@@ -30,17 +30,38 @@ def test_lpips_is_zero_for_identical_images_and_grows_with_distortion():
     assert (d_slight > 0).all() and (d_strong > d_slight).all()
 
 
-def test_lpips_matches_a_direct_computation_of_one_layer():
-    """The formula on the first tap: unit-normalise over channels, square the difference, weight, average."""
-    net = stand_in_lpips()
-    a, b = torch.rand(1, 3, 64, 32) * 2 - 1, torch.rand(1, 3, 64, 32) * 2 - 1
-    fa, fb = net._taps(a)[0], net._taps(b)[0]
+def _lpips_by_definition(alexnet_state, heads, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """LPIPS v0.1 written out from the paper: AlexNet taps after its 5 ReLUs on shifted and scaled
+    inputs, unit-normalised over channels, squared differences weighted by the heads, spatial mean, sum."""
+    from torchvision.models import alexnet
+
+    features = alexnet(weights=None).features
+    features.load_state_dict({k.removeprefix("features."): v for k, v in alexnet_state.items()})
+    shift = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
+    scale = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
+    taps = (1, 4, 7, 9, 11)
+    total = torch.zeros(a.shape[0])
+    xa, xb = (a - shift) / scale, (b - shift) / scale
     with torch.no_grad():
-        conv1 = net.features[:2]
-        xa, xb = conv1((a - net.shift) / net.scale), conv1((b - net.shift) / net.scale)
-        ua, ub = xa / (xa.norm(dim=1, keepdim=True) + 1e-10), xb / (xb.norm(dim=1, keepdim=True) + 1e-10)
-    torch.testing.assert_close(fa, ua)
-    torch.testing.assert_close(fb, ub)
+        for i, layer in enumerate(features[:12]):
+            xa, xb = layer(xa), layer(xb)
+            if i in taps:
+                ua, ub = xa / (xa.norm(dim=1, keepdim=True) + 1e-10), xb / (xb.norm(dim=1, keepdim=True) + 1e-10)
+                w = heads[f"lin{taps.index(i)}.model.1.weight"].reshape(1, -1, 1, 1)
+                total += ((ua - ub) ** 2 * w).sum(dim=1).mean(dim=(1, 2))
+    return total
+
+
+def test_the_lpips_package_equals_the_definition():
+    """The lpips package, loaded from local state dicts, against LPIPS written out by hand."""
+    alexnet_state, heads = stand_in_alexnet_state(1), stand_in_lpips_heads(1)
+    net = lpips_from_states(alexnet_state, heads, {"lpips_file": STAND_IN})
+    rng = np.random.default_rng(3)
+    a, b = (rng.integers(0, 256, (3, 64, 40, 3), dtype=np.uint8) for _ in range(2))
+    as_tensor = lambda x: torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1  # noqa: E731
+    expected = _lpips_by_definition(alexnet_state, heads, as_tensor(a), as_tensor(b)).double().numpy()
+    np.testing.assert_allclose(net.distance(a, b), expected, rtol=1e-5)
+    assert "lpips" in net.provenance["library"]
 
 
 def test_lpips_files_are_found_loaded_or_reported_absent(tmp_path, monkeypatch):

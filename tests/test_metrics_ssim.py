@@ -1,11 +1,12 @@
-"""SSIM equals scikit-image's with PATN's settings; PSNR and L1 on images with known answers."""
+"""SSIM is scikit-image's with PATN's settings; PSNR, the legacy wrap-around PSNR and L1 on images with known
+answers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pona_model.metrics.pixel import l1, mse, psnr
+from pona_model.metrics.pixel import l1, mse, psnr, psnr_legacy_wrap
 from pona_model.metrics.ssim import ssim
 
 
@@ -19,7 +20,7 @@ def _images(seed: int, shape=(40, 24, 3)) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_ssim_equals_scikit_image_with_patn_settings(seed):
-    metrics = pytest.importorskip("skimage.metrics", reason="scikit-image (the dev extra) is the SSIM reference")
+    from skimage import metrics
     generated, target = _images(seed)
     if seed == 2:  # a narrow data range (PATN divides by the generated image's own range)
         generated = (generated // 4 + 100).astype(np.uint8)
@@ -64,6 +65,21 @@ def test_psnr_and_l1_on_known_images():
 
 
 def test_psnr_matches_scikit_image():
-    metrics = pytest.importorskip("skimage.metrics", reason="scikit-image (the dev extra) is the PSNR reference")
+    from skimage import metrics
     generated, target = _images(3)
     assert psnr(generated, target) == pytest.approx(metrics.peak_signal_noise_ratio(target, generated), abs=1e-10)
+
+
+def test_legacy_psnr_wraps_around_as_the_published_tables():
+    """The papers' scripts squared uint8 differences: (-d)^2 and d^2 agree mod 256, so errors below 16 read
+    right, an error of 16 reads as none (256 = 0 mod 256), 20 as 400 - 256 = 144."""
+    target = np.full((8, 6, 3), 100, np.uint8)
+    assert psnr_legacy_wrap(target - 5, target) == pytest.approx(psnr(target - 5, target))  # 25 either way
+    assert psnr_legacy_wrap(target + 16, target) == np.inf
+    assert psnr(target + 16, target) == pytest.approx(10 * np.log10(255**2 / 256))  # 24.05 dB
+    assert psnr_legacy_wrap(target + 20, target) == pytest.approx(10 * np.log10(255**2 / 144))  # 26.55, not 22.11
+    rng = np.random.default_rng(0)  # unrelated images: about 28 dB legacy, about 8 dB correct
+    a, b = (rng.integers(0, 256, (2, 32, 16, 3), dtype=np.uint8) for _ in range(2))
+    assert (psnr_legacy_wrap(a, b) > 27).all() and (psnr(a, b) < 9).all()
+    with pytest.raises(ValueError, match="8-bit"):
+        psnr_legacy_wrap(target.astype(float) + 300, target)

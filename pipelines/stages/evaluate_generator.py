@@ -14,6 +14,7 @@ from pipelines.config import PipelineConfig
 from pona_model.annotations import read_annotations, read_pairs, write_pairs
 from pona_model.atomic import atomic_write_text
 from pona_model.evaluate import evaluate_folder
+from pona_model.evaluation.settings import RESULT_FORMAT
 from pona_model.generate import generate_pairs
 from pona_model.inference import load_generator
 from pona_model.metrics.pose_control import pose_control
@@ -21,7 +22,8 @@ from pona_model.pair_dataset import PairDataset
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
-    return {"pairs": cfg.evaluate_pairs, "pose_control": True}
+    # RESULT_FORMAT: a change in what the scores are (a metric added, another library) reruns the stage.
+    return {"pairs": cfg.evaluate_pairs, "pose_control": True, "metrics": RESULT_FORMAT}
 
 
 def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:

@@ -1,16 +1,20 @@
-"""Inception-v3 features for IS, mask-IS and FID; the scores; cached real-image statistics.
+"""IS, mask-IS and FID through torch-fidelity: its Inception-v3 (the TF 2015-12-05 FID graph) and its
+score functions; the real-image statistics cached here.
 
 Weights cannot be downloaded here. ``find_inception_weights`` takes a configured file, else looks in
-the torch hub cache for (first) the standard FID weights ``pt_inception-2015-12-05-6726825d.pth`` (the
-TF 2015-12-05 Inception graph ported to PyTorch: 1008 classes, with the graph's own pooling quirks,
-which FID and the original IS were defined with), then torchvision's ImageNet weights
-``inception_v3_google-0cc3c7bd.pth`` (1000 classes). The file's class count tells which one it is;
-the two give different IS and FID, so the JSON records the variant and the file's SHA-256.
+the torch hub cache for the FID Inception weights under pytorch-fid's name
+``pt_inception-2015-12-05-6726825d.pth`` or torch-fidelity's ``weights-inception-2015-12-05-6726825d.pth``
+(the same graph; the names end in the same SHA-256 prefix). The file is loaded into torch-fidelity's
+``FeatureExtractorInceptionV3``, which does what the TF graph did: 8-bit RGB resized to 299 x 299 by
+TF1's bilinear resize, (x - 128) / 128, features = the 2048-d pool3 activations (FID), logits = pool3
+times the 1008-class weights without bias (IS, as the original IS code). torchvision's 1000-class
+ImageNet Inception is not the FID network: its IS / FID are not comparable with any table, and
+torch-fidelity cannot load it, so it is refused with a message naming the file to use instead.
 
-Both variants see the same input: 8-bit RGB at the compared size, scaled to [0, 1], resized to
-299 x 299 by bilinear interpolation (``align_corners=False``, no antialiasing; people crops are
-stretched to the square, as the TF graph did), then mapped to [-1, 1]. Features are the 2048-d pool3
-activations (after the global average pool); logits come from the final fully connected layer.
+The scores are torch-fidelity's: IS (``isc_features_to_metric``: rows shuffled by numpy
+RandomState(2020), then contiguous splits), FID (``fid_statistics_to_metric``: Tr sqrt(S1 S2) from the
+eigenvalues of S1 S2, unbiased covariances). Tests drive the same code with small stand-in networks
+(``FeatureExtractor`` over any module mapping uint8 (B, 3, H, W) to (features, logits)).
 """
 
 from __future__ import annotations
@@ -19,15 +23,16 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from scipy.special import rel_entr
 from torch import nn
-from torchvision.models.inception import BasicConv2d, Inception3, InceptionE
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_isc import isc_features_to_metric
 
 from pona_model.atomic import atomic_path
 from pona_model.checkpoint import file_sha256
@@ -37,31 +42,39 @@ from pona_model.metrics.weights import absent_reason, find_weights, load_state_d
 log = logging.getLogger(__name__)
 
 FID_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
-TORCHVISION_INCEPTION_FILE = "inception_v3_google-0cc3c7bd.pth"
-INCEPTION_FILES = (FID_INCEPTION_FILE, TORCHVISION_INCEPTION_FILE)
+TORCH_FIDELITY_INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_FILES = (FID_INCEPTION_FILE, TORCH_FIDELITY_INCEPTION_FILE)
 INCEPTION_KEY = "metrics.inception_weights"
-INPUT_SIZE = 299
-INPUT_DESCRIPTION = ("uint8 RGB at the compared size -> [0, 1] -> bilinear resize to {size} x {size} "
-                     "(torch, align_corners=False, no antialias) -> [-1, 1]")
-STATS_FORMAT = "pona-fid-stats/1"
+FID_CLASSES = 1008
+IS_SHUFFLE_SEED = 2020  # torch-fidelity's default: IS splits are drawn after this shuffle
+STATS_FORMAT = "pona-fid-stats/2"  # /2: torch-fidelity's network (TF1 resize); /1 statistics are recomputed
+INPUT_DESCRIPTION = ("uint8 RGB at the compared size -> torch-fidelity: TF1-compatible bilinear resize to "
+                     "299 x 299 -> (x - 128) / 128")
+IS_SETTINGS: dict[str, object] = {
+    "library": "torch-fidelity isc_features_to_metric",
+    "logits": "pool3 x fc weights, no bias (logits_unbiased), as the original IS code",
+    "order": f"rows shuffled by numpy RandomState({IS_SHUFFLE_SEED}), then contiguous splits",
+}
+FID_SETTINGS: dict[str, object] = {
+    "library": "torch-fidelity fid_statistics_to_metric",
+    "features": "pool3, 2048-d",
+    "covariance": "unbiased (N - 1); Tr sqrt(S1 S2) from the eigenvalues of S1 S2",
+}
 
-
-# ----------------------------------------------------------------------------- the network
 
 class FeatureExtractor(nn.Module):
-    """uint8 images -> (pool features, logits): a backbone ending in a global pool and a linear head.
+    """uint8 (B, H, W, 3) images -> (pool features, logits) as float64 arrays.
 
-    The real Inception-v3 is one; tests use small randomly initialised stand-ins of the same shape,
-    whose ``provenance`` says so, in place of weights that cannot be downloaded.
+    ``net`` takes uint8 (B, 3, H, W) tensors at any size and returns (features, logits): torch-fidelity's
+    Inception-v3 for real scores; tests pass small randomly initialised stand-ins, whose ``provenance``
+    says so, in place of weights that cannot be downloaded.
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, input_size: int, provenance: dict[str, object]
-                 ) -> None:
+    def __init__(self, net: nn.Module, provenance: dict[str, object]) -> None:
         super().__init__()
-        self.backbone = backbone
-        self.head = head
-        self.input_size = int(input_size)
+        self.net = net
         self.provenance = dict(provenance)
+        self.requires_grad_(False)
         self.eval()
 
     @property
@@ -75,164 +88,96 @@ class FeatureExtractor(nn.Module):
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"expected (B, H, W, 3) RGB images, got shape {images.shape}")
-        device = next(self.parameters()).device
+        device = next(self.net.parameters()).device
         feats, logits = [], []
         for start in range(0, len(images), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
-            x = x.to(device).permute(0, 3, 1, 2).float().div(255.0)
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
-                              align_corners=False, antialias=False)
-            f = self.backbone(x * 2.0 - 1.0).flatten(1)
+            x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size], dtype=np.uint8))
+            f, g = self.net(x.to(device).permute(0, 3, 1, 2).contiguous())
             feats.append(f.double().cpu())
-            logits.append(self.head(f).double().cpu())
+            logits.append(g.double().cpu())
         if not feats:
             return np.zeros((0, 0)), np.zeros((0, 0))
         return torch.cat(feats).numpy(), torch.cat(logits).numpy()
 
 
-class _AvgPoolExcludingPadConv(BasicConv2d):
-    """The pool branch's 1x1 conv, fed as if the 3x3 average pool before it excluded the padding.
+def inception_from_file(path: Path, provenance: dict[str, object]) -> FeatureExtractor:
+    """torch-fidelity's Inception-v3 from a local FID weights file, checked first.
 
-    torchvision's blocks pool with ``count_include_pad=True`` (border sums divided by 9); the TF graph
-    divides by the number of real pixels. Rescaling the pooled map by 9 / (real pixels under the
-    window) before the conv turns the one into the other exactly, and keeps the state-dict keys.
+    The file is read once with ``weights_only=True`` (tensors only; the shape is checked here, so a
+    wrong file fails with a message naming it) before torch-fidelity loads it itself.
     """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        ones = torch.ones(1, 1, h, w, dtype=x.dtype, device=x.device)
-        counts = F.avg_pool2d(ones, kernel_size=3, stride=1, padding=1, divisor_override=1)
-        return super().forward(x * (9.0 / counts))
-
-
-class _MaxPoolInceptionE(InceptionE):
-    """The last block of the TF graph: its pool branch takes a 3x3 max pool, not an average."""
-
-    def _forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        b3 = self.branch3x3_1(x)
-        d3 = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
-        return [
-            self.branch1x1(x),
-            torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1),
-            torch.cat([self.branch3x3dbl_3a(d3), self.branch3x3dbl_3b(d3)], 1),
-            self.branch_pool(F.max_pool2d(x, kernel_size=3, stride=1, padding=1)),
-        ]
-
-
-def build_inception(num_classes: int = 1000, fid_variant: bool = False) -> Inception3:
-    """torchvision's Inception-v3 (no aux head, no input transform, untrained); ``fid_variant`` gives
-    the TF FID graph's pooling: average pools that exclude padding, a max pool in the last block."""
-    net = Inception3(num_classes=num_classes, aux_logits=False, transform_input=False, init_weights=False)
-    if fid_variant:
-        for name in ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e",
-                     "Mixed_7b"):
-            block = getattr(net, name)
-            old = block.branch_pool
-            block.branch_pool = _AvgPoolExcludingPadConv(old.conv.in_channels, old.conv.out_channels,
-                                                         kernel_size=1)
-        net.Mixed_7c = _MaxPoolInceptionE(2048)
-    return net.eval()
-
-
-def inception_from_state(state: dict[str, torch.Tensor], provenance: dict[str, object]) -> FeatureExtractor:
-    """A FeatureExtractor from an Inception-v3 state dict of either variant (told by the class count)."""
+    state = load_state_dict(path)
     if "fc.weight" not in state or "Conv2d_1a_3x3.conv.weight" not in state:
-        raise MissingWeightsError(f"{provenance.get('file', 'the weights')} is not an Inception-v3 state dict "
-                                  "(no fc.weight / Conv2d_1a_3x3.conv.weight)")
-    num_classes = int(state["fc.weight"].shape[0])
-    if num_classes not in (1000, 1008):
-        raise MissingWeightsError(f"{provenance.get('file')}: Inception-v3 with {num_classes} classes is neither "
-                                  "torchvision's (1000) nor the FID weights (1008)")
-    fid_variant = num_classes == 1008
-    net = build_inception(num_classes, fid_variant)
-    state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")}
+        raise MissingWeightsError(f"{path} is not an Inception-v3 state dict (no fc.weight / "
+                                  "Conv2d_1a_3x3.conv.weight)")
+    classes = int(state["fc.weight"].shape[0])
+    if classes != FID_CLASSES:
+        raise MissingWeightsError(f"{path}: Inception-v3 with {classes} classes is not the FID network "
+                                  f"(1008 classes); use {FID_INCEPTION_FILE} ({INCEPTION_KEY}=PATH)")
     try:
-        net.load_state_dict(state)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
+                                              feature_extractor_weights_path=str(path))
     except RuntimeError as exc:
-        raise MissingWeightsError(f"{provenance.get('file')}: does not match Inception-v3 "
+        raise MissingWeightsError(f"{path}: does not match torch-fidelity's Inception-v3 "
                                   f"({str(exc).splitlines()[0]})") from exc
-    head = net.fc
-    net.fc = nn.Identity()
     provenance = {
-        "network": "inception_v3",
-        "variant": ("pt_inception-2015-12-05: the TF FID Inception graph, 1008 classes" if fid_variant
-                    else "torchvision Inception-v3 ImageNet weights, 1000 classes"),
-        "classes": num_classes,
+        "network": "inception_v3 (torch-fidelity FeatureExtractorInceptionV3, the TF 2015-12-05 FID graph)",
+        "classes": classes,
         **provenance,
-        "input": INPUT_DESCRIPTION.format(size=INPUT_SIZE),
-        "features": "pool3, 2048-d (after the global average pool)",
+        "input": INPUT_DESCRIPTION,
+        "features": "pool3, 2048-d; logits without bias for IS",
     }
-    return FeatureExtractor(net, head, INPUT_SIZE, provenance)
+    return FeatureExtractor(net, provenance)
 
 
 def find_inception_weights(configured: str | os.PathLike | None) -> Path | None:
-    """The configured file, else the FID weights or torchvision's file in the torch hub cache, else None."""
+    """The configured file, else the FID Inception weights in the torch hub cache, else None."""
     return find_weights(configured, INCEPTION_FILES, INCEPTION_KEY)
 
 
 def inception_absent_reason() -> str:
-    return absent_reason("Inception-v3", INCEPTION_FILES, INCEPTION_KEY)
+    return absent_reason("Inception-v3 (FID)", INCEPTION_FILES, INCEPTION_KEY)
 
 
 def load_inception(path: str | os.PathLike, device: torch.device | str = "cpu") -> FeatureExtractor:
-    """The Inception-v3 feature extractor from a local weights file, on ``device``."""
+    """The FID Inception-v3 feature extractor from a local weights file, on ``device``."""
     path = Path(path)
-    net = inception_from_state(load_state_dict(path), {"file": str(path), "sha256": file_sha256(path)})
-    return net.to(device)
+    return inception_from_file(path, {"file": str(path), "sha256": file_sha256(path)}).to(device)
 
 
 # ----------------------------------------------------------------------------- the scores
 
 def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]:
-    """(mean, std) over ``splits`` contiguous, equal-as-possible chunks (in the given order) of
-    exp(E_x KL(p(y|x) || p(y))), p(y) the chunk's mean softmax; the original IS recipe."""
+    """(mean, std) of the Inception Score over ``splits`` splits, by torch-fidelity."""
     logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim != 2:
         raise ValueError(f"logits must be (N, K), got shape {logits.shape}")
     n = logits.shape[0]
     if splits < 1 or n < splits:
         raise ValueError(f"the Inception Score with {splits} splits needs at least {splits} images, got {n}")
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    probs = np.exp(shifted)
-    probs /= probs.sum(axis=1, keepdims=True)
-    scores = []
-    for i in range(splits):
-        part = probs[i * n // splits:(i + 1) * n // splits]
-        marginal = part.mean(axis=0, keepdims=True)
-        scores.append(np.exp(rel_entr(part, marginal).sum(axis=1).mean()))
-    return float(np.mean(scores)), float(np.std(scores))
+    out = isc_features_to_metric(torch.from_numpy(logits), splits, True, IS_SHUFFLE_SEED)
+    return float(out["inception_score_mean"]), float(out["inception_score_std"])
 
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance (unbiased, as pytorch-fid) of (N, D) features, N >= 2."""
+    """Mean and unbiased covariance of (N, D) features, N >= 2, by torch-fidelity."""
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or features.shape[0] < 2:
         raise ValueError(f"need (N, D) features with N >= 2, got shape {features.shape}")
-    return features.mean(axis=0), np.cov(features, rowvar=False)
-
-
-def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
-    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
-    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    stats = fid_features_to_statistics(torch.from_numpy(features))
+    return stats["mu"], stats["sigma"]
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between two Gaussians.
-
-    Tr((S1 S2)^(1/2)) is computed as the sum of square roots of the eigenvalues of the symmetric PSD
-    matrix S1^(1/2) S2 S1^(1/2), which has the same spectrum as S1 S2: no complex square roots and no
-    regularising offset are needed for singular covariances (fewer images than feature dimensions).
-    """
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between two Gaussians, by torch-fidelity."""
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
         raise ValueError(f"mismatched statistics: mu {mu1.shape} / {mu2.shape}, sigma {s1.shape} / {s2.shape}")
-    root = _psd_sqrt(s1)
-    middle = root @ s2 @ root
-    eig = np.linalg.eigvalsh((middle + middle.T) / 2)
-    trace_sqrt = float(np.sqrt(np.clip(eig, 0, None)).sum())
-    diff = mu1 - mu2
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_sqrt)
+    out = fid_statistics_to_metric({"mu": mu1, "sigma": s1}, {"mu": mu2, "sigma": s2}, verbose=False)
+    return float(out["frechet_inception_distance"])
 
 
 # ----------------------------------------------------------------------------- cached real statistics

@@ -1,19 +1,19 @@
-"""SSIM with the settings of PATN's and Deformable GAN's evaluation scripts (spec "Evaluation").
+"""SSIM with the settings of PATN's and Deformable GAN's evaluation scripts (docs/evaluation.md).
 
 Their call is scikit-image's ``structural_similarity(reference, generated, gaussian_weights=True,
 sigma=1.5, use_sample_covariance=False, multichannel=True, data_range=generated.max() -
-generated.min())`` on uint8 images. This module computes the same number without scikit-image, for a
-whole batch at once: Gaussian-weighted local statistics (sigma 1.5, truncated at 3.5 sigma, i.e. an
-11 x 11 window; scipy's ``reflect`` border), population (not sample) covariance, constants
-K1 = 0.01 and K2 = 0.03 of the data range, the SSIM map cropped by the 5-pixel filter radius and
-averaged, and the three channels' means averaged. The data range of each pair is the generated
-image's own max - min over all its channels, in 8-bit units.
+generated.min())`` on uint8 images; this module makes that call (``channel_axis`` is today's name for
+``multichannel``) on float64 copies of each pair: Gaussian-weighted local statistics (sigma 1.5,
+truncated at 3.5 sigma, i.e. an 11 x 11 window), population covariance, K1 = 0.01 and K2 = 0.03 of the
+data range, the SSIM map cropped by the 5-pixel filter radius and averaged, the three channels' means
+averaged. The data range of each pair is the generated image's own max - min over all its channels
+(1 for a constant image, which PATN's call would divide by zero with).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+from skimage.metrics import structural_similarity
 
 SIGMA = 1.5
 TRUNCATE = 3.5
@@ -22,7 +22,7 @@ K1, K2 = 0.01, 0.03
 
 # Written beside the scores: what moves the number.
 SSIM_SETTINGS: dict[str, object] = {
-    "reference": "scikit-image structural_similarity, PATN settings",
+    "library": "scikit-image structural_similarity, PATN settings",
     "gaussian_weights": True,
     "sigma": SIGMA,
     "truncate": TRUNCATE,
@@ -58,21 +58,9 @@ def ssim(generated: np.ndarray, target: np.ndarray) -> np.ndarray | float:
         raise ValueError(f"generated and target shapes differ: {gen.shape} vs {tgt.shape}")
     if min(gen.shape[1:3]) < WINDOW:
         raise ValueError(f"SSIM needs images of at least {WINDOW} x {WINDOW} pixels, got {gen.shape[1:3]}")
-    data_range = gen.max(axis=(1, 2, 3)) - gen.min(axis=(1, 2, 3))
-    data_range = np.maximum(data_range, 1.0)[:, None, None, None]
-    c1 = (K1 * data_range) ** 2
-    c2 = (K2 * data_range) ** 2
-
-    def local_mean(x: np.ndarray) -> np.ndarray:
-        # Spatial axes only (sigma 0 leaves the batch and channel axes alone).
-        return ndimage.gaussian_filter(x, sigma=(0, SIGMA, SIGMA, 0), mode="reflect", truncate=TRUNCATE)
-
-    mu_g, mu_t = local_mean(gen), local_mean(tgt)
-    var_g = local_mean(gen * gen) - mu_g * mu_g
-    var_t = local_mean(tgt * tgt) - mu_t * mu_t
-    cov = local_mean(gen * tgt) - mu_g * mu_t
-    ssim_map = ((2 * mu_g * mu_t + c1) * (2 * cov + c2)) / ((mu_g**2 + mu_t**2 + c1) * (var_g + var_t + c2))
-    pad = (WINDOW - 1) // 2
-    inner = ssim_map[:, pad:-pad, pad:-pad, :]
-    per_image = inner.mean(axis=(1, 2), dtype=np.float64).mean(axis=1)
+    per_image = np.array([
+        structural_similarity(t, g, gaussian_weights=True, sigma=SIGMA, truncate=TRUNCATE,
+                              use_sample_covariance=False, K1=K1, K2=K2, channel_axis=2,
+                              data_range=max(float(g.max() - g.min()), 1.0))
+        for g, t in zip(gen, tgt)], dtype=np.float64)
     return float(per_image[0]) if np.asarray(generated).ndim == 3 else per_image

@@ -1,0 +1,82 @@
+"""The networks behind IS / FID / LPIPS / PCKh, each loaded from local files or reported absent with the
+reason, and the real side of FID (statistics of the training images, cached)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pona_model.evaluation.selection import SELECTION_SEED, subset
+from pona_model.evaluation.settings import EvaluationError, MetricSettings
+from pona_model.metrics.images import RESIZE_DESCRIPTION, list_images, load_rgb, resize_rgb
+from pona_model.metrics.inception import (
+    FeatureExtractor,
+    cached_statistics,
+    default_stats_cache,
+    files_digest,
+    find_inception_weights,
+    inception_absent_reason,
+    load_inception,
+)
+from pona_model.metrics.lpips import LPIPS, find_lpips_weights, load_lpips, lpips_absent_reason
+
+
+def load_networks(settings: MetricSettings, wanted: set[str], inception: FeatureExtractor | None,
+                   lpips: LPIPS | None, device: torch.device) -> tuple[FeatureExtractor | None, str, LPIPS | None, str]:
+    """The Inception and LPIPS networks (given ones win), each with the reason when it is absent."""
+    inception_reason = lpips_reason = ""
+    if inception is None and wanted & {"is", "mask_is", "fid"}:
+        path = find_inception_weights(settings.inception_weights)
+        if path is None:
+            inception_reason = inception_absent_reason()
+        else:
+            inception = load_inception(path, device)
+    if lpips is None and "lpips" in wanted:
+        net, heads = find_lpips_weights(settings.alexnet_weights, settings.lpips_weights)
+        if net is None or heads is None:
+            lpips_reason = lpips_absent_reason(net, heads)
+        else:
+            lpips = load_lpips(net, heads, device)
+    return inception, inception_reason, lpips, lpips_reason
+
+
+def make_pose_estimator(settings: MetricSettings) -> tuple[Any, str]:
+    try:
+        from pona_model.poses import PoseEstimator
+
+        return PoseEstimator(visibility=settings.pose_visibility), ""
+    except ImportError as exc:
+        return None, f"the offline pose estimator is unavailable: {exc}"
+
+
+def real_features(net: FeatureExtractor, folder: Path, size: tuple[int, int], settings: MetricSettings,
+                   progress: bool) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    paths = list_images(folder)
+    if len(paths) < 2:
+        raise EvaluationError(f"train_images={folder} holds {len(paths)} image(s); FID needs at least 2")
+    chosen = subset(len(paths), settings.fid_max_train_images)
+    used = [paths[i] for i in chosen]
+    key = {"images": str(folder.resolve()), "files": files_digest(paths), "n_images": len(used),
+           "selection_seed": SELECTION_SEED, "size": list(size), "resize": RESIZE_DESCRIPTION,
+           "network": net.fingerprint, "input": net.provenance.get("input", "")}
+    cache = Path(settings.fid_stats).expanduser() if settings.fid_stats else default_stats_cache(key)
+
+    def compute() -> np.ndarray:
+        feats = []
+        bar = tqdm(range(0, len(used), settings.batch_size), desc="FID real images", unit="batch",
+                   disable=not progress)
+        for start in bar:
+            batch = np.stack([resize_rgb(load_rgb(p), size) for p in used[start:start + settings.batch_size]])
+            feats.append(net.embed(batch, settings.batch_size)[0])
+        return np.concatenate(feats)
+
+    mu, sigma, n, from_cache = cached_statistics(cache, key, compute)
+    info = {"images": str(folder), "n_real": n, "of_images": len(paths),
+            "selection": "all" if len(used) == len(paths) else f"numpy default_rng({SELECTION_SEED}) subset",
+            "cache": str(cache), "from_cache": from_cache}
+    return mu, sigma, info
+
