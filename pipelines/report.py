@@ -25,7 +25,8 @@ def run_results(cfg: PipelineConfig, stages: dict[str, Stage], results: dict[str
         r = results[method_stage(cfg, stages, method)].result
         methods[method] = {"mAP": r["mAP"], "rank1": r["rank1"], "rank5": r.get("rank5"),
                            "rank10": r.get("rank10"), "ap_definition": r.get("ap_definition"),
-                           "weights_init": r.get("weights_init")}
+                           "weights_init": r.get("weights_init"), "train_precision": r.get("train_precision"),
+                           "precision": r.get("precision")}
     out: dict[str, Any] = {
         "portion": cfg.portion, "seed": cfg.seed, "dataset": cfg.data.dataset, "methods": methods,
         "subsample": {k: results["subsample"].result[k] for k in ("n_kept", "n_missing", "n_identities")},

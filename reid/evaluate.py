@@ -27,7 +27,7 @@ from torch import nn
 from pona_model.atomic import atomic_write_text
 from pona_model.checkpoint import CheckpointError, file_sha256, load_checkpoint
 from pona_model.cli import param, parse_config
-from pona_model.device import resolve_device, torch_threads
+from pona_model.device import PRECISIONS, precision_name, resolve_device, resolve_precision, torch_threads
 from reid.data import eval_loader, write_manifest
 from reid.features import cosine_distance, extract_features
 from reid.market_index import MarketLayoutError, index_market, resolve_root
@@ -48,7 +48,8 @@ class EvaluateConfig:
     flip: bool = param(True, "add the mirrored image's feature (the baseline's protocol)")
     batch_size: int = param(64, "images per feature batch")
     device: str = param("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N, mps")
-    amp: bool = param(True, "bf16 autocast on CUDA (ignored elsewhere)")
+    precision: str = param("auto", "autocast precision of feature extraction: auto (bf16 on CUDA and on CPUs with "
+                           "native bf16, else fp32), fp32 or bf16", choices=list(PRECISIONS))
     num_workers: int = param(2, "data-loading worker processes (0 = main process)")
     threads: int = param(0, "CPU threads for torch (0 = the training run's setting, else torch's default)")
     out: str = param("", "results JSON; empty = evaluation.json beside the checkpoint ('-' = none)")
@@ -62,23 +63,29 @@ def test_manifest(root: str | Path, out: str | Path) -> Path:
 
 
 def evaluate_model(model: nn.Module, root: str | Path, image_size: Sequence[int], *, ap: str = "torchreid",
-                   flip: bool = True, batch_size: int = 64, device: str | torch.device = "cpu", amp: bool = False,
-                   num_workers: int = 0, progress: bool = True, manifest: str | Path | None = None) -> dict[str, Any]:
+                   flip: bool = True, batch_size: int = 64, device: str | torch.device = "cpu",
+                   precision: str = "fp32", channels_last: bool = False, num_workers: int = 0, progress: bool = True,
+                   manifest: str | Path | None = None) -> dict[str, Any]:
     """Market-1501 evaluation of a model (feature in eval mode) on ``root``'s query / gallery.
 
-    ``manifest``: where to write the test manifest (default: a temporary file)."""
+    ``precision``: auto, fp32 or bf16 autocast (recorded in the result); ``channels_last``: NHWC
+    convolutions. ``manifest``: where to write the test manifest (default: a temporary file)."""
     import tempfile
 
     dev = device if isinstance(device, torch.device) else resolve_device(device)
-    model = model.to(dev)
+    dtype = resolve_precision(precision, dev)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(dev, memory_format=memory_format)
     with tempfile.TemporaryDirectory(prefix="reid-eval-") as tmp:
         path = test_manifest(root, manifest or Path(tmp) / "test_manifest.csv")
         loaders = {mode: eval_loader(path, mode, image_size, batch_size, num_workers, pin_memory=dev.type == "cuda")
                    for mode in ("query", "gallery")}
         t0 = time.perf_counter()
-        qf, q_pids, q_cams, q_paths = extract_features(model, loaders["query"], dev, flip=flip, amp=amp,
+        qf, q_pids, q_cams, q_paths = extract_features(model, loaders["query"], dev, flip=flip, dtype=dtype,
+                                                       memory_format=memory_format,
                                                        progress=progress, desc="query features")
-        gf, g_pids, g_cams, _ = extract_features(model, loaders["gallery"], dev, flip=flip, amp=amp,
+        gf, g_pids, g_cams, _ = extract_features(model, loaders["gallery"], dev, flip=flip, dtype=dtype,
+                                                 memory_format=memory_format,
                                                  progress=progress, desc="gallery features")
         t_features = time.perf_counter() - t0
     distmat = cosine_distance(qf, gf)
@@ -86,7 +93,7 @@ def evaluate_model(model: nn.Module, root: str | Path, image_size: Sequence[int]
     result = evaluate_rankings(distmat, q_pids, g_pids, q_cams, g_cams, ap=ap,
                                query_names=[Path(p).name for p in q_paths])
     result.update({"n_query_images": len(q_pids), "n_gallery_images": len(g_pids), "feature_dim": int(qf.shape[1]),
-                   "flip": flip, "image_size": [int(image_size[0]), int(image_size[1])],
+                   "flip": flip, "precision": precision_name(dtype), "image_size": [int(image_size[0]), int(image_size[1])],
                    "seconds_features": round(t_features, 3), "seconds_ranking": round(time.perf_counter() - t1, 3)})
     return result
 
@@ -107,12 +114,13 @@ def load_model_for_evaluation(checkpoint: str | Path, device: str | torch.device
     model.eval().to(device)
     meta = {k: state[k] for k in ("epoch", "epochs", "finished", "weights_init", "n_classes", "train_images")}
     meta["config"] = state["config"]
+    meta["train_precision"] = state.get("precision", "fp32")  # checkpoints before the key trained in fp32 on CPUs
     return model, meta
 
 
 @torch_threads()  # restores the thread count the evaluation sets
 def evaluate_checkpoint(checkpoint: str | Path, root: str | Path | None = None, *, ap: str = "torchreid",
-                        flip: bool = True, batch_size: int = 64, device: str = "auto", amp: bool = True,
+                        flip: bool = True, batch_size: int = 64, device: str = "auto", precision: str = "auto",
                         num_workers: int = 0, threads: int | None = None, progress: bool = True,
                         out: str | Path | None = None) -> dict[str, Any]:
     """Evaluate a training checkpoint on ``root`` (default: its training root). Returns a dict with
@@ -143,10 +151,13 @@ def evaluate_checkpoint(checkpoint: str | Path, root: str | Path | None = None, 
     if not meta["finished"]:
         notes.append(f"the checkpoint is from epoch {meta['epoch']} of {meta['epochs']} (training not finished)")
     result = evaluate_model(model, market, train_cfg["data"]["image_size"], ap=ap, flip=flip,
-                            batch_size=batch_size, device=dev, amp=amp, num_workers=num_workers, progress=progress)
+                            batch_size=batch_size, device=dev, precision=precision,
+                            channels_last=bool(train_cfg.get("channels_last", False)), num_workers=num_workers,
+                            progress=progress)
     result.update({
         "checkpoint": str(checkpoint), "checkpoint_sha256": file_sha256(checkpoint), "root": str(market),
         "epoch": meta["epoch"], "epochs": meta["epochs"], "weights_init": meta["weights_init"],
+        "train_precision": meta["train_precision"],
         "n_classes": meta["n_classes"], "model": f"{train_cfg['model']['backbone']}/{train_cfg['model']['head']}",
         "device": str(dev), "notes": notes, "seconds": round(time.perf_counter() - t0, 3),
     })
@@ -161,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = cfg.out or str(Path(cfg.checkpoint).parent / "evaluation.json")
     try:
         result = evaluate_checkpoint(cfg.checkpoint, cfg.root or None, ap=cfg.ap, flip=cfg.flip,
-                                     batch_size=cfg.batch_size, device=cfg.device, amp=cfg.amp,
+                                     batch_size=cfg.batch_size, device=cfg.device, precision=cfg.precision,
                                      num_workers=cfg.num_workers, threads=cfg.threads, progress=cfg.progress,
                                      out=out)
     except (OSError, CheckpointError, MarketLayoutError, EvaluationError, ValueError) as exc:

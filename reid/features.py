@@ -8,7 +8,6 @@ commutes, so the feature of ``flip(x)`` is bitwise the feature of ``x``.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -16,30 +15,31 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-
-def _autocast(device: torch.device, amp: bool):
-    if amp and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return nullcontext()
+from pona_model.device import autocast
 
 
 @torch.no_grad()
-def flip_sum_features(model: nn.Module, images: torch.Tensor, *, flip: bool = True, amp: bool = False) -> torch.Tensor:
+def flip_sum_features(model: nn.Module, images: torch.Tensor, *, flip: bool = True,
+                      dtype: torch.dtype = torch.float32,
+                      memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
     """``normalize(f(x) + f(flip_w(x)))`` for a batch (N, 3, H, W); ``model`` must be in eval mode.
-    With ``flip=False``: ``normalize(f(x))``."""
+    With ``flip=False``: ``normalize(f(x))``. ``dtype``: the autocast precision (``reid.precision``;
+    float32 = none); the features are summed and normalised in fp32 either way."""
     if model.training:
         raise RuntimeError("flip_sum_features needs the model in eval mode (model.eval()): in training mode "
                            "it returns logits and uses dropout")
-    with _autocast(images.device, amp):
-        feature = model(images).float()
+    with autocast(images.device, dtype):
+        feature = model(images.contiguous(memory_format=memory_format)).float()
         if flip:
-            feature = feature + model(torch.flip(images, dims=[3])).float()
+            mirrored = torch.flip(images, dims=[3]).contiguous(memory_format=memory_format)
+            feature = feature + model(mirrored).float()
     return nn.functional.normalize(feature, p=2, dim=1)
 
 
-def extract_features(model: nn.Module, loader: Any, device: torch.device, *, flip: bool = True, amp: bool = False,
-                     progress: bool = True, desc: str = "features") -> tuple[torch.Tensor, np.ndarray, np.ndarray,
-                                                                             list[str]]:
+def extract_features(model: nn.Module, loader: Any, device: torch.device, *, flip: bool = True,
+                     dtype: torch.dtype = torch.float32,
+                     memory_format: torch.memory_format = torch.contiguous_format, progress: bool = True,
+                     desc: str = "features") -> tuple[torch.Tensor, np.ndarray, np.ndarray, list[str]]:
     """Features (N, D) on the CPU, identities, 0-based cameras and paths of every image of ``loader``
     (batches of torchreid dataset items). The model is put in eval mode and restored afterwards."""
     was_training = model.training
@@ -48,7 +48,7 @@ def extract_features(model: nn.Module, loader: Any, device: torch.device, *, fli
     try:
         for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress, dynamic_ncols=True, leave=False):
             images = batch["img"].to(device, non_blocking=True)
-            features.append(flip_sum_features(model, images, flip=flip, amp=amp).cpu())
+            features.append(flip_sum_features(model, images, flip=flip, dtype=dtype, memory_format=memory_format).cpu())
             pids.append(np.asarray(batch["pid"], dtype=np.int64))
             camids.append(np.asarray(batch["camid"], dtype=np.int64))
             paths.extend(batch["impath"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torchvision
@@ -211,6 +212,16 @@ def parameter_groups(model: nn.Module, lr: float, backbone_lr_mult: float) -> li
     trunk = [p for p in model.parameters() if id(p) not in head_ids]
     return [{"params": head, "lr": lr, "name": "head"},
             {"params": trunk, "lr": lr * backbone_lr_mult, "name": "backbone"}]
+
+
+def build_optimizer(model: nn.Module, optim: Any, device: torch.device) -> torch.optim.SGD:
+    """The baseline's SGD over ``parameter_groups`` (``optim``: a ``reid.train_config.OptimConfig``).
+    PyTorch's fused kernel where the device has one (CPU, CUDA): the same update in one pass over the
+    25 M parameters instead of several (measured 5x faster on a CPU, bench/reid_step.py)."""
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.SGD(parameter_groups(model, optim.lr, optim.backbone_lr_mult), lr=optim.lr,
+                           momentum=optim.momentum, nesterov=optim.nesterov, weight_decay=optim.weight_decay,
+                           fused=fused or None)
 
 
 def classifier_classes(state_dict: dict[str, torch.Tensor]) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pona_model.cli import param, resolve
+from pona_model.device import PRECISIONS
 from reid.model import ModelConfig
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -64,7 +65,10 @@ class ReidTrainConfig:
     out: str = param("runs/reid", "run folder: checkpoint.pt, train_log.jsonl, config.json, train_manifest.csv")
     seed: int = param(0, "seed of initialisation, data order, augmentation and dropout")
     device: str = param("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N, mps")
-    amp: bool = param(True, "bf16 mixed precision on CUDA (ignored elsewhere)")
+    precision: str = param("auto", "autocast precision of the forward passes: auto (bf16 on CUDA and on CPUs with "
+                           "native bf16, else fp32), fp32 or bf16; losses, BatchNorm statistics and the optimiser "
+                           "stay fp32", choices=list(PRECISIONS))
+    channels_last: bool = param(False, "NHWC memory layout for the convolutions (measured by bench/reid_step.py)")
     num_workers: int = param(2, "data-loading worker processes (0 = load in the main process)")
     threads: int = param(0, "CPU threads for torch (0 = torch's default)")
     resume: bool = param(True, "continue from out/checkpoint.pt when present (same config required)")

@@ -15,7 +15,6 @@ import json
 import logging
 import random
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +34,12 @@ from pona_model.checkpoint import (
     set_rng_state,
 )
 from pona_model.cli import build, to_dict
-from pona_model.device import resolve_device, torch_threads
+from pona_model.device import autocast, precision_name, resolve_device, resolve_precision, torch_threads
 from pona_model.jsonl_log import append_record, truncate_records
 from pona_model.trainer import TrainingDiverged
 from reid.data import ManifestDataset, read_manifest, train_sampler, train_transform, write_manifest
 from reid.market_index import MarketLayoutError, index_market
-from reid.model import build_model, parameter_groups
+from reid.model import build_model, build_optimizer
 from reid.train_config import RUN_CONTROL_KEYS, ReidTrainConfig
 
 log = logging.getLogger(__name__)
@@ -98,7 +97,8 @@ class ReidTrainer:
         self.config = config
         self.out = Path(config.out)
         self.device = resolve_device(config.device)
-        self.use_amp = config.amp and self.device.type == "cuda"
+        self.dtype = resolve_precision(config.precision, self.device)  # autocast dtype; float32 = none
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
 
         table = training_table(config)
         self.fingerprint = fingerprint(table)
@@ -126,10 +126,9 @@ class ReidTrainer:
         np.random.seed(config.seed)
         # A resumed run takes its weights from the checkpoint (the ImageNet file need not exist any more).
         self.model, self.weights_init = build_model(config.model, self.n_classes, load_weights=state is None)
-        self.model.to(self.device)
+        self.model.to(self.device, memory_format=self.memory_format)
         o = config.optim
-        self.optimizer = torch.optim.SGD(parameter_groups(self.model, o.lr, o.backbone_lr_mult), lr=o.lr,
-                                         momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay)
+        self.optimizer = build_optimizer(self.model, o, self.device)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=o.step_size, gamma=o.gamma)
         self.criterion = torch.nn.CrossEntropyLoss()
         self.epoch = 0  # completed epochs
@@ -146,6 +145,7 @@ class ReidTrainer:
             "epoch": self.epoch, "epochs": self.config.optim.epochs,
             "finished": self.epoch >= self.config.optim.epochs,
             "config": to_dict(self.config), "weights_init": self.weights_init,
+            "precision": precision_name(self.dtype),
             "n_classes": self.n_classes, "identities": [int(i) for i in self.dataset.identities],
             "train_images": len(self.dataset), "train_fingerprint": self.fingerprint,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -160,6 +160,11 @@ class ReidTrainer:
             raise CheckpointError(
                 f"{source} was written with another config (differs in: {', '.join(diff)}). Use another out= for "
                 "the new config, or delete the run folder to start over.")
+        stored = state.get("precision", precision_name(self.dtype))
+        if stored != precision_name(self.dtype):
+            raise CheckpointError(
+                f"{source} was trained in {stored} and precision={self.config.precision} resolves to "
+                f"{precision_name(self.dtype)} here: pass precision={stored} to resume it")
         if state["train_fingerprint"] != self.fingerprint:
             raise CheckpointError(
                 f"{source} was trained on another training set ({state['train_images']} images, "
@@ -185,11 +190,6 @@ class ReidTrainer:
         return path
 
     # ------------------------------------------------------------------ one step
-    def _autocast(self):
-        if self.use_amp:
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-        return nullcontext()
-
     def warmup_factor(self) -> float:
         """layumi's warm-up: the loss of global step k (0-based) is scaled by min(1, 0.1 + 0.9 (k + 1) / W),
         W = warmup_epochs x steps per epoch. A function of the step count alone, so resume needs no state."""
@@ -201,9 +201,9 @@ class ReidTrainer:
 
     def step(self, batch: dict[str, Any]) -> tuple[float, int, int]:
         """One SGD step on a batch; returns (loss, correct predictions, images)."""
-        images = batch["img"].to(self.device, non_blocking=True)
+        images = batch["img"].to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         labels = torch.as_tensor(batch["pid"]).to(self.device, non_blocking=True)
-        with self._autocast():
+        with autocast(self.device, self.dtype):
             logits = self.model(images)
         loss = self.criterion(logits.float(), labels)
         self.optimizer.zero_grad(set_to_none=True)
@@ -252,7 +252,8 @@ class ReidTrainer:
         log.info("training %s/%s (%s) on %d images of %d identities, epochs %d..%d of %d on %s; writing to %s",
                  cfg.model.backbone, cfg.model.head, self.weights_init, len(self.dataset), self.n_classes,
                  self.epoch + 1, stop, total, self.device, self.out)
-        self._log({"event": "start", "epoch": self.epoch, "device": str(self.device), "amp": self.use_amp,
+        self._log({"event": "start", "epoch": self.epoch, "device": str(self.device), "precision": precision_name(self.dtype),
+                   "channels_last": cfg.channels_last,
                    "weights_init": self.weights_init, "train_images": len(self.dataset),
                    "n_classes": self.n_classes, "steps_per_epoch": self.steps_per_epoch})
         t_run = time.perf_counter()
@@ -274,6 +275,7 @@ class ReidTrainer:
         done = self.epoch >= total
         log.info("%s after epoch %d; checkpoint %s", "finished" if done else "stopped", self.epoch, ckpt)
         return {"epoch": self.epoch, "finished": done, "checkpoint": str(ckpt), "weights_init": self.weights_init,
+                "precision": precision_name(self.dtype),
                 "n_classes": self.n_classes, "train_images": len(self.dataset), **{
                     k: self.last_epoch_record[k] for k in ("loss", "acc", "seconds_per_step")
                     if k in self.last_epoch_record},

@@ -92,3 +92,16 @@ def test_feature_is_flip_invariant_by_construction():
     model.train()
     with pytest.raises(RuntimeError, match="eval mode"):
         flip_sum_features(model, x)
+
+
+def test_feature_extraction_precision_and_layout():
+    torch.manual_seed(0)
+    model, _ = build_model(ModelConfig(weights="random", backbone="resnet18"), n_classes=4)
+    model.eval()
+    x = torch.randn(2, 3, 64, 32)
+    f32 = flip_sum_features(model, x)
+    f16 = flip_sum_features(model, x, dtype=torch.bfloat16)
+    assert f16.dtype == torch.float32 and not torch.equal(f16, f32)  # autocast applied, result in fp32
+    assert (f16 - f32).abs().max() < 0.05
+    layout = flip_sum_features(model.to(memory_format=torch.channels_last), x, memory_format=torch.channels_last)
+    assert torch.allclose(layout, f32, atol=1e-5)

@@ -23,7 +23,8 @@ from reid.trainer import CHECKPOINT_NAME, LOG_NAME, ReidTrainer
 # A quick configuration: the same code path as the presets, with a ResNet-18 trunk at 64 x 32.
 # From random initialisation the baseline's lr 0.05 for the head diverges; 0.01 throughout trains.
 TINY = ("model.backbone=resnet18", "model.weights=random", "data.image_size=64,32", "data.pad=2",
-        "optim.batch_size=16", "optim.backbone_lr_mult=1.0", "optim.lr=0.01", "num_workers=0", "progress=false")
+        "optim.batch_size=16", "optim.backbone_lr_mult=1.0", "optim.lr=0.01", "num_workers=0", "progress=false",
+        "precision=fp32")  # auto would be bf16 on some CPUs and fp32 on others
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +175,28 @@ def test_presets_and_warmup(synth_root: Path, tmp_path: Path):
     assert trainer.warmup_factor() == pytest.approx(0.1 + 0.9 / w)
     trainer.epoch, trainer._steps_in_epoch = 1, trainer.steps_per_epoch - 1
     assert trainer.warmup_factor() == pytest.approx(1.0)
+
+
+def test_precision_and_channels_last_are_applied_and_recorded(synth_root: Path, tmp_path: Path):
+    runs = {}
+    for name, extra in (("fp32", ("precision=fp32",)), ("bf16", ("precision=bf16", "channels_last=true"))):
+        trainer = ReidTrainer(_config(synth_root, tmp_path / name, "optim.epochs=1", *extra))
+        runs[name] = (trainer, trainer.fit())
+    (t32, s32), (t16, s16) = runs["fp32"], runs["bf16"]
+    assert (s32["precision"], s16["precision"]) == ("fp32", "bf16")
+    assert t16.model.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not t32.model.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    loss32, loss16 = _epochs(tmp_path / "fp32")[1]["loss"], _epochs(tmp_path / "bf16")[1]["loss"]
+    assert loss16 != loss32 and loss16 == pytest.approx(loss32, rel=0.05)  # bf16 rounding, same training
+    state = torch.load(tmp_path / "bf16" / CHECKPOINT_NAME, weights_only=True)
+    assert state["precision"] == "bf16" and state["config"]["channels_last"] is True
+    with pytest.raises(CheckpointError, match=r"differs in: precision"):  # no resuming in another precision
+        ReidTrainer(_config(synth_root, tmp_path / "bf16", "optim.epochs=1", "precision=fp32",
+                            "channels_last=true"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedQueryWarning)
+        results = {p: evaluate_checkpoint(tmp_path / "bf16" / CHECKPOINT_NAME, progress=False, device="cpu",
+                                          precision=p, out="-") for p in ("fp32", "bf16")}
+    assert results["bf16"]["precision"] == "bf16" and results["fp32"]["precision"] == "fp32"
+    assert results["bf16"]["train_precision"] == "bf16"
+    assert results["bf16"]["mAP"] == pytest.approx(results["fp32"]["mAP"], abs=3.0)

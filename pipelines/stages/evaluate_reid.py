@@ -11,11 +11,12 @@ from reid.evaluate import evaluate_checkpoint
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
-    return {"ap": "torchreid", "flip": True}
+    return {"ap": "torchreid", "flip": True, "precision": cfg.reid.precision}
 
 
 def run(folder: Path, cfg: PipelineConfig, checkpoint: str, root: str) -> dict[str, Any]:
-    result = evaluate_checkpoint(checkpoint, root, device=cfg.device, out=folder / "metrics.json")
+    result = evaluate_checkpoint(checkpoint, root, device=cfg.device, precision=cfg.reid.precision,
+                                 out=folder / "metrics.json")
     keep = ("mAP", "rank1", "rank5", "rank10", "ap_definition", "n_queries", "n_queries_skipped", "weights_init",
-            "epoch", "epochs", "notes")
+            "epoch", "epochs", "precision", "train_precision", "notes")
     return {k: result[k] for k in keep if k in result} | {"metrics": str(folder / "metrics.json")}
