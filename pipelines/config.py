@@ -57,6 +57,19 @@ class AugmentSection:
 
 
 @dataclass
+class AuxiliarySection:
+    n_ids: int = param(400, "synthmarket: auxiliary identities rendered once (in neither the train nor the test "
+                       "split; the dataset's images unchanged), for reid.model.weights=auxiliary and "
+                       "generator.train_on=auxiliary")
+    root: str = param("", "market1501: a Market-layout folder of other people (bounding_box_train; PATN's "
+                      "market-annotation-train.csv and market-pairs-train.csv for the generator)")
+
+    def __post_init__(self) -> None:
+        if self.n_ids < 1:
+            raise ValueError(f"auxiliary.n_ids must be >= 1, got {self.n_ids}")
+
+
+@dataclass
 class DaskSection:
     scheduler: str = param("inprocess", "inprocess, local (a cluster of worker processes) or a dask scheduler "
                            "address tcp://HOST:PORT")
@@ -77,6 +90,8 @@ class PipelineConfig:
     data: DataSection = field(default_factory=DataSection, metadata={"help": "dataset"})
     generator: GeneratorSection = field(default_factory=GeneratorSection, metadata={"help": "PoNA generator"})
     augment: AugmentSection = field(default_factory=AugmentSection, metadata={"help": "augmentation"})
+    auxiliary: AuxiliarySection = field(default_factory=AuxiliarySection,
+                                        metadata={"help": "identities outside the experiment, for pretraining"})
     dask: DaskSection = field(default_factory=DaskSection, metadata={"help": "where sharded work runs"})
     reid: ReidTrainConfig = field(default_factory=ReidTrainConfig,
                                   metadata={"help": "re-ID training (out and data.root are set by the pipeline)"})

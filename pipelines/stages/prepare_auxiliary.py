@@ -1,0 +1,63 @@
+"""Stage: the auxiliary identities, people who are in neither the train nor the test split of the
+experiment's dataset: what the re-ID trunk is pretrained on (``reid.model.weights=auxiliary``) and
+what the generator can be trained on (``generator.train_on=auxiliary``). For SynthMarket they are
+rendered once (``reid.synthmarket.auxiliary``, same cameras, the dataset's images untouched); for real
+data ``auxiliary.root`` names any Market-layout folder of other people.
+
+Its fingerprint depends on the dataset's settings and ``auxiliary.n_ids`` only, never on the portion,
+seed or method, so every run of a sweep shares one folder. Result: ``root`` (Market layout:
+``bounding_box_train/``), ``annotations`` (PATN ``market-annotation-train.csv``), ``pairs``
+(``market-pairs-train.csv``; empty where a real folder has none), ``n_ids``, ``n_images``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import PipelineConfig
+from reid.market_index import index_market, resolve_root
+from reid.synthmarket.auxiliary import ANNOTATIONS, PAIRS, generate_auxiliary
+
+
+def needed(cfg: PipelineConfig) -> bool:
+    """Whether any stage of the run reads the auxiliary identities."""
+    return cfg.reid.model.weights == "auxiliary" or cfg.generator.train_on == "auxiliary"
+
+
+def inputs(cfg: PipelineConfig) -> dict[str, Any]:
+    if cfg.data.dataset == "synthmarket":
+        settings = cfg.data.synthmarket.content()
+        return {"dataset": "synthmarket", "synthmarket": settings, "n_ids": cfg.auxiliary.n_ids}
+    return {"dataset": cfg.data.dataset, "root": str(resolve_root(cfg.auxiliary.root))}
+
+
+def check(cfg: PipelineConfig) -> None:
+    """Real data needs a folder of other people, checked before any stage starts."""
+    if not needed(cfg) or cfg.data.dataset == "synthmarket":
+        return
+    if not cfg.auxiliary.root:
+        raise ValueError("reid.model.weights=auxiliary and generator.train_on=auxiliary need auxiliary.root=PATH, a "
+                         "Market-layout folder of people outside the experiment (or use reid.model.weights=imagenet)")
+    table = index_market(cfg.auxiliary.root, splits=("train",), progress=False)
+    ours = index_market(cfg.data.root, splits=("train", "query", "gallery"), progress=False)
+    shared = set(table["name"]) & set(ours["name"])
+    if shared:
+        raise ValueError(f"auxiliary.root={cfg.auxiliary.root} shares {len(shared)} image names with data.root "
+                         f"(e.g. {sorted(shared)[0]}): the auxiliary identities must be other people")
+
+
+def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
+    if cfg.data.dataset == "synthmarket":
+        root = folder / "dataset"
+        sm = dataclasses.replace(cfg.data.synthmarket, out=str(root))
+        manifest = generate_auxiliary(root, sm, cfg.auxiliary.n_ids)
+        return {"root": str(root), "annotations": str(root / ANNOTATIONS), "pairs": str(root / PAIRS),
+                "n_ids": int(manifest["identity"].nunique()), "n_images": len(manifest)}
+    root = resolve_root(cfg.auxiliary.root)
+    table = index_market(root, splits=("train",), progress=False)
+    people = table[table["identity"] > 0]
+    found = {name: str(root / name) if (root / name).is_file() else "" for name in (ANNOTATIONS, PAIRS)}
+    return {"root": str(root), "annotations": found[ANNOTATIONS], "pairs": found[PAIRS],
+            "n_ids": int(people["identity"].nunique()), "n_images": len(people)}
