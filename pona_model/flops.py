@@ -16,7 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from .attention import DotProductAttention
-from .generator import IMAGE_CHANNELS, POSE_PAIR_CHANNELS, Generator, GeneratorConfig
+from .generator import IMAGE_CHANNELS, POSE_PAIR_CHANNELS, GeneratorConfig
+from .models import build_generator
 
 
 def _module_flops(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> int:
@@ -60,7 +61,7 @@ def generator_gflops(config: GeneratorConfig) -> float:
     """Forward GFLOP of the generator for one image of ``config.image_size``."""
     h, w = config.image_size
     with torch.device("meta"):
-        model = Generator(config).eval()
+        model = build_generator(config).eval()
         image = torch.empty(1, IMAGE_CHANNELS, h, w)
         pose = torch.empty(1, POSE_PAIR_CHANNELS, h, w)
     return count_flops(model, image, pose) / 1e9

@@ -13,6 +13,8 @@ from torch import Tensor, nn
 from .pona_block import FUSIONS, PoNABlock
 
 NORMS: tuple[str, ...] = ("batch", "instance")
+ARCHS: tuple[str, ...] = ("pona", "patn")  # PATN: the generator PoNA was built on (pona_model/patn.py)
+MAX_BLOCKS = {"pona": 5, "patn": 20}
 IMAGE_CHANNELS = 3
 POSE_PAIR_CHANNELS = 36  # 18 keypoint heat maps for the condition pose, 18 for the target pose
 
@@ -21,10 +23,14 @@ POSE_PAIR_CHANNELS = 36  # 18 keypoint heat maps for the condition pose, 18 for 
 class GeneratorConfig:
     """Shape of the generator; the defaults are the paper's Market-1501 model (spec, Table II)."""
 
+    arch: str = field(default="pona", metadata={
+        "help": "generator architecture: pona (this paper) or patn (Zhu et al. 2019, Table VI's comparison; "
+                "docs/patn.md)", "choices": ARCHS})
     image_size: tuple[int, int] = field(
         default=(128, 64), metadata={"help": "input/output image size (H, W); each divisible by 4"})
     ngf: int = field(default=64, metadata={"help": "channels after the first encoder conv; blocks use 4*ngf"})
-    n_blocks: int = field(default=3, metadata={"help": "number of cascaded PoNA blocks (1..5; Table III)"})
+    n_blocks: int = field(default=3, metadata={
+        "help": "number of cascaded blocks (pona: 1..5, Table III; patn: 1..20, the authors use 9)"})
     norm: str = field(default="batch", metadata={
         "help": "norm of encoders and decoder (batch: Market-1501, instance: DeepFashion)", "choices": NORMS})
     fusion: str = field(default="head", metadata={
@@ -45,9 +51,11 @@ class GeneratorConfig:
         if isinstance(self.ngf, bool) or not isinstance(self.ngf, int) or self.ngf < 2 or self.ngf % 2:
             raise ValueError(f"ngf must be a positive even int (attention keys have 4*ngf/8 channels), "
                              f"got {self.ngf!r}")
-        n_blocks = self.n_blocks
-        if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or not 1 <= n_blocks <= 5:
-            raise ValueError(f"n_blocks must be an int in 1..5, got {self.n_blocks!r}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        n_blocks, most = self.n_blocks, MAX_BLOCKS[self.arch]
+        if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or not 1 <= n_blocks <= most:
+            raise ValueError(f"n_blocks must be an int in 1..{most} for arch={self.arch}, got {self.n_blocks!r}")
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         if self.fusion not in FUSIONS:
@@ -55,6 +63,9 @@ class GeneratorConfig:
         for name in ("self_attention", "cross_attention"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool (true/false), got {getattr(self, name)!r}")
+        if self.arch == "patn" and (self.fusion, self.self_attention, self.cross_attention) != ("head", True, True):
+            raise ValueError("fusion, self_attention and cross_attention are PoNA ablations; PATN has neither "
+                             "attention nor fusion: leave them at their defaults with arch=patn")
 
 
 def make_norm(norm: str, channels: int) -> nn.Module:
@@ -110,6 +121,20 @@ def init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def check_generator_inputs(config: GeneratorConfig, condition_image: Tensor, pose_pair: Tensor) -> None:
+    """Shapes a generator of ``config`` (PoNA or PATN) accepts, with an error naming the input and size."""
+    size = config.image_size
+    for name, t, channels in (("condition_image", condition_image, IMAGE_CHANNELS),
+                              ("pose_pair", pose_pair, POSE_PAIR_CHANNELS)):
+        if t.dim() != 4 or t.shape[1] != channels or tuple(t.shape[2:]) != size:
+            raise ValueError(
+                f"{name} must have shape (B, {channels}, {size[0]}, {size[1]}) for this generator "
+                f"(config.image_size={size}), got {tuple(t.shape)}")
+    if condition_image.shape[0] != pose_pair.shape[0]:
+        raise ValueError(f"condition_image and pose_pair batch sizes differ: "
+                         f"{condition_image.shape[0]} vs {pose_pair.shape[0]}")
+
+
 class Generator(nn.Module):
     """I_g = G(I_c, cat(P_c, P_t)); weights initialised per spec at construction."""
 
@@ -125,16 +150,7 @@ class Generator(nn.Module):
         init_weights(self)
 
     def _check_inputs(self, condition_image: Tensor, pose_pair: Tensor) -> None:
-        size = self.config.image_size
-        for name, t, channels in (("condition_image", condition_image, IMAGE_CHANNELS),
-                                  ("pose_pair", pose_pair, POSE_PAIR_CHANNELS)):
-            if t.dim() != 4 or t.shape[1] != channels or tuple(t.shape[2:]) != size:
-                raise ValueError(
-                    f"{name} must have shape (B, {channels}, {size[0]}, {size[1]}) for this generator "
-                    f"(config.image_size={size}), got {tuple(t.shape)}")
-        if condition_image.shape[0] != pose_pair.shape[0]:
-            raise ValueError(f"condition_image and pose_pair batch sizes differ: "
-                             f"{condition_image.shape[0]} vs {pose_pair.shape[0]}")
+        check_generator_inputs(self.config, condition_image, pose_pair)
 
     def forward(self, condition_image: Tensor, pose_pair: Tensor) -> Tensor:
         """condition_image (B, 3, H, W) in [-1, 1], pose_pair (B, 36, H, W) -> image (B, 3, H, W)."""

@@ -17,15 +17,17 @@ import torch.nn.functional as F
 from pona_model.checkpoint import GENERATOR_FORMAT, CheckpointError, file_sha256, load_checkpoint
 from pona_model.cli import ConfigError, build
 from pona_model.device import resolve_device
-from pona_model.generator import Generator, GeneratorConfig
+from pona_model.generator import GeneratorConfig
+from pona_model.models import build_generator
 from pona_model.pose import pose_maps, scale_keypoints
 
 
 @dataclass
 class LoadedGenerator:
-    """A generator in eval mode on its device, with where it came from (for provenance manifests)."""
+    """A generator (PoNA or PATN) in eval mode on its device, with where it came from (for provenance
+    manifests)."""
 
-    generator: Generator
+    generator: torch.nn.Module
     config: GeneratorConfig
     device: torch.device
     checkpoint: Path
@@ -83,7 +85,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "auto")
         config = build(GeneratorConfig, state["config"]["generator"], prefix="generator.")
     except (KeyError, ConfigError) as exc:
         raise CheckpointError(f"{p}: its generator config cannot be read ({exc})") from exc
-    generator = Generator(config)
+    generator = build_generator(config)
     try:
         generator.load_state_dict(state["generator"])
     except RuntimeError as exc:

@@ -4,6 +4,7 @@ GFLOPs per image (the paper's Table II).
 Examples:
   python -m pona_model.summary preset=market1501
   python -m pona_model.summary preset=market1501 generator.n_blocks=2 --json
+  python -m pona_model.summary preset=patn-market1501        # PATN, Table VI's comparison generator
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from collections.abc import Sequence
 from torch import nn
 
 from pona_model.cli import parse_config
-from pona_model.discriminator import Discriminator
 from pona_model.flops import generator_gflops
-from pona_model.generator import Generator
+from pona_model.models import build_discriminators, build_generator
 from pona_model.train_config import PRESETS_DIR, TrainConfig
 
 
@@ -25,12 +25,14 @@ def trainable_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def summarize(config: TrainConfig) -> dict[str, float | int]:
-    g, d = config.generator, config.discriminator
+def summarize(config: TrainConfig) -> dict[str, float | int | str]:
+    g = config.generator
+    d_pose, d_app = build_discriminators(g, config.discriminator)
     return {
-        "generator_params": trainable_parameters(Generator(g)),
-        "d_pose_params": trainable_parameters(Discriminator(3 + 18, d.ndf, d.n_res_blocks, g.norm)),
-        "d_appearance_params": trainable_parameters(Discriminator(3 + 3, d.ndf, d.n_res_blocks, g.norm)),
+        "arch": g.arch,
+        "generator_params": trainable_parameters(build_generator(g)),
+        "d_pose_params": trainable_parameters(d_pose),
+        "d_appearance_params": trainable_parameters(d_app),
         "generator_gflops": round(generator_gflops(g), 2),
     }
 
@@ -45,9 +47,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(s))
         return 0
     g = config.generator
-    print(f"PoNA, {g.n_blocks} block(s), {g.image_size[0]} x {g.image_size[1]}, ngf {g.ngf}, {g.norm} norm, "
-          f"fusion {g.fusion}, self-attention {'on' if g.self_attention else 'off'}, cross-modal attention "
-          f"{'on' if g.cross_attention else 'off'}")
+    if g.arch == "patn":
+        print(f"PATN, {g.n_blocks} PAT block(s), {g.image_size[0]} x {g.image_size[1]}, ngf {g.ngf}, {g.norm} norm; "
+              "discriminators without spectral norm")
+    else:
+        print(f"PoNA, {g.n_blocks} block(s), {g.image_size[0]} x {g.image_size[1]}, ngf {g.ngf}, {g.norm} norm, "
+              f"fusion {g.fusion}, self-attention {'on' if g.self_attention else 'off'}, cross-modal attention "
+              f"{'on' if g.cross_attention else 'off'}")
     print(f"  generator             {s['generator_params']:>12,d} parameters  ({s['generator_params'] / 1e6:.2f} M)")
     print(f"  D_P (pose)            {s['d_pose_params']:>12,d} parameters")
     print(f"  D_A (appearance)      {s['d_appearance_params']:>12,d} parameters")

@@ -34,8 +34,6 @@ from pona_model.checkpoint import (
 )
 from pona_model.cli import build, to_dict
 from pona_model.device import resolve_device, torch_threads
-from pona_model.discriminator import Discriminator
-from pona_model.generator import Generator
 from pona_model.history_pool import HistoryPool
 from pona_model.jsonl_log import append_record, truncate_records
 from pona_model.losses import (
@@ -45,6 +43,7 @@ from pona_model.losses import (
     gan_loss,
     vgg19_missing_message,
 )
+from pona_model.models import build_discriminators, build_generator
 from pona_model.pair_dataset import PairDataset
 from pona_model.pose import pose_maps
 from pona_model.sample_grid import save_sample_grid
@@ -109,11 +108,9 @@ class Trainer:
 
         torch.manual_seed(config.seed)
         gen_cfg = config.generator
-        self.generator = Generator(gen_cfg).to(self.device)
-        d_cfg = config.discriminator
+        self.generator = build_generator(gen_cfg).to(self.device)  # PoNA or PATN (generator.arch)
         # D_P sees image + target pose maps (3 + 18 ch), D_A image + condition image (3 + 3 ch).
-        self.d_pose = Discriminator(3 + 18, d_cfg.ndf, d_cfg.n_res_blocks, gen_cfg.norm).to(self.device)
-        self.d_app = Discriminator(3 + 3, d_cfg.ndf, d_cfg.n_res_blocks, gen_cfg.norm).to(self.device)
+        self.d_pose, self.d_app = (d.to(self.device) for d in build_discriminators(gen_cfg, config.discriminator))
         s = config.schedule
         betas = (s.beta1, s.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=s.lr, betas=betas)
@@ -172,6 +169,9 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
+        if "imported" in state:  # weights from pona_model.import_checkpoint, no optimiser state
+            from pona_model.import_checkpoint import start_from_imported
+            return start_from_imported(self, state, source)
         mine, theirs = _comparable(to_dict(self.config)), _comparable(state["config"])
         if mine != theirs:
             diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
