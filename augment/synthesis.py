@@ -30,13 +30,13 @@ log = logging.getLogger(__name__)
 UNUSABLE_POLICIES = ("skip", "generate", "copy_condition")
 JPEG_QUALITY = 95
 
-_LOADED: dict[tuple[str, str], LoadedGenerator] = {}  # per worker process: the generator, loaded once
+_LOADED: dict[tuple[str, str, str], LoadedGenerator] = {}  # per worker process: the generator, loaded once
 
 
-def _generator(checkpoint: str, device: str) -> LoadedGenerator:
-    key = (checkpoint, device)
+def _generator(checkpoint: str, device: str, precision: str) -> LoadedGenerator:
+    key = (checkpoint, device, precision)
     if key not in _LOADED:
-        _LOADED[key] = load_generator(checkpoint, device)
+        _LOADED[key] = load_generator(checkpoint, device, precision=precision)
     return _LOADED[key]
 
 
@@ -50,6 +50,7 @@ class Shard:
     out_dir: str
     rows: tuple[dict, ...]
     batch_size: int
+    precision: str = "auto"
 
 
 def _save_jpeg(path: Path, image: np.ndarray) -> None:
@@ -63,7 +64,7 @@ def synthesize_shard(shard: Shard) -> int:
     todo = [r for r in shard.rows if not (out / r["name"]).exists()]
     if not todo:
         return 0
-    model = _generator(shard.checkpoint, worker_device(shard.device))
+    model = _generator(shard.checkpoint, worker_device(shard.device), shard.precision)
     for start in range(0, len(todo), shard.batch_size):
         batch = todo[start : start + shard.batch_size]
         conditions = []
@@ -103,9 +104,10 @@ def plan_synthesis(plan: pd.DataFrame, keypoints: Mapping[str, np.ndarray], imag
 def synthesize(plan: pd.DataFrame, keypoints: Mapping[str, np.ndarray], *, checkpoint: str | Path,
                images_dir: str | Path, out_dir: str | Path, device: str = "auto", scheduler: str = "inprocess",
                workers: int = 2, shard_size: int = 256, batch_size: int = 32, seed: int = 0,
-               checkpoint_sha256: str | None = None) -> pd.DataFrame:
+               checkpoint_sha256: str | None = None, precision: str = "auto") -> pd.DataFrame:
     """Generate (or copy / skip, per ``action`` from ``plan_synthesis``) every planned row into
-    ``out_dir``; returns the provenance manifest, one row per planned missing image."""
+    ``out_dir``; returns the provenance manifest, one row per planned missing image. ``precision``
+    (auto|fp32|bf16) is the generator's autocast dtype."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images_dir = Path(images_dir)
@@ -113,7 +115,8 @@ def synthesize(plan: pd.DataFrame, keypoints: Mapping[str, np.ndarray], *, check
     rows = tuple({"name": r.name, "condition": r.condition, "height": int(r.height), "width": int(r.width),
                   "kp_condition": np.asarray(keypoints[r.condition]).tolist(),
                   "kp_target": np.asarray(keypoints[r.name]).tolist()} for r in todo.itertuples(index=False))
-    shards = [Shard(str(checkpoint), device, str(images_dir), str(out), rows[i : i + shard_size], batch_size)
+    shards = [Shard(str(checkpoint), device, str(images_dir), str(out), rows[i : i + shard_size], batch_size,
+                    precision)
               for i in range(0, len(rows), shard_size)]
     if shards:
         with dask_client(scheduler, workers) as client:

@@ -14,6 +14,7 @@ from augment.scheduler import check_scheduler
 from augment.subsample import check_portion
 from augment.synthesis import UNUSABLE_POLICIES
 from pona_model.cli import param, resolve
+from pona_model.device import PRECISIONS, precision_name, resolve_device, resolve_precision
 from pona_model.train_config import TrainConfig
 from reid.synthmarket.config import SynthMarketConfig
 from reid.train_config import ReidTrainConfig
@@ -70,6 +71,24 @@ class AuxiliarySection:
 
 
 @dataclass
+class PretrainSection:
+    """The pretrain_reid stage: the experiment's re-ID model (``reid.model``, ``reid.data``, batch,
+    precision) trained on the auxiliary identities; ``reid.model.weights=auxiliary`` starts from it."""
+
+    weights: str = param("random", "start of the pretraining itself: random or imagenet", choices=["random", "imagenet"])
+    epochs: int = param(12, "pretraining epochs on the auxiliary identities")
+    lr: float = param(0.02, "head learning rate (the trunk's is lr x backbone_lr_mult)")
+    backbone_lr_mult: float = param(1.0, "trunk learning rate factor (1: a trunk from random initialisation)")
+    step_size: int = param(9, "epochs between x0.1 decays")
+    warmup_epochs: float = param(1.0, "layumi's warm-up epochs")
+    seed: int = param(0, "seed of the pretraining: fixed, so every seed of a sweep shares one pretrained trunk")
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.step_size < 1 or self.lr <= 0:
+            raise ValueError("pretrain.epochs and pretrain.step_size must be >= 1 and pretrain.lr > 0")
+
+
+@dataclass
 class DaskSection:
     scheduler: str = param("inprocess", "inprocess, local (a cluster of worker processes) or a dask scheduler "
                            "address tcp://HOST:PORT")
@@ -81,6 +100,8 @@ class PipelineConfig:
     portion: float = param(0.2, "fraction of each identity's training images kept, in (0, 1]")
     seed: int = param(0, "seed of subsampling, condition choice, generator and re-ID training")
     device: str = param("auto", "auto, cpu, cuda, cuda:N, mps: used by every stage")
+    precision: str = param("auto", "autocast dtype of every training and inference stage: auto (bf16 on CUDA and "
+                           "on CPUs with native bf16, else fp32), fp32, bf16", choices=list(PRECISIONS))
     out: str = param("runs", "root of run folders and of the shared stage cache")
     methods: list[str] = param(["none", "pona"], "re-ID training sets: none (kept only), pona (kept + generated), "
                                "copy (kept + the condition images copied in place of the generated ones: the "
@@ -92,6 +113,8 @@ class PipelineConfig:
     augment: AugmentSection = field(default_factory=AugmentSection, metadata={"help": "augmentation"})
     auxiliary: AuxiliarySection = field(default_factory=AuxiliarySection,
                                         metadata={"help": "identities outside the experiment, for pretraining"})
+    pretrain: PretrainSection = field(default_factory=PretrainSection,
+                                      metadata={"help": "re-ID pretraining on the auxiliary identities"})
     dask: DaskSection = field(default_factory=DaskSection, metadata={"help": "where sharded work runs"})
     reid: ReidTrainConfig = field(default_factory=ReidTrainConfig,
                                   metadata={"help": "re-ID training (out and data.root are set by the pipeline)"})
@@ -111,3 +134,9 @@ class PipelineConfig:
 def load_pipeline_config(*overrides: str) -> PipelineConfig:
     """The config ``python -m pipelines.run`` would build (preset ``default`` unless one is named)."""
     return resolve(PipelineConfig, overrides, PRESETS_DIR, default_preset="default")
+
+
+def effective_precision(cfg: PipelineConfig) -> str:
+    """``precision`` resolved on this machine (``fp32`` or ``bf16``): what the stages' fingerprints and
+    results record, so an ``auto`` run on a CPU without bf16 never reuses a bf16 stage, nor the reverse."""
+    return precision_name(resolve_precision(cfg.precision, resolve_device(cfg.device)))

@@ -29,6 +29,7 @@ from pona_model.annotations import FormatError, read_annotations, read_pairs
 from pona_model.atomic import atomic_path
 from pona_model.checkpoint import CheckpointError
 from pona_model.cli import param, parse_config
+from pona_model.device import PRECISIONS
 from pona_model.inference import LoadedGenerator, load_generator
 from pona_model.pair_dataset import PairDataset
 from pona_model.pose import draw_skeleton
@@ -48,6 +49,8 @@ class GenerateConfig:
     batch_size: int = param(16, "pairs per forward pass")
     num_workers: int = param(2, "data-loading worker processes")
     device: str = param("auto", "auto, cpu, cuda, cuda:N, mps")
+    precision: str = param("auto", "autocast dtype: auto (bf16 on CUDA and on CPUs with native bf16), fp32, bf16",
+                           choices=list(PRECISIONS))
 
 
 def output_name(source: str, target: str) -> str:
@@ -94,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"python -m pona_model.generate: error: set {', '.join(k + '=...' for k in missing)}", file=sys.stderr)
         return 2
     try:
-        model = load_generator(cfg.checkpoint, cfg.device)
+        model = load_generator(cfg.checkpoint, cfg.device, precision=cfg.precision)
         keypoints = read_annotations(cfg.annotations)
         dataset = PairDataset(cfg.images, keypoints, read_pairs(cfg.pairs, known_names=keypoints),
                               image_size=model.image_size)

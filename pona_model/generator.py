@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor, nn
 
 from .pona_block import FUSIONS, PoNABlock
+from .pose import pose_maps
 
 NORMS: tuple[str, ...] = ("batch", "instance")
 ARCHS: tuple[str, ...] = ("pona", "patn")  # PATN: the generator PoNA was built on (pona_model/patn.py)
@@ -39,6 +41,14 @@ class GeneratorConfig:
         "help": "self-attention on the fused image/pose code (off = 'w/o Self.', Table IV)"})
     cross_attention: bool = field(default=True, metadata={
         "help": "pose-guided cross-modal attention on the image code (off = 'w/o Cro.', Table IV)"})
+    pose_sigma: float = field(default=6.0, metadata={
+        "help": "std (pixels) of each joint's Gaussian in the pose maps; 6 is the paper's at 128 x 64 and "
+                "256 x 176 (scale it with the image height)"})
+    gate_init: float = field(default=0.0, metadata={
+        "help": "initial value of the cross-attention gates gamma (paper eq. 7: 0, the block starts as the "
+                "identity on the image code and the pose reaches the output only once gamma moves)"})
+    block_dropout: float = field(default=0.5, metadata={
+        "help": "dropout after the first conv of every unit inside the PoNA blocks (authors' code: 0.5)"})
 
     def __post_init__(self) -> None:
         size = tuple(self.image_size) if isinstance(self.image_size, (list, tuple)) else ()
@@ -60,12 +70,33 @@ class GeneratorConfig:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        for name in ("pose_sigma", "gate_init", "block_dropout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            setattr(self, name, float(value))
+        if self.pose_sigma <= 0:
+            raise ValueError(f"pose_sigma must be > 0 pixels, got {self.pose_sigma!r}")
+        if not 0.0 <= self.block_dropout < 1.0:
+            raise ValueError(f"block_dropout must be in [0, 1), got {self.block_dropout!r}")
         for name in ("self_attention", "cross_attention"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool (true/false), got {getattr(self, name)!r}")
         if self.arch == "patn" and (self.fusion, self.self_attention, self.cross_attention) != ("head", True, True):
             raise ValueError("fusion, self_attention and cross_attention are PoNA ablations; PATN has neither "
                              "attention nor fusion: leave them at their defaults with arch=patn")
+
+
+def generator_pose_maps(config: GeneratorConfig, keypoints: Tensor) -> Tensor:
+    """(B, 18, 2) keypoints in the generator's frame -> (B, 18, H, W) maps with its ``pose_sigma``: the
+    one way training, inference, sample grids and D_P build pose maps, for every architecture."""
+    h, w = config.image_size
+    return pose_maps(keypoints, h, w, config.pose_sigma)
+
+
+def generator_pose_pair(config: GeneratorConfig, kp_condition: Tensor, kp_target: Tensor) -> Tensor:
+    """cat(P_c, P_t), the generator's pose input."""
+    return torch.cat([generator_pose_maps(config, kp_condition), generator_pose_maps(config, kp_target)], 1)
 
 
 def make_norm(norm: str, channels: int) -> nn.Module:
@@ -144,10 +175,19 @@ class Generator(nn.Module):
         self.image_encoder = Encoder(IMAGE_CHANNELS, config.ngf, config.norm)
         self.pose_encoder = Encoder(POSE_PAIR_CHANNELS, config.ngf, config.norm)
         self.blocks = nn.ModuleList(
-            PoNABlock(4 * config.ngf, config.fusion, config.self_attention, config.cross_attention)
+            PoNABlock(4 * config.ngf, config.fusion, config.self_attention, config.cross_attention,
+                      dropout=config.block_dropout)
             for _ in range(config.n_blocks))
         self.decoder = Decoder(config.ngf, config.norm)
         init_weights(self)
+        with torch.no_grad():
+            for gate in self.cross_attention_gates():
+                gate.fill_(config.gate_init)
+
+    def cross_attention_gates(self) -> list[nn.Parameter]:
+        """The gamma of every block's cross attention: the only way the pose reaches the output."""
+        return [b.cross_attention.gamma for b in self.blocks if b.cross_attention is not None]
+
 
     def _check_inputs(self, condition_image: Tensor, pose_pair: Tensor) -> None:
         check_generator_inputs(self.config, condition_image, pose_pair)

@@ -16,10 +16,10 @@ import torch.nn.functional as F
 
 from pona_model.checkpoint import GENERATOR_FORMAT, CheckpointError, file_sha256, load_checkpoint
 from pona_model.cli import ConfigError, build
-from pona_model.device import resolve_device
-from pona_model.generator import GeneratorConfig
+from pona_model.device import autocast, precision_name, resolve_device, resolve_precision
+from pona_model.generator import GeneratorConfig, generator_pose_pair
 from pona_model.models import build_generator
-from pona_model.pose import pose_maps, scale_keypoints
+from pona_model.pose import scale_keypoints
 
 
 @dataclass
@@ -33,6 +33,12 @@ class LoadedGenerator:
     checkpoint: Path
     sha256: str
     iteration: int
+    dtype: torch.dtype = torch.float32
+    channels_last: bool = False
+
+    @property
+    def precision(self) -> str:
+        return precision_name(self.dtype)
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -42,11 +48,11 @@ class LoadedGenerator:
     def generate(self, condition: torch.Tensor, kp_condition: torch.Tensor, kp_target: torch.Tensor) -> torch.Tensor:
         """condition (B,3,H,W) in [-1,1] at the generator's size, keypoints (B,18,2) (y, x) in that frame
         -> generated (B,3,H,W) in [-1,1], on the generator's device."""
-        h, w = self.image_size
-        cond = condition.to(self.device, torch.float32)
-        pair = torch.cat([pose_maps(kp_condition.to(self.device), h, w),
-                          pose_maps(kp_target.to(self.device), h, w)], 1)
-        return self.generator(cond, pair).float()
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        cond = condition.to(self.device, torch.float32).contiguous(memory_format=fmt)
+        pair = generator_pose_pair(self.config, kp_condition.to(self.device), kp_target.to(self.device))
+        with autocast(self.device, self.dtype):
+            return self.generator(cond, pair.contiguous(memory_format=fmt)).float()
 
     def generate_images(self, images: list[np.ndarray], kp_condition: list[np.ndarray],
                         kp_target: list[np.ndarray], target_sizes: list[tuple[int, int]] | None = None
@@ -76,10 +82,13 @@ class LoadedGenerator:
         return results
 
 
-def load_generator(path: str | os.PathLike, device: str | torch.device = "auto") -> LoadedGenerator:
-    """Load the generator of a training checkpoint (``weights_only=True``) in eval mode."""
+def load_generator(path: str | os.PathLike, device: str | torch.device = "auto", precision: str = "auto",
+                   channels_last: bool = True) -> LoadedGenerator:
+    """Load the generator of a training checkpoint (``weights_only=True``) in eval mode; ``precision``
+    (auto|fp32|bf16) is the autocast dtype of its forward passes."""
     p = Path(path)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
+    dtype = resolve_precision(precision, dev)
     state = load_checkpoint(p, GENERATOR_FORMAT, map_location="cpu")
     try:
         config = build(GeneratorConfig, state["config"]["generator"], prefix="generator.")
@@ -92,4 +101,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "auto")
         raise CheckpointError(f"{p}: generator weights do not match its own config "
                               f"({str(exc).splitlines()[0]})") from exc
     generator.to(dev).eval()
-    return LoadedGenerator(generator, config, dev, p, file_sha256(p), int(state.get("iteration", 0)))
+    if channels_last:
+        generator.to(memory_format=torch.channels_last)
+    return LoadedGenerator(generator, config, dev, p, file_sha256(p), int(state.get("iteration", 0)), dtype,
+                           channels_last)

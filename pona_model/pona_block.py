@@ -1,6 +1,6 @@
 """The PoNA block (spec "Generator", steps 1-6; paper Sec. III-C, Fig. 2 and Fig. 11).
 
-Inside the blocks the norm is always a non-affine InstanceNorm followed by Dropout(0.5) after the
+Inside the blocks the norm is always a non-affine InstanceNorm followed by Dropout (0.5, ``block_dropout``) after the
 first conv of each unit, whatever the generator's global norm is: the authors' code hard-codes it.
 """
 
@@ -23,14 +23,14 @@ class DoubleConv(nn.Module):
     Zero padding 1 and biased convs, as in the authors' code (spec "double conv" unit).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, residual: bool) -> None:
+    def __init__(self, in_channels: int, out_channels: int, residual: bool, dropout: float = 0.5) -> None:
         super().__init__()
         self.residual = residual
         self.body = nn.Sequential(
             nn.Conv2d(in_channels, in_channels, kernel_size=3, padding=1),
             nn.InstanceNorm2d(in_channels),
             nn.ReLU(inplace=True),
-            nn.Dropout(0.5),
+            nn.Dropout(dropout),
             nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
             nn.InstanceNorm2d(out_channels),
             nn.ReLU(inplace=True),
@@ -66,7 +66,7 @@ class PoNABlock(nn.Module):
     """
 
     def __init__(self, channels: int, fusion: Fusion = "head", self_attention: bool = True,
-                 cross_attention: bool = True) -> None:
+                 cross_attention: bool = True, dropout: float = 0.5) -> None:
         super().__init__()
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
@@ -76,9 +76,10 @@ class PoNABlock(nn.Module):
         fused_b = 2 * c if fusion in ("head", "middle") else c  # stage B input width
         sa_width = c if fusion == "none" else 2 * c
         self.self_attention = SelfAttention(sa_width) if self_attention else None
-        self.pose_a = DoubleConv(fused_a, fused_a, residual=True)
-        self.pose_b = DoubleConv(fused_b, c, residual=False)
-        self.image_convs = nn.Sequential(DoubleConv(c, c, residual=True), DoubleConv(c, c, residual=True))
+        self.pose_a = DoubleConv(fused_a, fused_a, residual=True, dropout=dropout)
+        self.pose_b = DoubleConv(fused_b, c, residual=False, dropout=dropout)
+        self.image_convs = nn.Sequential(DoubleConv(c, c, residual=True, dropout=dropout),
+                                         DoubleConv(c, c, residual=True, dropout=dropout))
         guide_width = 2 * c if fusion == "tail" else c
         self.cross_attention = CrossModalAttention(c, guide_width) if cross_attention else None
 

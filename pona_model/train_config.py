@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pona_model.cli import param, resolve
+from pona_model.device import PRECISIONS
 from pona_model.generator import GeneratorConfig
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -43,6 +44,10 @@ class LossConfig:
     lambda_gan: float = param(5.0, "weight of the GAN terms")
     lambda_l1: float = param(10.0, "weight of the pixel L1 term")
     lambda_perceptual: float = param(10.0, "weight of the VGG-19 relu1_2 L1 term")
+    gan_start: int = param(0, "iteration at which the GAN terms join G's loss (before it: L1 + perceptual "
+                           "only, an L1 warm-up; the Ds train throughout). Paper: 0")
+    body_l1_weight: float = param(0.0, "extra L1 weight near the target joints: pixel weight 1 + w * max of the "
+                                  "target pose maps, normalised (0 = the paper's plain L1)")
     vgg_weights: str = param("", "VGG-19 state dict file; empty = torchvision's file in the torch hub cache")
     vgg_missing: str = param("error", "when VGG-19 weights are absent: error (stop and say where to put "
                              "them) or disable (train without the perceptual term, recorded in the "
@@ -55,6 +60,8 @@ class ScheduleConfig:
     lr: float = param(2e-4, "Adam learning rate of G and both Ds")
     beta1: float = param(0.5, "Adam beta1")
     beta2: float = param(0.999, "Adam beta2")
+    gate_lr_mult: float = param(1.0, "learning-rate multiplier of the cross-attention gates gamma (1 = the "
+                                "paper's single rate)")
     pool_size: int = param(50, "history pool of generated images shown to the Ds (0 = none)")
     pairs_per_epoch: int = param(4000, "an 'epoch' is this many randomly drawn training pairs")
     n_epochs: int = param(500, "epochs at constant learning rate")
@@ -69,7 +76,12 @@ class TrainConfig:
     out: str = param("runs/pona", "run folder: checkpoint, log, sample grids")
     seed: int = param(0, "seed of initialisation, pair sampling, dropout and the history pool")
     device: str = param("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N, mps")
-    amp: bool = param(True, "bf16 mixed precision on CUDA (ignored on other devices)")
+    precision: str = param("auto", "autocast dtype of the forward passes: auto (bf16 on CUDA and on CPUs with "
+                           "native bf16, else fp32), fp32, bf16; losses, norm statistics and Adam state stay "
+                           "fp32", choices=PRECISIONS)
+    channels_last: bool = param(True, "channels-last memory layout for models and batches (faster convs on "
+                                "CPU and on CUDA tensor cores; same numbers up to float rounding)")
+    amp: bool = param(True, "false forces fp32 whatever precision says (the key of older configs)")
     num_workers: int = param(2, "data-loading worker processes (0 = load in the main process)")
     threads: int = param(0, "CPU threads for torch (0 = torch's default)")
     resume: bool = param(True, "continue from out/checkpoint.pt when present (same config required)")

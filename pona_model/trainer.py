@@ -12,7 +12,6 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,8 @@ from pona_model.checkpoint import (
     set_rng_state,
 )
 from pona_model.cli import build, to_dict
-from pona_model.device import resolve_device, torch_threads
+from pona_model.device import autocast, precision_name, resolve_device, resolve_precision, torch_threads
+from pona_model.generator import generator_pose_maps, generator_pose_pair
 from pona_model.history_pool import HistoryPool
 from pona_model.jsonl_log import append_record, truncate_records
 from pona_model.losses import (
@@ -45,7 +45,6 @@ from pona_model.losses import (
 )
 from pona_model.models import build_discriminators, build_generator
 from pona_model.pair_dataset import PairDataset
-from pona_model.pose import pose_maps
 from pona_model.sample_grid import save_sample_grid
 from pona_model.train_config import RUN_CONTROL_KEYS, TrainConfig
 
@@ -93,27 +92,56 @@ def linear_decay(iterations_per_epoch: float, n_epochs: int, n_epochs_decay: int
     return factor
 
 
+def generator_param_groups(generator: nn.Module, lr: float, gate_lr_mult: float) -> list[dict[str, Any]]:
+    """Adam groups: the cross-attention gates at ``lr * gate_lr_mult``, everything else at ``lr``. With
+    one scalar per block deciding whether the pose reaches the output at all, a faster gate lets the
+    pose pathway open before the image path has learnt to do without it."""
+    gates = generator.cross_attention_gates() if hasattr(generator, "cross_attention_gates") else []
+    if gate_lr_mult == 1.0 or not gates:
+        return [{"params": list(generator.parameters())}]
+    gate_ids = {id(g) for g in gates}
+    rest = [p for p in generator.parameters() if id(p) not in gate_ids]
+    return [{"params": rest}, {"params": gates, "lr": lr * gate_lr_mult}]
+
+
+def body_weighted_l1(fake: torch.Tensor, target: torch.Tensor, pose_target: torch.Tensor,
+                     body_weight: float) -> torch.Tensor:
+    """Mean |fake - target| with each pixel weighted 1 + body_weight * (how close it is to a target
+    joint: the max over the target pose maps), normalised so that body_weight = 0 is the plain L1.
+    The person is a minority of the pixels at 64 x 32; background L1 alone is met by a blur."""
+    if body_weight == 0:
+        return torch.nn.functional.l1_loss(fake, target)
+    weight = 1.0 + body_weight * pose_target.float().amax(1, keepdim=True)
+    return ((fake - target).abs() * weight).mean() / weight.mean()
+
+
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in RUN_CONTROL_KEYS}
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, check_data: bool = True) -> None:
+        """``check_data=False`` builds the models and optimisers without a dataset (benchmarks)."""
         self.config = config
         self.out = Path(config.out)
         self.device = resolve_device(config.device)
-        self.use_amp = config.amp and self.device.type == "cuda"
+        self.dtype = resolve_precision(config.precision if config.amp else "fp32", self.device)
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.total_iterations = config.schedule.iterations()
-        self._check_data_paths()
+        if check_data:
+            self._check_data_paths()
 
         torch.manual_seed(config.seed)
         gen_cfg = config.generator
         self.generator = build_generator(gen_cfg).to(self.device)  # PoNA or PATN (generator.arch)
         # D_P sees image + target pose maps (3 + 18 ch), D_A image + condition image (3 + 3 ch).
         self.d_pose, self.d_app = (d.to(self.device) for d in build_discriminators(gen_cfg, config.discriminator))
+        for net in (self.generator, self.d_pose, self.d_app):
+            net.to(memory_format=self.memory_format)
         s = config.schedule
         betas = (s.beta1, s.beta2)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=s.lr, betas=betas)
+        self.opt_g = torch.optim.Adam(generator_param_groups(self.generator, s.lr, s.gate_lr_mult), lr=s.lr,
+                                      betas=betas)
         self.opt_dp = torch.optim.Adam(self.d_pose.parameters(), lr=s.lr, betas=betas)
         self.opt_da = torch.optim.Adam(self.d_app.parameters(), lr=s.lr, betas=betas)
         rule = linear_decay(s.pairs_per_epoch / s.batch_size, s.n_epochs, s.n_epochs_decay)
@@ -159,6 +187,7 @@ class Trainer:
             "format": GENERATOR_FORMAT, "version": FORMAT_VERSION,
             "iteration": self.iteration, "total_iterations": self.total_iterations,
             "config": to_dict(self.config), "perceptual": self.perceptual_note,
+            "precision": precision_name(self.dtype),
             "generator": self.generator.state_dict(), "d_pose": self.d_pose.state_dict(),
             "d_appearance": self.d_app.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d_pose": self.opt_dp.state_dict(),
@@ -201,9 +230,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ one iteration
     def _autocast(self):
-        if self.use_amp:
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-        return nullcontext()
+        return autocast(self.device, self.dtype)
+
+    def _layout(self, t: torch.Tensor) -> torch.Tensor:
+        return t.contiguous(memory_format=self.memory_format)
 
     def _set_requires_grad(self, nets: tuple[nn.Module, ...], flag: bool) -> None:
         for net in nets:
@@ -213,20 +243,24 @@ class Trainer:
         """One iteration: G update, then D_A, then D_P (the authors' order)."""
         cfg = self.config.loss
         dev = self.device
-        cond = batch["condition"].to(dev, non_blocking=True)
-        target = batch["target"].to(dev, non_blocking=True)
-        h, w = cond.shape[-2:]
-        pose_c = pose_maps(batch["kp_condition"].to(dev), h, w)
-        pose_t = pose_maps(batch["kp_target"].to(dev), h, w)
+        cond = self._layout(batch["condition"].to(dev, non_blocking=True))
+        target = self._layout(batch["target"].to(dev, non_blocking=True))
+        gen_cfg = self.config.generator
+        pose_c = self._layout(generator_pose_maps(gen_cfg, batch["kp_condition"].to(dev)))
+        pose_t = self._layout(generator_pose_maps(gen_cfg, batch["kp_target"].to(dev)))
+        gan_on = self.iteration >= cfg.gan_start
 
         # --- generator
         self._set_requires_grad((self.d_pose, self.d_app), False)
         self.opt_g.zero_grad(set_to_none=True)
         with self._autocast():
             fake = self.generator(cond, torch.cat([pose_c, pose_t], 1))
-            g_pose = gan_loss(self.d_pose(torch.cat([fake, pose_t], 1)), True, cfg.gan_mode)
-            g_app = gan_loss(self.d_app(torch.cat([fake, cond], 1)), True, cfg.gan_mode)
-            l1 = torch.nn.functional.l1_loss(fake.float(), target.float())
+            if gan_on:
+                g_pose = gan_loss(self.d_pose(torch.cat([fake, pose_t], 1)), True, cfg.gan_mode)
+                g_app = gan_loss(self.d_app(torch.cat([fake, cond], 1)), True, cfg.gan_mode)
+            else:  # L1 warm-up (loss.gan_start): the GAN terms are not computed, the Ds still learn
+                g_pose = g_app = fake.new_zeros((), dtype=torch.float32)
+            l1 = body_weighted_l1(fake.float(), target.float(), pose_t, cfg.body_l1_weight)
             per = self.perceptual(fake, target) if self.perceptual is not None else fake.new_zeros(())
             loss_g = (cfg.lambda_l1 * l1 + cfg.lambda_perceptual * per
                       + cfg.lambda_gan * (g_pose + g_app) / 2)
@@ -282,10 +316,10 @@ class Trainer:
         self.generator.eval()
         with torch.no_grad():
             cond = batch["condition"].to(self.device)
-            h, w = cond.shape[-2:]
-            pair = torch.cat([pose_maps(batch["kp_condition"].to(self.device), h, w),
-                              pose_maps(batch["kp_target"].to(self.device), h, w)], 1)
-            fake = self.generator(cond, pair).float().cpu()
+            pair = generator_pose_pair(self.config.generator, batch["kp_condition"].to(self.device),
+                                       batch["kp_target"].to(self.device))
+            with self._autocast():
+                fake = self.generator(self._layout(cond), self._layout(pair)).float().cpu()
         self.generator.train()
         path = self.out / "samples" / f"iter_{self.iteration:07d}.png"
         save_sample_grid(path, batch["condition"], batch["kp_target"], fake, batch["target"])
@@ -324,11 +358,12 @@ class Trainer:
                             pin_memory=self.device.type == "cuda", persistent_workers=False,
                             generator=torch.Generator())  # keeps the global RNG untouched by the loader
         samples = self._sample_batch() if cfg.sample_every > 0 else None
-        log.info("training %s for iterations %d..%d of %d on %s (%d pairs; perceptual loss %s); writing to %s",
-                 "PoNA", self.iteration, stop, self.total_iterations, self.device, len(dataset),
-                 self.perceptual_note, self.out)
+        log.info("training %s for iterations %d..%d of %d on %s in %s (%d pairs; perceptual loss %s); writing to %s",
+                 "PoNA", self.iteration, stop, self.total_iterations, self.device, precision_name(self.dtype),
+                 len(dataset), self.perceptual_note, self.out)
         self._log({"event": "start", "iteration": self.iteration, "device": str(self.device),
-                   "perceptual": self.perceptual_note, "amp": self.use_amp})
+                   "perceptual": self.perceptual_note,
+                   "precision": precision_name(self.dtype), "channels_last": self.config.channels_last})
         self.generator.train(), self.d_pose.train(), self.d_app.train()
         last: dict[str, float] = {}
         t0 = time.perf_counter()

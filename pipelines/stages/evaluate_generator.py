@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines.config import PipelineConfig
+from pipelines.config import PipelineConfig, effective_precision
 from pona_model.annotations import read_annotations, read_pairs, write_pairs
 from pona_model.atomic import atomic_write_text
 from pona_model.evaluate import evaluate_folder
@@ -23,7 +23,8 @@ from pona_model.pair_dataset import PairDataset
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
     # RESULT_FORMAT: a change in what the scores are (a metric added, another library) reruns the stage.
-    return {"pairs": cfg.evaluate_pairs, "pose_control": True, "metrics": RESULT_FORMAT}
+    return {"pairs": cfg.evaluate_pairs, "pose_control": True, "metrics": RESULT_FORMAT,
+            "precision": effective_precision(cfg)}
 
 
 def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +35,7 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
     pairs = read_pairs(data["test_pairs"], known_names=keypoints).head(cfg.evaluate_pairs)
     write_pairs(folder / "pairs.csv", pairs)
     images = Path(data["root"]) / "bounding_box_test"
-    model = load_generator(gen["checkpoint"], cfg.device)
+    model = load_generator(gen["checkpoint"], cfg.device, precision=cfg.precision)
     dataset = PairDataset(images, keypoints, pairs, image_size=model.image_size)
     generate_pairs(model, dataset, folder / "generated", batch_size=cfg.augment.batch_size)
     control = pose_control(model, dataset, seed=cfg.seed, batch_size=cfg.augment.batch_size)

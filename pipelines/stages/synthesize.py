@@ -11,14 +11,15 @@ from typing import Any
 import pandas as pd
 
 from augment import copy_control, plan_synthesis, select_conditions, synthesize
-from pipelines.config import PipelineConfig
+from pipelines.config import PipelineConfig, effective_precision
 from pona_model.annotations import read_annotations
 from pona_model.atomic import atomic_path
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
     a = cfg.augment
-    return {"condition_policy": a.condition_policy, "unusable_pose": a.unusable_pose, "seed": cfg.seed}
+    return {"condition_policy": a.condition_policy, "unusable_pose": a.unusable_pose, "seed": cfg.seed,
+            "precision": effective_precision(cfg)}
 
 
 def _plan(cfg: PipelineConfig, deps: dict[str, Any]) -> tuple[pd.DataFrame, dict, Path]:
@@ -44,14 +45,26 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
     manifest = synthesize(plan, keypoints, checkpoint=gen["checkpoint"], images_dir=images,
                           out_dir=folder / "images", device=cfg.device, scheduler=cfg.dask.scheduler,
                           workers=cfg.dask.workers, shard_size=cfg.augment.shard_size,
-                          batch_size=cfg.augment.batch_size, seed=cfg.seed, checkpoint_sha256=gen["sha256"])
+                          batch_size=cfg.augment.batch_size, seed=cfg.seed, checkpoint_sha256=gen["sha256"],
+                          precision=cfg.precision)
     return _finish(folder, manifest)
 
 
 def copy_inputs(cfg: PipelineConfig) -> dict[str, Any]:
-    return {**inputs(cfg), "control": "copy_condition"}
+    copied = {k: v for k, v in inputs(cfg).items() if k != "precision"}  # no generator runs
+    return {**copied, "control": "copy_condition"}
 
 
 def run_copy(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
     plan, _, images = _plan(cfg, deps)
     return _finish(folder, copy_control(plan, images_dir=images, out_dir=folder / "images", seed=cfg.seed))
+
+
+def verify(result: dict[str, Any]) -> None:
+    """Every image the manifest says was written exists."""
+    manifest = pd.read_csv(result["manifest"], keep_default_na=False)
+    paths = [p for p, status in zip(manifest["path"], manifest["status"]) if status != "skipped"]
+    absent = [p for p in paths if not Path(p).is_file()]
+    if absent:
+        raise RuntimeError(f"synthesis in {result['images']} is incomplete: {len(absent)} of {len(paths)} images "
+                           f"are missing (e.g. {absent[0]})")

@@ -10,7 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.config import PipelineConfig
+from pipelines.config import PipelineConfig, effective_precision
+from pipelines.stage_cache import file_digest
 from pona_model.annotations import build_pairs, read_annotations, write_pairs
 from pona_model.checkpoint import file_sha256
 from pona_model.cli import to_dict
@@ -24,9 +25,10 @@ RUN_ONLY = ("out", "device", "num_workers", "threads", "resume", "checkpoint_eve
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
     if cfg.generator.checkpoint:
         return {"checkpoint": str(Path(cfg.generator.checkpoint).resolve()),
-                "sha256": file_sha256(cfg.generator.checkpoint)}
+                "sha256": file_digest(cfg.generator.checkpoint, Path(cfg.out) / "cache")}
     train = {k: v for k, v in to_dict(cfg.generator.train).items() if k not in RUN_ONLY}
     train["seed"] = cfg.seed
+    train["precision"] = effective_precision(cfg)
     return {"train_on": cfg.generator.train_on, "train": train}
 
 
@@ -66,7 +68,7 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
     train = cfg.generator.train
     test_ok = bool(data.get("test_pairs")) and Path(data["test_pairs"]).exists()
     train = dataclasses.replace(
-        train, out=str(folder / "train"), device=cfg.device, seed=cfg.seed,
+        train, out=str(folder / "train"), device=cfg.device, seed=cfg.seed, precision=cfg.precision,
         data=dataclasses.replace(
             train.data, root=str(root), images="bounding_box_train", annotations=data["annotations"],
             pairs=str(folder / "pairs-train.csv"),
@@ -76,4 +78,4 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
     summary = Trainer(train).fit()
     return {"checkpoint": summary["checkpoint"], "sha256": file_sha256(summary["checkpoint"]), "trained": True,
             "n_pairs": len(pairs), "iterations": summary["iteration"], "last_losses": summary["losses"],
-            "samples": str(folder / "train" / "samples")}
+            "samples": str(folder / "train" / "samples") if (folder / "train" / "samples").is_dir() else ""}
