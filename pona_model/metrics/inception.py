@@ -138,7 +138,7 @@ def find_inception_weights(configured: str | os.PathLike | None) -> Path | None:
 
 
 def inception_absent_reason() -> str:
-    return absent_reason("Inception-v3 (FID)", INCEPTION_FILES, INCEPTION_KEY)
+    return absent_reason("Inception-v3", INCEPTION_FILES, INCEPTION_KEY)
 
 
 def load_inception(path: str | os.PathLike, device: torch.device | str = "cpu") -> FeatureExtractor:

@@ -2,14 +2,17 @@
 metric learned (LDA) on all or on a portion of the training images.
 
 It is not the project's re-ID model; it answers "is this dataset trivially easy, and does less
-training data hurt?" before anyone trains a CNN. mAP follows torchreid's rule (plain average
-precision; same identity and same camera, and junk, removed from each query's gallery).
+training data hurt?" before anyone trains a CNN. mAP and rank-1 are the project's protocol
+(``reid.metrics.evaluate_rankings``, torchreid's plain average precision; same identity and same camera,
+and junk, removed from each query's gallery), and the portion kept is drawn by ``augment.subsample``,
+the experiment's own rule.
 
   python -m reid.synthmarket.difficulty root=data/synthmarket
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +21,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from augment.subsample import subsample
 from pona_model.cli import param, parse_config
+from reid.metrics import SkippedQueryWarning, evaluate_rankings
 
 STRIPES = 6
 HSV_BINS = (8, 3, 3)
@@ -46,20 +51,12 @@ def colour_features(images: np.ndarray, centre: bool = True) -> np.ndarray:
 
 def market_map(dist: np.ndarray, q_ids: np.ndarray, g_ids: np.ndarray, q_cams: np.ndarray,
                g_cams: np.ndarray) -> tuple[float, float]:
-    """(mAP, rank-1) of a query x gallery distance matrix, torchreid's Market-1501 rules: per query
-    drop gallery images of the same identity and camera, and junk (identity -1); skip queries
-    without a remaining true match; AP = mean precision at each hit."""
-    aps, top1 = [], []
-    for i in range(dist.shape[0]):
-        keep = ~(((g_ids == q_ids[i]) & (g_cams == q_cams[i])) | (g_ids == -1))
-        order = np.argsort(dist[i][keep], kind="stable")
-        hits = (g_ids[keep][order] == q_ids[i]).astype(np.float64)
-        if hits.sum() == 0:
-            continue
-        ranks = np.flatnonzero(hits)
-        aps.append(float(np.mean(np.arange(1, len(ranks) + 1) / (ranks + 1))))
-        top1.append(float(hits[0]))
-    return float(np.mean(aps)), float(np.mean(top1))
+    """(mAP, rank-1) as fractions of a query x gallery distance matrix by the project's protocol
+    (``reid.metrics.evaluate_rankings``: torchreid's AP; queries without a true match skipped)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedQueryWarning)
+        result = evaluate_rankings(dist, q_ids, g_ids, q_cams, g_cams, ap="torchreid", max_rank=1)
+    return result["mAP_torchreid"] / 100.0, result["rank1"] / 100.0
 
 
 def fit_lda(feats: np.ndarray, labels: np.ndarray, pca_dim: int = 96, reg: float = 1e-2) -> np.ndarray:
@@ -85,14 +82,12 @@ def fit_lda(feats: np.ndarray, labels: np.ndarray, pca_dim: int = 96, reg: float
 
 
 def keep_portion(identities: np.ndarray, portion: float, seed: int) -> np.ndarray:
-    """Indices of a random ``portion`` of the images of each identity (at least one each)."""
-    rng = np.random.default_rng(seed)
-    keep = []
-    for identity in np.unique(identities):
-        idx = np.flatnonzero(identities == identity)
-        n = max(1, round(portion * len(idx)))
-        keep.extend(rng.choice(idx, size=n, replace=False).tolist())
-    return np.sort(np.asarray(keep))
+    """Indices of the training images ``augment.subsample`` keeps at ``portion`` (at least one per
+    identity), the images named by their position."""
+    train = pd.DataFrame({"name": [f"{i:08d}" for i in range(len(identities))], "identity": identities,
+                          "split": "train", "kind": "normal"})
+    kept, _ = subsample(train, portion, seed)
+    return np.sort(kept["name"].astype(int).to_numpy())
 
 
 def _load(root: Path, manifest: pd.DataFrame) -> np.ndarray:
