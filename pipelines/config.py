@@ -89,6 +89,24 @@ class PretrainSection:
 
 
 @dataclass
+class PretrainSection:
+    """The pretrain_reid stage: the experiment's re-ID model (``reid.model``, ``reid.data``, batch,
+    precision) trained on the auxiliary identities; ``reid.model.weights=auxiliary`` starts from it."""
+
+    weights: str = param("random", "start of the pretraining itself: random or imagenet", choices=["random", "imagenet"])
+    epochs: int = param(12, "pretraining epochs on the auxiliary identities")
+    lr: float = param(0.02, "head learning rate (the trunk's is lr x backbone_lr_mult)")
+    backbone_lr_mult: float = param(1.0, "trunk learning rate factor (1: a trunk from random initialisation)")
+    step_size: int = param(9, "epochs between x0.1 decays")
+    warmup_epochs: float = param(1.0, "layumi's warm-up epochs")
+    seed: int = param(0, "seed of the pretraining: fixed, so every seed of a sweep shares one pretrained trunk")
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.step_size < 1 or self.lr <= 0:
+            raise ValueError("pretrain.epochs and pretrain.step_size must be >= 1 and pretrain.lr > 0")
+
+
+@dataclass
 class DaskSection:
     scheduler: str = param("inprocess", "inprocess, local (a cluster of worker processes) or a dask scheduler "
                            "address tcp://HOST:PORT")
@@ -113,6 +131,8 @@ class PipelineConfig:
     augment: AugmentSection = field(default_factory=AugmentSection, metadata={"help": "augmentation"})
     auxiliary: AuxiliarySection = field(default_factory=AuxiliarySection,
                                         metadata={"help": "identities outside the experiment, for pretraining"})
+    pretrain: PretrainSection = field(default_factory=PretrainSection,
+                                      metadata={"help": "re-ID pretraining on the auxiliary identities"})
     pretrain: PretrainSection = field(default_factory=PretrainSection,
                                       metadata={"help": "re-ID pretraining on the auxiliary identities"})
     dask: DaskSection = field(default_factory=DaskSection, metadata={"help": "where sharded work runs"})

@@ -17,7 +17,9 @@ from pipelines.stages import (
     evaluate_generator,
     evaluate_reid,
     merge,
+    prepare_auxiliary,
     prepare_data,
+    pretrain_reid,
     subsample,
     synthesize,
     train_generator,
@@ -51,6 +53,13 @@ def build_stages(cfg: PipelineConfig) -> dict[str, Stage]:
         lambda f, d: prepare_data.run(f, cfg, d))
     add("subsample", "subsample", subsample.inputs(cfg), ("prepare_data",),
         lambda f, d: subsample.run(f, cfg, d))
+    if prepare_auxiliary.needed(cfg):  # depends on the dataset's settings only: shared by a whole sweep
+        add("prepare_auxiliary", "prepare_auxiliary", prepare_auxiliary.inputs(cfg), (),
+            lambda f, d: prepare_auxiliary.run(f, cfg, d))
+    if pretrain_reid.needed(cfg):
+        add("pretrain_reid", "pretrain_reid", pretrain_reid.inputs(cfg), ("prepare_auxiliary",),
+            lambda f, d: pretrain_reid.run(f, cfg, d))
+    pretrained = ("pretrain_reid",) if "pretrain_reid" in stages else ()
     augmenting = "pona" in cfg.methods and cfg.portion < 1.0
     if augmenting or (cfg.evaluate_generator and "pona" in cfg.methods):
         gen_deps = ("prepare_data", "subsample") if train_generator.depends_on_subsample(cfg) else ("prepare_data",)
@@ -78,8 +87,9 @@ def build_stages(cfg: PipelineConfig) -> dict[str, Stage]:
         source = sources[method]
         if source not in trainer_of:  # at p = 1 'pona' and 'copy' train on the reduced set, as 'none'
             trainer_of[source] = f"train_reid[{method}]"
-            add(trainer_of[source], "train_reid", train_reid.inputs(cfg), (source,),
-                lambda f, d, source=source: train_reid.run(f, cfg, d[source]["root"]))
+            add(trainer_of[source], "train_reid", train_reid.inputs(cfg), (source, *pretrained),
+                lambda f, d, source=source: train_reid.run(f, cfg, d[source]["root"],
+                                                           d.get("pretrain_reid", {}).get("checkpoint", "")))
         trained[method] = trainer_of[source]
     for method in cfg.methods:
         name = f"evaluate_reid[{method}]"
@@ -99,7 +109,7 @@ def method_stage(cfg: PipelineConfig, stages: dict[str, Stage], method: str) -> 
     if name in stages:
         return name
     return next(f"evaluate_reid[{m}]" for m in cfg.methods if f"evaluate_reid[{m}]" in stages
-                and stages[f"train_reid[{m}]"].deps == ("merge[reduced]",))
+                and stages[f"train_reid[{m}]"].deps[0] == "merge[reduced]")
 
 
 def execute(stage: Stage, cache_root: str | Path, deps: dict[str, Any]) -> StageResult:
@@ -117,4 +127,5 @@ def run_in_order(stages: dict[str, Stage], cache_root: str | Path) -> dict[str, 
 def checks(cfg: PipelineConfig) -> None:
     """Every check that must fail before an expensive stage starts."""
     prepare_data.check(cfg)
+    prepare_auxiliary.check(cfg)
     train_generator.check(cfg)

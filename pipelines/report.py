@@ -31,6 +31,11 @@ def run_results(cfg: PipelineConfig, stages: dict[str, Stage], results: dict[str
         "portion": cfg.portion, "seed": cfg.seed, "dataset": cfg.data.dataset, "methods": methods,
         "subsample": {k: results["subsample"].result[k] for k in ("n_kept", "n_missing", "n_identities")},
     }
+    out["reid_start"] = cfg.reid.model.weights  # imagenet, random, auxiliary (pretrain_reid) or a file
+    if "pretrain_reid" in results:
+        p = results["pretrain_reid"].result
+        out["pretrain"] = {"checkpoint": p["checkpoint"], "identities": p["n_classes"], "images": p["train_images"],
+                           "epochs": cfg.pretrain.epochs, "start": cfg.pretrain.weights}
     if "synthesize" in results:
         out["synthesis"] = results["synthesize"].result["counts"]
     if "synthesize[copy]" in results:

@@ -21,9 +21,14 @@ def inputs(cfg: PipelineConfig) -> dict[str, Any]:
     return {"reid": settings}
 
 
-def run(folder: Path, cfg: PipelineConfig, root: str) -> dict[str, Any]:
-    train = dataclasses.replace(cfg.reid, out=str(folder / "train"), device=cfg.device, seed=cfg.seed,
+def run(folder: Path, cfg: PipelineConfig, root: str, pretrained: str = "") -> dict[str, Any]:
+    """``pretrained``: the pretrain_reid stage's checkpoint, the start when ``reid.model.weights=auxiliary``."""
+    model = cfg.reid.model
+    if model.weights == "auxiliary":
+        model = dataclasses.replace(model, weights=pretrained)
+    train = dataclasses.replace(cfg.reid, out=str(folder / "train"), device=cfg.device, seed=cfg.seed, model=model,
                                 data=dataclasses.replace(cfg.reid.data, root=root, manifest=""))
     summary = ReidTrainer(train).fit()
     return {"checkpoint": str(folder / "train" / "checkpoint.pt"), "root": root,
+            "start": "auxiliary" if pretrained else cfg.reid.model.weights,
             "summary": {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))}}

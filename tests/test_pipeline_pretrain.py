@@ -1,0 +1,64 @@
+"""Re-ID pretraining on the auxiliary identities in the pipeline: one shared stage, the start of every
+re-ID training when reid.model.weights=auxiliary, recorded in results.json."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipelines.config import load_pipeline_config
+from pipelines.graph import build_stages
+from pipelines.run import run_pipeline
+from reid.metrics import SkippedQueryWarning
+
+FAST = ("preset=smoke", "methods=[none]", "evaluate_generator=false", "reid.model.backbone=resnet18",
+        "reid.model.weights=auxiliary", "auxiliary.n_ids=6", "pretrain.epochs=1", "pretrain.step_size=1")
+
+
+def test_pretraining_is_one_stage_shared_by_portions_seeds_and_methods():
+    a = build_stages(load_pipeline_config(*FAST))
+    b = build_stages(load_pipeline_config(*FAST, "portion=0.8", "seed=3", "methods=none,pona,copy,full"))
+    for name in ("prepare_auxiliary", "pretrain_reid"):
+        assert a[name].key == b[name].key
+    assert "pretrain_reid" in a["train_reid[none]"].deps
+    assert all("pretrain_reid" in s.deps for n, s in b.items() if n.startswith("train_reid"))
+    plain = build_stages(load_pipeline_config(*FAST, "reid.model.weights=random"))
+    assert "pretrain_reid" not in plain and "prepare_auxiliary" not in plain
+    other = build_stages(load_pipeline_config(*FAST, "pretrain.epochs=2"))
+    assert other["pretrain_reid"].key != a["pretrain_reid"].key
+    assert other["train_reid[none]"].key != a["train_reid[none]"].key  # a new start retrains
+
+
+def test_run_starts_from_the_pretrained_trunk_and_says_so(tmp_path):
+    cfg = load_pipeline_config(*FAST, f"out={tmp_path}", "reid.precision=fp32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedQueryWarning)
+        report = run_pipeline(cfg)
+    results = json.loads(Path(report["results_path"]).read_text())
+    assert results["reid_start"] == "auxiliary" and results["pretrain"]["identities"] == 6
+    pretrained = torch.load(results["pretrain"]["checkpoint"], weights_only=True)["model"]
+    train = Path(results["stages"]["train_reid[none]"]["folder"]) / "train" / "checkpoint.pt"
+    state = torch.load(train, weights_only=True)
+    assert state["weights_init"].startswith("checkpoint: ") and results["pretrain"]["checkpoint"] in state["weights_init"]
+    assert state["config"]["model"]["weights"] == results["pretrain"]["checkpoint"]
+    from reid.model import ModelConfig, build_model
+
+    model, note = build_model(ModelConfig(weights=results["pretrain"]["checkpoint"], backbone="resnet18"), 4)
+    assert torch.equal(model.backbone.layer4[1].conv2.weight, pretrained["backbone.layer4.1.conv2.weight"])
+    assert torch.equal(model.backbone.bn1.running_mean, pretrained["backbone.bn1.running_mean"])
+    assert note.startswith("checkpoint: ")
+    assert 0 <= results["methods"]["none"]["mAP"] <= 100
+
+
+def test_weights_auxiliary_outside_a_pipeline_names_the_fix(tmp_path):
+    from pona_model.losses import MissingWeightsError
+    from reid.model import ModelConfig, build_model
+
+    with pytest.raises(MissingWeightsError, match="pretrain_reid"):
+        build_model(ModelConfig(weights="auxiliary", backbone="resnet18"), n_classes=3)
+    with pytest.raises(MissingWeightsError, match="no such file"):
+        build_model(ModelConfig(weights=str(tmp_path / "none.pt"), backbone="resnet18"), n_classes=3)
