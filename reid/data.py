@@ -7,12 +7,9 @@ indexed once into a manifest; the torchreid dataset is then built from that file
 instantiates a dataset more than once (one per mode), so a reduced or augmented split must come
 from a file, never from a random draw inside the dataset.
 
-torchreid 0.2.5 from PyPI (deep-person-reid 1.4.0 under ``torchreid.reid``) has quirks handled here:
+torchreid 0.2.5 from PyPI (imported through ``reid._torchreid``, which handles its import quirks) has
+more quirks handled here:
 
-- ``from torchreid.data import ImageDataset`` fails; we import from ``torchreid.reid.*``.
-- importing it needs cv2, gdown, tensorboard and scipy, which it does not declare; a missing one is
-  reported with the install command rather than as a bare ``ModuleNotFoundError``.
-- it warns at import that its compiled rank evaluator is absent; the Python one is used (fine).
 - its ``read_image`` retries an unreadable file forever; we read images ourselves and raise.
 - its ``Dataset`` indexes ``query[0]`` / ``gallery[0]``, so it cannot hold an empty split; a
   training-only folder gets placeholders that are removed after construction.
@@ -20,12 +17,9 @@ torchreid 0.2.5 from PyPI (deep-person-reid 1.4.0 under ``torchreid.reid``) has 
 
 from __future__ import annotations
 
-import importlib
 import logging
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -36,35 +30,13 @@ from torchvision import transforms as T
 
 from pona_model.atomic import atomic_path
 from pona_model.losses import IMAGENET_MEAN, IMAGENET_STD
+from reid._torchreid import torchreid_module
 from reid.market_index import MarketLayoutError, index_market
 from reid.train_config import SAMPLERS
 
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("path", "identity", "camera", "split")
-
-_TORCHREID_DEPS = {"cv2": "opencv-python-headless", "gdown": "gdown", "tensorboard": "tensorboard",
-                   "scipy": "scipy"}
-
-
-# ----------------------------------------------------------------------------- torchreid import
-
-def torchreid_module(name: str = "torchreid.reid") -> ModuleType:
-    """Import a torchreid module (e.g. ``torchreid.reid.metrics.rank``) with the PyPI package's
-    quirks handled: the Cython warning silenced, undeclared dependencies named with the fix."""
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Cython evaluation", category=UserWarning)
-            return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        missing = (exc.name or "").split(".")[0]
-        if missing == "torchreid":
-            raise ModuleNotFoundError("torchreid is not installed: pip install torchreid==0.2.5") from exc
-        package = _TORCHREID_DEPS.get(missing, missing)
-        raise ModuleNotFoundError(
-            f"torchreid needs the module {missing!r}, which it does not declare as a dependency: "
-            f"pip install {package} (the project's pyproject.toml lists it)") from exc
-
 
 ImageDataset = torchreid_module("torchreid.reid.data").ImageDataset
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from reid._torchreid import torchreid_module
 from reid.market_index import DISTRACTOR_ID, JUNK_ID
 
 AP_DEFINITIONS = ("torchreid", "trapezoid")
@@ -77,8 +78,6 @@ def rank_queries(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, q_
 
 
 def _torchreid_eval_market1501():
-    from reid.data import torchreid_module
-
     return torchreid_module("torchreid.reid.metrics.rank").eval_market1501
 
 

@@ -26,12 +26,13 @@ from torch import nn
 
 from pona_model.cli import param
 from pona_model.losses import MissingWeightsError
+from reid._torchreid import torchreid_module
 
 log = logging.getLogger(__name__)
 
 HEADS = ("ft_net", "plain")
 BACKBONES = ("resnet50", "resnet34", "resnet18")
-WEIGHT_POLICIES = ("imagenet", "random", "auxiliary")  # or a file path
+WEIGHT_POLICIES = ("imagenet", "random")
 # torchvision's file names in $TORCH_HOME/hub/checkpoints (resnet50: V1 weights, then V2).
 TORCHVISION_FILES: dict[str, tuple[str, ...]] = {
     "resnet50": ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),
@@ -48,10 +49,7 @@ class ModelConfig:
     backbone: str = param("resnet50", "torchvision ResNet trunk (resnet50 is the paper's; the smaller ones "
                           "are for quick checks)", choices=BACKBONES)
     weights: str = param("imagenet", "backbone initialisation: imagenet (a local file or the torch cache; an "
-                         "error when absent), random (explicitly untrained), a file (a re-ID checkpoint of "
-                         "python -m reid.train, e.g. a pretraining, or a torchvision state dict), or auxiliary "
-                         "(pipelines only: the pretrain_reid stage's checkpoint on identities outside the "
-                         "experiment)")
+                         "error when absent) or random (explicitly untrained)", choices=WEIGHT_POLICIES)
     weights_file: str = param("", "ImageNet state dict of the backbone; empty = torchvision's file in "
                               "$TORCH_HOME/hub/checkpoints")
     bottleneck: int = param(512, "ft_net: width of the Linear -> BN bottleneck (the evaluation feature)")
@@ -79,16 +77,6 @@ def find_backbone_weights(config: ModelConfig) -> Path | None:
     weights are asked for and absent."""
     if config.weights == "random":
         return None
-    if config.weights == "auxiliary":
-        raise MissingWeightsError("model.weights=auxiliary is the pipeline's pretrain_reid stage "
-                                  "(python -m pipelines.run reid.model.weights=auxiliary); here pass that stage's "
-                                  "checkpoint: model.weights=PATH/checkpoint.pt")
-    if config.weights != "imagenet":
-        path = Path(config.weights).expanduser()
-        if not path.is_file():
-            raise MissingWeightsError(f"model.weights={config.weights}: no such file (use imagenet, random, or the "
-                                      "path of a re-ID checkpoint or torchvision state dict)")
-        return path
     if config.weights_file:
         path = Path(config.weights_file).expanduser()
         if not path.is_file():
@@ -108,8 +96,6 @@ def load_backbone_weights(trunk: nn.Module, path: Path, backbone: str) -> None:
         raise MissingWeightsError(f"{path} is not a readable torch state dict ({type(exc).__name__}: {exc})") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
-    if isinstance(state, dict) and isinstance(state.get("model"), dict) and "format" in state:
-        state = trunk_state(state["model"])  # a re-ID training checkpoint: its trunk
     if not isinstance(state, dict) or "conv1.weight" not in state or "layer4.0.conv1.weight" not in state:
         raise MissingWeightsError(f"{path} is not a torchvision ResNet state dict (no conv1.weight / "
                                   "layer4.0.conv1.weight)")
@@ -123,21 +109,10 @@ def load_backbone_weights(trunk: nn.Module, path: Path, backbone: str) -> None:
     trunk.load_state_dict({k: state[k] for k in own}, strict=False)
 
 
-def trunk_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The trunk of a saved re-ID model (``FtNet`` keeps it under ``backbone.``, ``PlainNet`` under
-    ``net.``) under torchvision's key names; the head is new in every training."""
-    for prefix in ("backbone.", "net."):
-        trunk = {k[len(prefix):]: v for k, v in model_state.items() if k.startswith(prefix)}
-        if trunk:
-            return trunk
-    return model_state
-
-
-def _file_label(path: Path, policy: str = "imagenet") -> str:
+def _file_label(path: Path) -> str:
     from pona_model.checkpoint import file_sha256
 
-    kind = policy if policy in WEIGHT_POLICIES else "checkpoint"
-    return f"{kind}: {path} (sha256 {file_sha256(path)[:12]})"
+    return f"imagenet: {path} (sha256 {file_sha256(path)[:12]})"
 
 
 # ----------------------------------------------------------------------------- models
@@ -189,8 +164,6 @@ class PlainNet(nn.Module):
 
     def __init__(self, n_classes: int, backbone: str = "resnet50", last_stride: int = 2) -> None:
         super().__init__()
-        from reid.data import torchreid_module
-
         models = torchreid_module("torchreid.reid.models")
         self.net = models.build_model(backbone, n_classes, loss="softmax", pretrained=False, use_gpu=False)
         if last_stride == 1:
@@ -226,7 +199,7 @@ def build_model(config: ModelConfig, n_classes: int, *, load_weights: bool = Tru
                     config.backbone)
         return model, "random"
     load_backbone_weights(model.backbone, path, config.backbone)
-    note = _file_label(path, config.weights)
+    note = _file_label(path)
     log.info("backbone %s", note)
     return model, note
 
