@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 HEADS = ("ft_net", "plain")
 BACKBONES = ("resnet50", "resnet34", "resnet18")
-WEIGHT_POLICIES = ("imagenet", "random")
+WEIGHT_POLICIES = ("imagenet", "random", "auxiliary")  # or a file path
 # torchvision's file names in $TORCH_HOME/hub/checkpoints (resnet50: V1 weights, then V2).
 TORCHVISION_FILES: dict[str, tuple[str, ...]] = {
     "resnet50": ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),
@@ -49,7 +49,10 @@ class ModelConfig:
     backbone: str = param("resnet50", "torchvision ResNet trunk (resnet50 is the paper's; the smaller ones "
                           "are for quick checks)", choices=BACKBONES)
     weights: str = param("imagenet", "backbone initialisation: imagenet (a local file or the torch cache; an "
-                         "error when absent) or random (explicitly untrained)", choices=WEIGHT_POLICIES)
+                         "error when absent), random (explicitly untrained), a file (a re-ID checkpoint of "
+                         "python -m reid.train, e.g. a pretraining, or a torchvision state dict), or auxiliary "
+                         "(pipelines only: the pretrain_reid stage's checkpoint on identities outside the "
+                         "experiment)")
     weights_file: str = param("", "ImageNet state dict of the backbone; empty = torchvision's file in "
                               "$TORCH_HOME/hub/checkpoints")
     bottleneck: int = param(512, "ft_net: width of the Linear -> BN bottleneck (the evaluation feature)")
@@ -77,6 +80,16 @@ def find_backbone_weights(config: ModelConfig) -> Path | None:
     weights are asked for and absent."""
     if config.weights == "random":
         return None
+    if config.weights == "auxiliary":
+        raise MissingWeightsError("model.weights=auxiliary is the pipeline's pretrain_reid stage "
+                                  "(python -m pipelines.run reid.model.weights=auxiliary); here pass that stage's "
+                                  "checkpoint: model.weights=PATH/checkpoint.pt")
+    if config.weights != "imagenet":
+        path = Path(config.weights).expanduser()
+        if not path.is_file():
+            raise MissingWeightsError(f"model.weights={config.weights}: no such file (use imagenet, random, or the "
+                                      "path of a re-ID checkpoint or torchvision state dict)")
+        return path
     if config.weights_file:
         path = Path(config.weights_file).expanduser()
         if not path.is_file():
@@ -96,6 +109,8 @@ def load_backbone_weights(trunk: nn.Module, path: Path, backbone: str) -> None:
         raise MissingWeightsError(f"{path} is not a readable torch state dict ({type(exc).__name__}: {exc})") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
+    if isinstance(state, dict) and isinstance(state.get("model"), dict) and "format" in state:
+        state = trunk_state(state["model"])  # a re-ID training checkpoint: its trunk
     if not isinstance(state, dict) or "conv1.weight" not in state or "layer4.0.conv1.weight" not in state:
         raise MissingWeightsError(f"{path} is not a torchvision ResNet state dict (no conv1.weight / "
                                   "layer4.0.conv1.weight)")
@@ -109,10 +124,21 @@ def load_backbone_weights(trunk: nn.Module, path: Path, backbone: str) -> None:
     trunk.load_state_dict({k: state[k] for k in own}, strict=False)
 
 
-def _file_label(path: Path) -> str:
+def trunk_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The trunk of a saved re-ID model (``FtNet`` keeps it under ``backbone.``, ``PlainNet`` under
+    ``net.``) under torchvision's key names; the head is new in every training."""
+    for prefix in ("backbone.", "net."):
+        trunk = {k[len(prefix):]: v for k, v in model_state.items() if k.startswith(prefix)}
+        if trunk:
+            return trunk
+    return model_state
+
+
+def _file_label(path: Path, policy: str = "imagenet") -> str:
     from pona_model.checkpoint import file_sha256
 
-    return f"imagenet: {path} (sha256 {file_sha256(path)[:12]})"
+    kind = policy if policy in WEIGHT_POLICIES else "checkpoint"
+    return f"{kind}: {path} (sha256 {file_sha256(path)[:12]})"
 
 
 # ----------------------------------------------------------------------------- models
@@ -199,7 +225,7 @@ def build_model(config: ModelConfig, n_classes: int, *, load_weights: bool = Tru
                     config.backbone)
         return model, "random"
     load_backbone_weights(model.backbone, path, config.backbone)
-    note = _file_label(path)
+    note = _file_label(path, config.weights)
     log.info("backbone %s", note)
     return model, note
 
