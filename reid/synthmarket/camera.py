@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-N_CAMERAS = 6
+from reid.market_index import N_CAMERAS
+
 WALLS: tuple[str, ...] = ("brick", "glass", "trees", "concrete", "shop", "fence")
 GROUNDS: tuple[str, ...] = ("tiles", "asphalt", "grass", "pavers")
 SCENE_SATURATION = 0.6

@@ -26,6 +26,7 @@ from pona_model.annotations import build_pairs, write_annotations, write_pairs
 from pona_model.atomic import atomic_path, atomic_write_text
 from pona_model.cli import to_dict
 from pona_model.pose import MISSING, N_JOINTS, has_torso
+from reid.market_index import DISTRACTOR_ID, JUNK_ID, NAME_PATTERN
 from reid.synthmarket.appearance import Appearance, lookalike_groups, mutate, sample_appearance
 from reid.synthmarket.camera import N_CAMERAS, Camera, apply_camera, background_crop, make_cameras
 from reid.synthmarket.config import SynthMarketConfig
@@ -34,7 +35,7 @@ from reid.synthmarket.shots import Track, sample_shot, sample_track
 
 GENERATOR_VERSION = 2  # bump whenever the same settings would draw different bytes
 SPLIT_DIRS: dict[str, str] = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
-MARKET_PATTERN = r"^(-1|\d+)_c(\d)s(\d)_(\d+)_(\d+)"
+MARKET_PATTERN = NAME_PATTERN.pattern  # the names SynthMarket writes parse as Market-1501's
 # SeedSequence tags: one per kind of random decision.
 _PLAN, _APPEARANCE, _MUTATION, _CAMERAS, _TRACK, _IMAGE, _NAMES, _EXTRA = range(101, 109)
 _SPLIT_CODE = {"train": 1, "query": 2, "gallery": 3}
@@ -136,10 +137,10 @@ def make_plan(cfg: SynthMarketConfig) -> Plan:
         else:
             appearances[key] = sample_appearance(_rng(cfg.seed, _APPEARANCE, key), cfg.palette_size, cfg.shade_jitter)
             groups[key] = -1
-        jobs.append(Job("gallery", "distractor", 0, key, int(extra.integers(1, N_CAMERAS + 1)), 0))
+        jobs.append(Job("gallery", "distractor", DISTRACTOR_ID, key, int(extra.integers(1, N_CAMERAS + 1)), 0))
     for k in range(cfg.n_junk):
         source = test_ids[int(extra.integers(len(test_ids)))]  # fragments of test people, or background
-        jobs.append(Job("gallery", "junk", -1, JUNK_BASE + k if extra.random() < 0.5 else source,
+        jobs.append(Job("gallery", "junk", JUNK_ID, JUNK_BASE + k if extra.random() < 0.5 else source,
                         int(extra.integers(1, N_CAMERAS + 1)), 1000 + k))
     return Plan(train_ids, test_ids, appearances, groups, _name_jobs(cfg, jobs))
 
