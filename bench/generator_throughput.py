@@ -2,7 +2,7 @@
 
 Default: the Market-1501 generator (3 PoNA blocks, 128 x 64, batch norm) on CPU with 2 threads, at
 batch 1 and 8. The authors' code does about 5 images/s at batch 8 on the project's 2-core machine
-(spec "Forward cost"); this implementation must not be slower.
+(docs/architecture.md); this implementation must not be slower.
 
 What was tried (2 threads, batch 8, interleaved runs, best of 6): the 3x3 convs run near the
 CPU's fp32 peak (~70 % of the time); an authors'-style forward (NCHW, no_grad, bmm + softmax)

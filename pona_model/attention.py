@@ -1,9 +1,9 @@
-"""Non-local attention of the PoNA generator (spec "Generator", steps 1 and 5; paper eqs. 2 and 4-7).
+"""Non-local attention of the PoNA generator (docs/architecture.md "Generator", steps 1 and 5; paper eqs. 2 and 4-7).
 
 Both attentions use the SAGAN form: 1x1 convs map feature maps to queries, keys (D/8 channels) and
 values (D channels); the attention map is softmax over the key axis of the *unscaled* dot products
 Q^T K (no 1/sqrt(d): the authors' code has none, and the learnt 1x1 convs absorb any scale), and
-the output at position i is sum_j A[i, j] V[:, j] ("V A^T" in the spec's notation).
+the output at position i is sum_j A[i, j] V[:, j] ("V A^T" in the notation of docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from torch import Tensor, nn
 def reference_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     """softmax_j(q_i . k_j) v_j written out: q, k (B, N, d), v (B, N, Dv) -> (B, N, Dv).
 
-    The explicit math of the spec; kept as the ground truth the fused kernel is tested against.
+    The math of docs/architecture.md written out; kept as the ground truth the fused kernel is tested against.
     """
     energy = torch.bmm(q, k.transpose(1, 2))  # (B, N_query, N_key)
     weights = torch.softmax(energy, dim=-1)  # softmax over keys
@@ -46,7 +46,7 @@ def _attend(core: DotProductAttention, q: Tensor, k: Tensor, v: Tensor) -> Tenso
 
 
 class SelfAttention(nn.Module):
-    """SA(D) on the fused code (spec step 1, paper eq. 2): x + gamma * attn(x) + beta * x.
+    """SA(D) on the fused code (docs/architecture.md step 1, paper eq. 2): x + gamma * attn(x) + beta * x.
 
     gamma and beta start at 0, so at initialisation the module is exactly the identity and the
     block first relies on local (convolutional) evidence (paper, after eq. 7).
@@ -67,7 +67,7 @@ class SelfAttention(nn.Module):
 
 
 class CrossModalAttention(nn.Module):
-    """Pose-guided non-local attention (spec step 5, paper eqs. 4-7): x + gamma * attn.
+    """Pose-guided non-local attention (docs/architecture.md step 5, paper eqs. 4-7): x + gamma * attn.
 
     Query and key come from the pose (guide) code, the value from the image code: the pose decides
     where each image feature is gathered from. gamma starts at 0 (eq. 7), so the module is the

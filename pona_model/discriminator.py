@@ -1,4 +1,4 @@
-"""The two PoNA discriminators, D_P (pose) and D_A (appearance) (spec "Discriminators"; paper Sec. III-D).
+"""The two PoNA discriminators, D_P (pose) and D_A (appearance) (docs/architecture.md "Discriminators"; paper Sec. III-D).
 
 Both are the authors' ResNet discriminator: a spectral-norm conv encoder (two stride-2 downsamplings)
 and residual blocks, with no final 1-channel conv: the GAN loss averages over the whole

@@ -1,10 +1,10 @@
-"""Forward FLOPs per image, counted with forward hooks (spec "Forward cost": 39.2 / 27.5 / 249 GFLOP).
+"""Forward FLOPs per image, counted with forward hooks (docs/architecture.md: 39.2 / 27.5 / 249 GFLOP).
 
 Convention: a multiply-add is 2 FLOPs; counted are convs, transposed convs, linear layers and the
 two N x N matmuls of every attention (Q^T K and V A^T). Bias adds, norms, activations, softmax,
 padding and residual adds are left out (together about 0.2 % of the total here). With this convention the generator
 comes out at 39.20 (Market, 3 blocks), 27.46 (2 blocks) and 249.25 GFLOP (DeepFashion 256 x 176,
-instance norm, 3 blocks), the spec's figures to the rounding shown.
+instance norm, 3 blocks), the figures of docs/architecture.md to the rounding shown.
 
 Shapes are all the count needs, so the model is built and run on the ``meta`` device: no memory,
 no arithmetic, instant even at 256 x 176.

@@ -1,4 +1,4 @@
-"""The PoNA generator: two encoders, a stack of PoNA blocks, a decoder (spec "Generator"; paper Fig. 2).
+"""The PoNA generator: two encoders, a stack of PoNA blocks, a decoder (docs/architecture.md "Generator"; paper Fig. 2).
 
 Input: the condition image (3 ch, [-1, 1]) and the pose pair cat(P_c, P_t) (36 ch), same H x W.
 Output: the generated image (3 ch, tanh, [-1, 1]). No skip connections from encoder to decoder.
@@ -23,7 +23,7 @@ POSE_PAIR_CHANNELS = 36  # 18 keypoint heat maps for the condition pose, 18 for 
 
 @dataclass
 class GeneratorConfig:
-    """Shape of the generator; the defaults are the paper's Market-1501 model (spec, Table II)."""
+    """Shape of the generator; the defaults are the paper's Market-1501 model (paper Table II; docs/architecture.md)."""
 
     arch: str = field(default="pona", metadata={
         "help": "generator architecture: pona (this paper) or patn (Zhu et al. 2019, Table VI's comparison; "
@@ -143,7 +143,7 @@ class Decoder(nn.Sequential):
 
 def init_weights(module: nn.Module) -> None:
     """The authors' 'normal' init: conv / transposed-conv / linear weights ~ N(0, 0.02), biases keep
-    PyTorch defaults; batch-norm weight ~ N(1, 0.02), bias 0 (spec "Init")."""
+    PyTorch defaults; batch-norm weight ~ N(1, 0.02), bias 0 (docs/architecture.md, "Initialisation")."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, 0.02)
@@ -167,7 +167,7 @@ def check_generator_inputs(config: GeneratorConfig, condition_image: Tensor, pos
 
 
 class Generator(nn.Module):
-    """I_g = G(I_c, cat(P_c, P_t)); weights initialised per spec at construction."""
+    """I_g = G(I_c, cat(P_c, P_t)); weights initialised at construction as the authors' code does."""
 
     def __init__(self, config: GeneratorConfig | None = None) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""The generator's and discriminators' losses (spec "Losses and training").
+"""The generator's and discriminators' losses (docs/architecture.md, "Losses and training").
 
 L_G = lambda_L1 * L1 + lambda_per * perceptual + lambda_GAN * (GAN(D_P) + GAN(D_A)) / 2
 L_D = lambda_GAN * 0.5 * (GAN(D(real), 1) + GAN(D(fake), 0))

@@ -1,4 +1,4 @@
-"""The PoNA block (spec "Generator", steps 1-6; paper Sec. III-C, Fig. 2 and Fig. 11).
+"""The PoNA block (docs/architecture.md "Generator", steps 1-6; paper Sec. III-C, Fig. 2 and Fig. 11).
 
 Inside the blocks the norm is always a non-affine InstanceNorm followed by Dropout (0.5, ``block_dropout``) after the
 first conv of each unit, whatever the generator's global norm is: the authors' code hard-codes it.
@@ -20,7 +20,7 @@ FUSIONS: tuple[str, ...] = ("head", "middle", "tail", "none")
 class DoubleConv(nn.Module):
     """dc(in, out): conv3x3(in->in) IN ReLU Dropout(0.5) conv3x3(in->out) IN ReLU, optionally x + dc(x).
 
-    Zero padding 1 and biased convs, as in the authors' code (spec "double conv" unit).
+    Zero padding 1 and biased convs, as in the authors' code (docs/architecture.md, "double-conv unit").
     """
 
     def __init__(self, in_channels: int, out_channels: int, residual: bool, dropout: float = 0.5) -> None:

@@ -1,6 +1,6 @@
 """The generator training run's typed config; presets in ``pona_model/presets/*.yaml`` fill it.
 
-Defaults are the authors' Market-1501 settings (spec "Losses and training"), so a preset only
+Defaults are the authors' Market-1501 settings (docs/architecture.md, "Losses and training"), so a preset only
 states where it differs.
 """
 

@@ -1,4 +1,4 @@
-"""The PoNA training loop: one G step, then D_A, then D_P, per iteration (spec "Losses and training").
+"""The PoNA training loop: one G step, then D_A, then D_P, per iteration (docs/architecture.md, "Losses and training").
 
 Everything a resumed run needs to reproduce the uninterrupted one is in the checkpoint: weights,
 optimisers, schedulers, history pools, the global RNG state (dropout) and the iteration. Training

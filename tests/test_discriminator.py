@@ -1,4 +1,4 @@
-"""The discriminators: exact parameter counts (spec), spectral norm on every conv, raw-score output."""
+"""The discriminators: exact parameter counts (docs/architecture.md), spectral norm on every conv, raw-score output."""
 
 from __future__ import annotations
 

@@ -76,7 +76,7 @@ def test_init_follows_spec() -> None:
     assert bn and all(m.bias.abs().max() == 0 for m in bn)
     assert torch.cat([m.weight for m in bn]).sub(1).abs().max() < 0.15
     assert all(p.abs().max() == 0 for name, p in g.named_parameters() if name.endswith(("gamma", "beta")))
-    # Blocks always use non-affine instance norm, whatever the global norm (spec).
+    # Blocks always use non-affine instance norm, whatever the global norm (docs/architecture.md).
     block_norms = [m for m in g.blocks.modules() if isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d))]
     assert block_norms and all(isinstance(m, nn.InstanceNorm2d) and not m.affine for m in block_norms)
 

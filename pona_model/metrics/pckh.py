@@ -1,4 +1,4 @@
-"""PCKh as PATN's evaluation computes it (Zhu et al.; spec "Evaluation").
+"""PCKh as PATN's evaluation computes it (Zhu et al.; docs/evaluation.md).
 
 For a pair, the head box is spanned by the ground-truth head joints (nose, neck, both eyes, both ears)
 that are present: w = x_max - x_min, h = y_max - y_min. With fewer than two of them present the pair is
