@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_isc import isc_features_to_metric
@@ -37,7 +36,7 @@ from torch_fidelity.metric_isc import isc_features_to_metric
 from pona_model.atomic import atomic_path
 from pona_model.checkpoint import file_sha256
 from pona_model.losses import MissingWeightsError
-from pona_model.metrics.weights import absent_reason, find_weights, load_state_dict
+from pona_model.metrics.weights import MetricNetwork, absent_reason, find_weights, load_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +61,13 @@ FID_SETTINGS: dict[str, object] = {
 }
 
 
-class FeatureExtractor(nn.Module):
+class FeatureExtractor(MetricNetwork):
     """uint8 (B, H, W, 3) images -> (pool features, logits) as float64 arrays.
 
     ``net`` takes uint8 (B, 3, H, W) tensors at any size and returns (features, logits): torch-fidelity's
     Inception-v3 for real scores; tests pass small randomly initialised stand-ins, whose ``provenance``
     says so, in place of weights that cannot be downloaded.
     """
-
-    def __init__(self, net: nn.Module, provenance: dict[str, object]) -> None:
-        super().__init__()
-        self.net = net
-        self.provenance = dict(provenance)
-        self.requires_grad_(False)
-        self.eval()
 
     @property
     def fingerprint(self) -> str:

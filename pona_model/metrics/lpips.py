@@ -24,11 +24,16 @@ from pathlib import Path
 import lpips as lpips_package
 import numpy as np
 import torch
-from torch import nn
 
 from pona_model.checkpoint import file_sha256
 from pona_model.losses import MissingWeightsError
-from pona_model.metrics.weights import absent_reason, find_weights, hub_checkpoints_dir, load_state_dict
+from pona_model.metrics.weights import (
+    MetricNetwork,
+    absent_reason,
+    find_weights,
+    hub_checkpoints_dir,
+    load_state_dict,
+)
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 LPIPS_HEAD_FILES = ("lpips_alex_v0.1.pth", "alex.pth")
@@ -40,15 +45,8 @@ MIN_SIZE = 31  # the smallest side AlexNet's strides and pools leave at least on
 _HEAD_KEY = re.compile(r"^lin(\d)\.(?:model\.\d+\.)?weight$")
 
 
-class LPIPS(nn.Module):
-    """The lpips package's LPIPS v0.1 (AlexNet); ``distance`` takes uint8 image batches."""
-
-    def __init__(self, net: lpips_package.LPIPS, provenance: dict[str, object]) -> None:
-        super().__init__()
-        self.net = net
-        self.provenance = dict(provenance)
-        self.requires_grad_(False)
-        self.eval()
+class LPIPS(MetricNetwork):
+    """The lpips package's LPIPS v0.1 (AlexNet) in ``net``; ``distance`` takes uint8 image batches."""
 
     @torch.inference_mode()
     def distance(self, generated: np.ndarray, target: np.ndarray, batch_size: int = 32) -> np.ndarray:

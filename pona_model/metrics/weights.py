@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from pona_model.losses import MissingWeightsError
 
@@ -56,3 +57,15 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise MissingWeightsError(f"{path} is not a state dict of tensors")
     return state
+
+
+class MetricNetwork(nn.Module):
+    """A frozen network in evaluation mode with the ``provenance`` a result records beside its scores
+    (files and SHA-256, or a test stand-in's label): the metric networks' common base."""
+
+    def __init__(self, net: nn.Module, provenance: dict[str, object]) -> None:
+        super().__init__()
+        self.net = net
+        self.provenance = dict(provenance)
+        self.requires_grad_(False)
+        self.eval()
