@@ -92,6 +92,7 @@ def test_every_metric_end_to_end_with_stand_ins(scored, tmp_path):
     assert STAND_IN in metrics["is"]["network"]["network"] and STAND_IN in metrics["pckh"]["estimator"]["estimator"]
     assert metrics["fid"]["real"]["n_real"] == 6 and not metrics["fid"]["real"]["from_cache"]
     assert metrics["is"]["splits"] == 2 and metrics["lpips"]["value"] > 0
+    assert metrics["kid"]["subset_size"] == 6 and metrics["kid"]["subsets"] == 100  # capped by the 6 real images
     assert result["scores"]["ssim"] == metrics["ssim"]["value"] and "is_std" in result["scores"]
     # Files: strict JSON, per-pair CSV, pictures of the documented layout.
     on_disk = json.loads(out.read_text())
@@ -106,6 +107,11 @@ def test_every_metric_end_to_end_with_stand_ins(scored, tmp_path):
                             progress=False)
     assert again["metrics"]["fid"]["real"]["from_cache"]
     assert again["metrics"]["fid"]["value"] == pytest.approx(metrics["fid"]["value"])
+    kid = evaluate_folder(scored["generated"], scored["keypoints"], images=scored["images"], pairs=scored["pairs"],
+                          train_images=scored["images"], inception=stand_in_inception(), progress=False,
+                          settings=MetricSettings(include=["kid"], kid_subsets=3, kid_subset_size=4,
+                                                  fid_stats=settings.fid_stats))["metrics"]["kid"]
+    assert (kid["subsets"], kid["subset_size"]) == (3, 4) and kid["value"] != metrics["kid"]["value"]
 
 
 def test_absent_weights_and_estimator_are_reported_as_skipped(scored, monkeypatch):

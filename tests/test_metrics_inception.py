@@ -20,6 +20,7 @@ from pona_model.metrics.inception import (
     frechet_distance,
     inception_absent_reason,
     inception_score,
+    kernel_inception_distance,
     load_inception,
 )
 from tests.metrics_stand_ins import STAND_IN, stand_in_inception
@@ -119,11 +120,35 @@ def test_real_statistics_are_computed_once_and_cached(tmp_path):
         return rng.normal(size=(10, 3))
 
     cache = tmp_path / "stats.npz"
-    mu, sigma, n, cached = cached_statistics(cache, {"images": "a", "network": "x"}, compute)
-    assert (n, cached, len(calls)) == (10, False, 1) and cache.is_file()
-    mu2, sigma2, _, cached2 = cached_statistics(cache, {"images": "a", "network": "x"}, compute)
+    mu, sigma, features, cached = cached_statistics(cache, {"images": "a", "network": "x"}, compute)
+    assert (len(features), cached, len(calls)) == (10, False, 1) and cache.is_file()
+    mu2, sigma2, features2, cached2 = cached_statistics(cache, {"images": "a", "network": "x"}, compute)
+    np.testing.assert_array_equal(features, features2)  # KID reads the real features from the cache too
     assert cached2 and len(calls) == 1
     np.testing.assert_array_equal(mu, mu2)
     np.testing.assert_array_equal(sigma, sigma2)
     _, _, _, cached3 = cached_statistics(cache, {"images": "a", "network": "other"}, compute)
     assert not cached3 and len(calls) == 2  # other settings: recomputed and rewritten
+
+
+def _poly(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return (x @ y.T / x.shape[1] + 1.0) ** 3
+
+
+def test_kernel_inception_distance_known_answers():
+    """With one subset of every image, KID is the unbiased MMD^2 with the cubic kernel, written out."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 5)), rng.normal(0.5, 1.0, size=(20, 5))
+    kxx, kyy, kxy = _poly(x, x), _poly(y, y), _poly(x, y)
+    m = len(x)
+    expected = ((kxx.sum() - np.trace(kxx)) + (kyy.sum() - np.trace(kyy))) / (m * (m - 1)) - 2 * kxy.mean()
+    mean, std, used = kernel_inception_distance(x, y, subsets=1, subset_size=1000)
+    assert used == 20 and std == 0.0  # the subset size is capped by the sets
+    assert mean == pytest.approx(expected, rel=1e-4)  # float32 features, as torch-fidelity's
+    big = rng.normal(size=(400, 5))
+    same, _, _ = kernel_inception_distance(big, big, subsets=50, subset_size=200)
+    shifted, _, _ = kernel_inception_distance(big, big + 0.5, subsets=50, subset_size=200)
+    assert abs(same) < 0.05 * shifted  # a set against itself: about 0
+    assert kernel_inception_distance(x, y, subsets=3, subset_size=5)[2] == 5  # the configured size is used
+    with pytest.raises(ValueError, match="subsets >= 1"):
+        kernel_inception_distance(x[:1], y, subsets=1, subset_size=10)

@@ -54,7 +54,8 @@ def make_pose_estimator(settings: MetricSettings) -> tuple[Any, str]:
 
 
 def real_features(net: FeatureExtractor, folder: Path, size: tuple[int, int], settings: MetricSettings,
-                   progress: bool) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+                   progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Mean, covariance and the features (float32) of the real images, and where they came from."""
     paths = list_images(folder)
     if len(paths) < 2:
         raise EvaluationError(f"train_images={folder} holds {len(paths)} image(s); FID needs at least 2")
@@ -74,9 +75,9 @@ def real_features(net: FeatureExtractor, folder: Path, size: tuple[int, int], se
             feats.append(net.embed(batch, settings.batch_size)[0])
         return np.concatenate(feats)
 
-    mu, sigma, n, from_cache = cached_statistics(cache, key, compute)
-    info = {"images": str(folder), "n_real": n, "of_images": len(paths),
+    mu, sigma, features, from_cache = cached_statistics(cache, key, compute)
+    info = {"images": str(folder), "n_real": len(features), "of_images": len(paths),
             "selection": "all" if len(used) == len(paths) else f"numpy default_rng({SELECTION_SEED}) subset",
             "cache": str(cache), "from_cache": from_cache}
-    return mu, sigma, info
+    return mu, sigma, features, info
 

@@ -20,10 +20,12 @@ from pona_model.evaluation.settings import PER_PAIR, EvaluationError, MetricSett
 from pona_model.metrics.inception import (
     FID_SETTINGS,
     IS_SETTINGS,
+    KID_SETTINGS,
     FeatureExtractor,
     feature_statistics,
     frechet_distance,
     inception_score,
+    kernel_inception_distance,
 )
 from pona_model.metrics.lpips import LPIPS
 from pona_model.metrics.masks import MASK_SETTINGS, apply_mask, body_mask
@@ -80,7 +82,7 @@ def score_pairs(selected: list[ScoredPair], loader: PairImages, settings: Metric
     pose_rows = set(subset(len(selected), settings.pose_max_pairs).tolist()) if estimator is not None else set()
     tallies.pose_pairs = len(pose_rows)
     target_poses: dict[str, np.ndarray] = {}  # a target image is estimated once, however many pairs share it
-    use_inception = inception is not None and bool(wanted & {"is", "mask_is", "fid"})
+    use_inception = inception is not None and bool(wanted & {"is", "mask_is", "fid", "kid"})
     for rows in tqdm(list(_chunks(len(selected), settings.batch_size)), desc="scoring", unit="batch",
                      disable=not progress):
         batch = [selected[i] for i in rows]
@@ -158,18 +160,27 @@ def network_metrics(t: Tallies, settings: MetricSettings, inception: FeatureExtr
         metrics[name].update(n_images=t.n, splits=settings.is_splits, order="sorted by pair name, then "
                              "IS_SETTINGS' shuffle", of=what, network=network, settings=IS_SETTINGS,
                              **({"mask": MASK_SETTINGS} if name == "mask_is" else {}))
-    if "fid" in wanted:
+    for name in ("fid", "kid"):
+        if name not in wanted:
+            continue
         if inception is None:
-            metrics["fid"] = skipped(inception_reason)
+            metrics[name] = skipped(inception_reason)
         elif not train_images:
-            metrics["fid"] = skipped("no real images: set train_images=DIR (the training images)")
+            metrics[name] = skipped("no real images: set train_images=DIR (the training images)")
         elif t.n < 2:
-            metrics["fid"] = skipped(f"FID needs at least 2 generated images, got {t.n}")
-        else:
-            mu_r, sigma_r, real = real_features(inception, Path(train_images), size, settings, progress)
-            mu_g, sigma_g = feature_statistics(np.concatenate(t.features))
+            metrics[name] = skipped(f"{name.upper()} needs at least 2 generated images, got {t.n}")
+    if {"fid", "kid"} & wanted and not {"fid", "kid"} & set(metrics):
+        mu_r, sigma_r, feats_r, real = real_features(inception, Path(train_images), size, settings, progress)
+        feats_g = np.concatenate(t.features)
+        if "fid" in wanted:
+            mu_g, sigma_g = feature_statistics(feats_g)
             metrics["fid"] = {"value": frechet_distance(mu_g, sigma_g, mu_r, sigma_r), "n_generated": t.n,
                               "real": real, "network": network, "settings": FID_SETTINGS}
+        if "kid" in wanted:
+            mean, std, used = kernel_inception_distance(feats_g, feats_r, settings.kid_subsets,
+                                                        settings.kid_subset_size)
+            metrics["kid"] = {"value": mean, "std": std, "subsets": settings.kid_subsets, "subset_size": used,
+                              "n_generated": t.n, "real": real, "network": network, "settings": KID_SETTINGS}
     if "lpips" in wanted:
         metrics["lpips"] = ({"value": float(np.mean(t.per_pair["lpips"])), "n_images": t.n,
                              "network": lpips.provenance} if lpips is not None else skipped(lpips_reason))

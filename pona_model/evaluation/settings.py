@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from pona_model.cli import param
 
-# /2: psnr_legacy_wrap added; IS / FID by torch-fidelity, LPIPS by lpips, SSIM / PSNR by scikit-image.
+# /2: psnr_legacy_wrap and kid added; IS / FID by torch-fidelity, LPIPS by lpips, SSIM / PSNR by scikit-image.
 RESULT_FORMAT = "pona-generator-metrics/2"
 ALL_METRICS = ("ssim", "mask_ssim", "psnr", "psnr_legacy_wrap", "l1", "is", "mask_is", "pckh", "pckh_gt", "fid",
-               "lpips")
+               "kid", "lpips")
 # The metrics with a value per pair (the _pairs.csv).
 PER_PAIR = ("ssim", "mask_ssim", "psnr", "psnr_legacy_wrap", "l1", "lpips")
 
@@ -31,6 +31,9 @@ class MetricSettings:
     inception_weights: str = param("", "Inception-v3 state dict (pt_inception-2015-12-05-6726825d.pth or "
                                    "torchvision's inception_v3_google-0cc3c7bd.pth); empty = torch hub cache")
     fid_stats: str = param("", "cache file of the real FID statistics; empty = ~/.cache/pona/fid-stats/<key>.npz")
+    kid_subsets: int = param(100, "KID: random subsets averaged (torch-fidelity's default)")
+    kid_subset_size: int = param(1000, "KID: images per subset (torch-fidelity's default), capped by the smaller "
+                                 "of the generated and the real set")
     fid_max_train_images: int = param(0, "real images for the FID statistics (seeded random subset); 0 = all")
     alexnet_weights: str = param("", "torchvision AlexNet state dict for LPIPS; empty = torch hub cache")
     lpips_weights: str = param("", "LPIPS v0.1 AlexNet heads (the lpips package's alex.pth); empty = hub cache "
@@ -47,6 +50,8 @@ class MetricSettings:
             raise ValueError(f"size must be [] or [H, W] with positive values, got {self.size}")
         if min(self.max_pairs, self.fid_max_train_images, self.pose_max_pairs) < 0:
             raise ValueError("max_pairs, fid_max_train_images and pose_max_pairs must be >= 0")
-        if self.batch_size < 1 or self.is_splits < 1:
-            raise ValueError("batch_size and is_splits must be >= 1")
+        if self.batch_size < 1 or self.is_splits < 1 or self.kid_subsets < 1:
+            raise ValueError("batch_size, is_splits and kid_subsets must be >= 1")
+        if self.kid_subset_size < 2:
+            raise ValueError("kid_subset_size must be >= 2")
 

@@ -1,4 +1,4 @@
-"""IS, mask-IS and FID through torch-fidelity: its Inception-v3 (the TF 2015-12-05 FID graph) and its
+"""IS, mask-IS, FID and KID through torch-fidelity: its Inception-v3 (the TF 2015-12-05 FID graph) and its
 score functions; the real-image statistics cached here.
 
 Weights cannot be downloaded here. ``find_inception_weights`` takes a configured file, else looks in
@@ -13,7 +13,9 @@ torch-fidelity cannot load it, so it is refused with a message naming the file t
 
 The scores are torch-fidelity's: IS (``isc_features_to_metric``: rows shuffled by numpy
 RandomState(2020), then contiguous splits), FID (``fid_statistics_to_metric``: Tr sqrt(S1 S2) from the
-eigenvalues of S1 S2, unbiased covariances). Tests drive the same code with small stand-in networks
+eigenvalues of S1 S2, unbiased covariances), KID (``kid_features_to_metric``: unbiased MMD^2 with the
+cubic polynomial kernel (x.y / d + 1)^3, averaged over random subsets drawn by numpy RandomState(2020)).
+Tests drive the same code with small stand-in networks
 (``FeatureExtractor`` over any module mapping uint8 (B, 3, H, W) to (features, logits)).
 """
 
@@ -32,6 +34,7 @@ import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_isc import isc_features_to_metric
+from torch_fidelity.metric_kid import kid_features_to_metric
 
 from pona_model.atomic import atomic_path
 from pona_model.checkpoint import file_sha256
@@ -46,7 +49,8 @@ INCEPTION_FILES = (FID_INCEPTION_FILE, TORCH_FIDELITY_INCEPTION_FILE)
 INCEPTION_KEY = "metrics.inception_weights"
 FID_CLASSES = 1008
 IS_SHUFFLE_SEED = 2020  # torch-fidelity's default: IS splits are drawn after this shuffle
-STATS_FORMAT = "pona-fid-stats/2"  # /2: torch-fidelity's network (TF1 resize); /1 statistics are recomputed
+# /2: torch-fidelity's network (TF1 resize) and the features themselves (for KID); /1 caches are recomputed
+STATS_FORMAT = "pona-fid-stats/2"
 INPUT_DESCRIPTION = ("uint8 RGB at the compared size -> torch-fidelity: TF1-compatible bilinear resize to "
                      "299 x 299 -> (x - 128) / 128")
 IS_SETTINGS: dict[str, object] = {
@@ -58,6 +62,13 @@ FID_SETTINGS: dict[str, object] = {
     "library": "torch-fidelity fid_statistics_to_metric",
     "features": "pool3, 2048-d",
     "covariance": "unbiased (N - 1); Tr sqrt(S1 S2) from the eigenvalues of S1 S2",
+}
+KID_SETTINGS: dict[str, object] = {
+    "library": "torch-fidelity kid_features_to_metric",
+    "features": "pool3, 2048-d",
+    "kernel": "polynomial (x.y / d + 1)^3",
+    "estimator": "unbiased MMD^2, mean and std over the subsets",
+    "subsets": f"drawn without replacement by numpy RandomState({IS_SHUFFLE_SEED})",
 }
 
 
@@ -172,6 +183,21 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     return float(out["frechet_inception_distance"])
 
 
+
+def kernel_inception_distance(features_1: np.ndarray, features_2: np.ndarray, subsets: int = 100,
+                              subset_size: int = 1000) -> tuple[float, float, int]:
+    """(mean, std, subset size used) of KID between two (N, D) feature sets, by torch-fidelity;
+    the subset size is capped by the smaller set (torch-fidelity itself refuses a larger one)."""
+    f1, f2 = (np.asarray(f, dtype=np.float32) for f in (features_1, features_2))
+    if f1.ndim != 2 or f2.ndim != 2 or f1.shape[1] != f2.shape[1]:
+        raise ValueError(f"KID needs two (N, D) feature sets of one D, got {f1.shape} and {f2.shape}")
+    size = min(subset_size, len(f1), len(f2))
+    if size < 2 or subsets < 1:
+        raise ValueError(f"KID needs subsets >= 1 of at least 2 images each, got {subsets} of {size}")
+    out = kid_features_to_metric(torch.from_numpy(f1), torch.from_numpy(f2), kid_subsets=subsets,
+                                 kid_subset_size=size, verbose=False, rng_seed=IS_SHUFFLE_SEED)
+    return float(out["kernel_inception_distance_mean"]), float(out["kernel_inception_distance_std"]), size
+
 # ----------------------------------------------------------------------------- cached real statistics
 
 def files_digest(paths: Sequence[Path]) -> str:
@@ -191,15 +217,16 @@ def default_stats_cache(key: dict[str, object]) -> Path:
 
 
 def cached_statistics(cache: Path, key: dict[str, object], compute: Callable[[], np.ndarray]
-                      ) -> tuple[np.ndarray, np.ndarray, int, bool]:
-    """(mu, sigma, n, from_cache): read ``cache`` when its stored key equals ``key``, else call
-    ``compute()`` for the (N, D) features, and write mu, sigma, N and the key there atomically."""
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(mu, sigma, features, from_cache): read ``cache`` when its stored key equals ``key``, else call
+    ``compute()`` for the (N, D) features, and write mu, sigma, the features (float32, as
+    torch-fidelity's; KID needs them) and the key there atomically."""
     key_text = json.dumps({"format": STATS_FORMAT, **key}, sort_keys=True)
     if cache.is_file():
         try:
             with np.load(cache, allow_pickle=False) as stored:
                 if str(stored["key"]) == key_text:
-                    return stored["mu"], stored["sigma"], int(stored["n"]), True
+                    return stored["mu"], stored["sigma"], stored["features"], True
             log.warning("FID statistics cache %s was made for other settings or images: recomputing", cache)
         except (OSError, KeyError, ValueError) as exc:
             log.warning("FID statistics cache %s is unreadable (%s): recomputing", cache, exc)
@@ -207,5 +234,5 @@ def cached_statistics(cache: Path, key: dict[str, object], compute: Callable[[],
     mu, sigma = feature_statistics(features)
     with atomic_path(cache) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, mu=mu, sigma=sigma, n=np.int64(len(features)), key=np.array(key_text))
-    return mu, sigma, len(features), False
+            np.savez(f, mu=mu, sigma=sigma, features=features.astype(np.float32), key=np.array(key_text))
+    return mu, sigma, features.astype(np.float32), False
