@@ -1,4 +1,4 @@
-"""Score generated person images against their targets: the paper's Table I metrics, FID and LPIPS.
+"""Score generated person images against their targets: the paper's Table I metrics, FID, KID and LPIPS.
 
 Reads a folder of generated images named ``<from>___<to>.png`` (``pona_model.generate``'s output) or
 PATN's 5-panel ``<from>___<to>_vis.jpg`` strips (condition | condition pose | target | target pose |

@@ -32,6 +32,7 @@ from pona_model.metrics.lpips import MIN_SIZE as LPIPS_MIN_SIZE
 
 
 def pinned(size: tuple[int, int], fmt_used: str) -> dict[str, Any]:
+    """What is fixed for every metric of a result: the compared size, resize, data, sources, order, versions."""
     return {
         "compared_size": list(size),
         "resize": RESIZE_DESCRIPTION + " (applied where an image's size differs from the compared size)",

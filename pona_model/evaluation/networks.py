@@ -45,6 +45,7 @@ def load_networks(settings: MetricSettings, wanted: set[str], inception: Feature
 
 
 def make_pose_estimator(settings: MetricSettings) -> tuple[Any, str]:
+    """The offline pose estimator for PCKh, or None with the reason it is unavailable."""
     try:
         from pona_model.poses import PoseEstimator
 

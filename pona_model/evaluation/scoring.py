@@ -42,6 +42,7 @@ from pona_model.metrics.ssim import SSIM_SETTINGS, ssim
 
 
 def skipped(reason: str, **details: Any) -> dict[str, Any]:
+    """A metric entry without a value: the reason, and any details worth keeping."""
     return {"value": None, "skipped": reason, **details}
 
 
@@ -122,6 +123,7 @@ def score_pairs(selected: list[ScoredPair], loader: PairImages, settings: Metric
 
 
 def pixel_metrics(t: Tallies, wanted: set[str]) -> dict[str, Any]:
+    """SSIM, mask-SSIM, both PSNRs and L1: the per-pair scores averaged, with their settings."""
     metrics: dict[str, Any] = {}
     if "ssim" in wanted:
         metrics["ssim"] = {"value": _finite(np.mean(t.per_pair["ssim"])), "n_images": t.n, "settings": SSIM_SETTINGS}
@@ -142,6 +144,7 @@ def pixel_metrics(t: Tallies, wanted: set[str]) -> dict[str, Any]:
 def network_metrics(t: Tallies, settings: MetricSettings, inception: FeatureExtractor | None,
                      inception_reason: str, lpips: LPIPS | None, lpips_reason: str,
                      train_images: str | Path | None, size: tuple[int, int], progress: bool) -> dict[str, Any]:
+    """IS, mask-IS, FID, KID and LPIPS from the pass's network outputs, or why each was skipped."""
     wanted = set(settings.include)
     metrics: dict[str, Any] = {}
     network = inception.provenance if inception is not None else None
@@ -188,6 +191,8 @@ def network_metrics(t: Tallies, settings: MetricSettings, inception: FeatureExtr
 
 
 def pose_metrics(t: Tallies, settings: MetricSettings, estimator: Any, reason: str) -> dict[str, Any]:
+    """PCKh against the estimator on the real target and against the annotation, with the estimator's
+    own ceiling (the real target scored the same way)."""
     metrics: dict[str, Any] = {}
     info = getattr(estimator, "provenance", None) or (
         {"estimator": "pona_model.poses.PoseEstimator (mediapipe BlazePose full, model_complexity=1, mapped to "

@@ -21,6 +21,8 @@ class EvaluationError(ValueError):
 
 @dataclass
 class MetricSettings:
+    """The ``metrics.*`` keys: which metrics, at which size, on how many pairs, with which weights."""
+
     include: list[str] = param(list(ALL_METRICS), "metrics to compute (any of: " + ", ".join(ALL_METRICS) + ")")
     size: list[int] = param([], "compare at [H, W]: generated and real images resized to it (PIL bicubic); "
                             "[] = the generated images' own size")
