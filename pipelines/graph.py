@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.config import PipelineConfig
+from pipelines.config import PipelineConfig, generator_view
 from pipelines.stage_cache import StageResult, fingerprint, run_stage
 from pipelines.stages import (
     evaluate_generator,
@@ -76,7 +76,21 @@ def build_stages(cfg: PipelineConfig) -> dict[str, Stage]:
             lambda f, d: synthesize.run_copy(f, cfg, d))
         add("merge[copy]", "merge", merge.inputs(cfg), ("prepare_data", "subsample", "synthesize[copy]"),
             lambda f, d: merge.run(f, cfg, d, "synthesize[copy]"))
+    patn_cfg = generator_view(cfg, "patn")  # Table VI's comparison row: the generator stages again, with PATN
+    patn_augmenting = "patn" in cfg.methods and cfg.portion < 1.0
+    if patn_augmenting or (cfg.evaluate_generator and "patn" in cfg.methods):
+        patn_deps = (("prepare_data", "subsample") if train_generator.depends_on_subsample(patn_cfg)
+                     else ("prepare_data",))
+        add("train_generator[patn]", "train_generator", train_generator.inputs(patn_cfg), patn_deps,
+            lambda f, d: train_generator.run(f, patn_cfg, d))
+    if patn_augmenting:
+        add("synthesize[patn]", "synthesize", synthesize.inputs(patn_cfg),
+            ("prepare_data", "subsample", "train_generator[patn]"),
+            lambda f, d: synthesize.run(f, patn_cfg, _generator_deps(d, "patn")))
+        add("merge[patn]", "merge", merge.inputs(cfg), ("prepare_data", "subsample", "synthesize[patn]"),
+            lambda f, d: merge.run(f, cfg, d, "synthesize[patn]"))
     sources = {"none": "merge[reduced]", "pona": "merge[augmented]" if augmenting else "merge[reduced]",
+               "patn": "merge[patn]" if patn_augmenting else "merge[reduced]",
                "copy": "merge[copy]" if copying else "merge[reduced]", "full": "prepare_data"}
     if "merge[reduced]" in {sources[m] for m in cfg.methods}:
         add("merge[reduced]", "merge", merge.inputs(cfg), ("prepare_data", "subsample"),
@@ -100,7 +114,16 @@ def build_stages(cfg: PipelineConfig) -> dict[str, Stage]:
     if cfg.evaluate_generator and "train_generator" in stages:
         add("evaluate_generator", "evaluate_generator", evaluate_generator.inputs(cfg),
             ("prepare_data", "train_generator"), lambda f, d: evaluate_generator.run(f, cfg, d))
+    if cfg.evaluate_generator and "train_generator[patn]" in stages:
+        add("evaluate_generator[patn]", "evaluate_generator", evaluate_generator.inputs(patn_cfg),
+            ("prepare_data", "train_generator[patn]"),
+            lambda f, d: evaluate_generator.run(f, patn_cfg, _generator_deps(d, "patn")))
     return stages
+
+
+def _generator_deps(deps: dict[str, Any], method: str) -> dict[str, Any]:
+    """The generator stages read their generator as ``train_generator``: give them ``method``'s."""
+    return {**deps, "train_generator": deps[f"train_generator[{method}]"]}
 
 
 def method_stage(cfg: PipelineConfig, stages: dict[str, Stage], method: str) -> str:
@@ -129,3 +152,5 @@ def checks(cfg: PipelineConfig) -> None:
     prepare_data.check(cfg)
     prepare_auxiliary.check(cfg)
     train_generator.check(cfg)
+    if "patn" in cfg.methods:
+        train_generator.check(generator_view(cfg, "patn"))

@@ -40,12 +40,15 @@ def run_results(cfg: PipelineConfig, stages: dict[str, Stage], results: dict[str
         out["synthesis"] = results["synthesize"].result["counts"]
     if "synthesize[copy]" in results:
         out["copy_control"] = results["synthesize[copy]"].result["counts"]
-    if "train_generator" in results:
-        g = results["train_generator"].result
-        out["generator"] = {"checkpoint": g["checkpoint"], "sha256": g["sha256"], "trained": g["trained"],
-                            "train_on": cfg.generator.train_on if g["trained"] else "given"}
-        if "evaluate_generator" in results:
-            out["generator"]["metrics"] = _generator_scores(results["evaluate_generator"].result)
+    for key, suffix, section in (("generator", "", cfg.generator), ("patn_generator", "[patn]", cfg.patn)):
+        if f"train_generator{suffix}" in results:
+            g = results[f"train_generator{suffix}"].result
+            out[key] = {"checkpoint": g["checkpoint"], "sha256": g["sha256"], "trained": g["trained"],
+                        "train_on": section.train_on if g["trained"] else "given"}
+            if f"evaluate_generator{suffix}" in results:
+                out[key]["metrics"] = _generator_scores(results[f"evaluate_generator{suffix}"].result)
+    if "synthesize[patn]" in results:
+        out["patn_synthesis"] = results["synthesize[patn]"].result["counts"]
     out["stages"] = {name: {"seconds": round(r.seconds, 2), "cached": r.cached, "folder": str(r.folder)}
                      for name, r in results.items()}
     out["config"] = to_dict(cfg)
@@ -65,13 +68,14 @@ def format_run(report: dict[str, Any]) -> str:
     for method, m in report["methods"].items():
         r5 = f"{m['rank5']:7.2f}" if m.get("rank5") is not None else f"{'':>7}"
         lines.append(f"  {method:<8} {m['mAP']:7.2f} {m['rank1']:7.2f} {r5}")
-    metrics = report.get("generator", {}).get("metrics")
-    if metrics:
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float)))
-        skipped = [k for k, v in metrics.items() if isinstance(v, str)]
-        lines += ["", f"  generator on test pairs: {shown}"]
-        if skipped:
-            lines.append(f"  skipped (weights absent, see results.json): {', '.join(skipped)}")
+    for key, label in (("generator", "generator"), ("patn_generator", "PATN generator")):
+        metrics = report.get(key, {}).get("metrics")
+        if metrics:
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float)))
+            skipped = [k for k, v in metrics.items() if isinstance(v, str)]
+            lines += ["", f"  {label} on test pairs: {shown}"]
+            if skipped:
+                lines.append(f"  skipped (weights absent, see results.json): {', '.join(skipped)}")
     lines += ["", "  stage                          seconds"]
     for name, s in report["stages"].items():
         lines.append(f"  {name:<30} {s['seconds']:8.1f}{'  (cached)' if s['cached'] else ''}")

@@ -1,6 +1,7 @@
-"""Stage 3: the PoNA generator. Trained on pairs of the kept images only (leak-free, the default) or
-of the whole training set (``generator.train_on=full``, as the paper), or taken from
-``generator.checkpoint``, which is checked against the configured image size first."""
+"""Stage 3: the PoNA generator (PATN's for the patn method, through ``pipelines.config.generator_view``).
+Trained on pairs of the kept images only (leak-free, the default) or of the whole training set
+(``generator.train_on=full``, as the paper), or taken from ``generator.checkpoint``, which is checked
+against the configured architecture and image size first."""
 
 from __future__ import annotations
 
@@ -41,12 +42,17 @@ def check(cfg: PipelineConfig) -> None:
     if not cfg.generator.checkpoint:
         return
     model = load_generator(cfg.generator.checkpoint, "cpu")
+    arch = cfg.generator.train.generator.arch
+    section = "patn" if arch == "patn" else "generator"  # the view of pipelines.config.generator_view
+    if model.config.arch != arch:
+        raise ValueError(f"{section}.checkpoint {cfg.generator.checkpoint} holds a {model.config.arch} generator, "
+                         f"the {'patn' if arch == 'patn' else 'pona'} method needs a {arch} one")
     want = tuple(cfg.generator.train.generator.image_size)
     if model.image_size != want:
         raise ValueError(
-            f"generator.checkpoint {cfg.generator.checkpoint} was trained at {model.image_size[0]} x "
+            f"{section}.checkpoint {cfg.generator.checkpoint} was trained at {model.image_size[0]} x "
             f"{model.image_size[1]}, the config says {want[0]} x {want[1]}: set "
-            f"generator.train.generator.image_size=[{model.image_size[0]},{model.image_size[1]}] or use a "
+            f"{section}.train.generator.image_size=[{model.image_size[0]},{model.image_size[1]}] or use a "
             "checkpoint of the configured size")
 
 
