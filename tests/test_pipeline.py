@@ -85,7 +85,7 @@ def test_a_relative_out_folder_works_from_its_own_directory(smoke, tmp_path, mon
                                                "reid.optim.epochs=1"))
     assert set(report["methods"]) == {"none", "pona"}
     done = json.loads((tmp_path / report["stages"]["train_generator"]["folder"] / DONE).read_text())
-    assert Path(done["result"]["checkpoint"]).is_absolute()
+    assert done["result"]["checkpoint"].startswith("@cache/")  # relative to the cache root: it can move
     assert (tmp_path / "runs" / "p0.5-seed0" / "results.json").exists()
 
 

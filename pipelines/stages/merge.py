@@ -30,3 +30,13 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any], synthesis: str 
     return {"root": str(out), "n_images": len(manifest),
             "n_generated": int((manifest["source"] == "generated").sum()),
             "n_copied": int((manifest["source"] == "copied").sum())}
+
+
+def verify(result: dict[str, Any]) -> None:
+    """Every image the manifest lists is in the folder, and nothing else."""
+    root = Path(result["root"])
+    files = sum(1 for _ in (root / "bounding_box_train").iterdir())
+    rows = len(pd.read_csv(root / MANIFEST))
+    if not files == rows == result["n_images"]:
+        raise RuntimeError(f"merged set {root} is incomplete: {files} images, {rows} manifest rows, "
+                           f"{result['n_images']} expected")

@@ -5,10 +5,12 @@ annotation CSV, annotated with the offline pose estimator."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 from pipelines.config import PipelineConfig
+from pipelines.stage_cache import file_digest
 from reid.market_index import index_market, resolve_root
 from reid.synthmarket import generate_synthmarket
 
@@ -35,9 +37,11 @@ def inputs(cfg: PipelineConfig) -> dict[str, Any]:
             settings.pop(run_only)
         return {"dataset": "synthmarket", "synthmarket": settings}
     ann = market_annotations(cfg)
+    cache = Path(cfg.out) / "cache"
+    test_files = {k: _absolute(getattr(cfg.data, k)) for k in ("test_annotations", "test_pairs")}
     return {"dataset": "market1501", "root": str(market_root(cfg)), "annotations": str(ann),
-            "annotations_size": ann.stat().st_size if ann.exists() else None,
-            "test_annotations": _absolute(cfg.data.test_annotations), "test_pairs": _absolute(cfg.data.test_pairs)}
+            "annotations_sha256": file_digest(ann, cache), **test_files,
+            **{f"{k}_sha256": file_digest(v, cache) if v else None for k, v in test_files.items()}}
 
 
 def check(cfg: PipelineConfig) -> None:
@@ -65,3 +69,15 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
                         workers=max(1, cfg.dask.workers))
     return {"root": str(root), "annotations": str(annotations),
             "test_annotations": _absolute(cfg.data.test_annotations), "test_pairs": _absolute(cfg.data.test_pairs)}
+
+
+def verify(result: dict[str, Any]) -> None:
+    """A rendered SynthMarket holds the images its synthmarket.json counts."""
+    info = Path(result["root"]) / "synthmarket.json"
+    if not info.is_file():
+        return
+    counts = json.loads(info.read_text(encoding="utf-8"))["counts"]
+    train = sum(1 for _ in (Path(result["root"]) / "bounding_box_train").glob("*.jpg"))
+    if train != counts["train_images"]:
+        raise RuntimeError(f"{info.parent} holds {train} training images, synthmarket.json says "
+                           f"{counts['train_images']}")
