@@ -48,7 +48,8 @@ class GeneratorConfig:
         "help": "initial value of the cross-attention gates gamma (paper eq. 7: 0, the block starts as the "
                 "identity on the image code and the pose reaches the output only once gamma moves)"})
     block_dropout: float = field(default=0.5, metadata={
-        "help": "dropout after the first conv of every unit inside the PoNA blocks (authors' code: 0.5)"})
+        "help": "dropout after the first conv of every unit inside the PoNA blocks, and of both streams of "
+                "PATN's blocks (both authors' code: 0.5)"})
 
     def __post_init__(self) -> None:
         size = tuple(self.image_size) if isinstance(self.image_size, (list, tuple)) else ()
@@ -82,9 +83,10 @@ class GeneratorConfig:
         for name in ("self_attention", "cross_attention"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool (true/false), got {getattr(self, name)!r}")
-        if self.arch == "patn" and (self.fusion, self.self_attention, self.cross_attention) != ("head", True, True):
-            raise ValueError("fusion, self_attention and cross_attention are PoNA ablations; PATN has neither "
-                             "attention nor fusion: leave them at their defaults with arch=patn")
+        if self.arch == "patn" and (self.fusion, self.self_attention, self.cross_attention, self.gate_init) != (
+                "head", True, True, 0.0):
+            raise ValueError("fusion, self_attention, cross_attention and gate_init are PoNA settings; PATN has "
+                             "neither attention nor fusion: leave them at their defaults with arch=patn")
 
 
 def generator_pose_maps(config: GeneratorConfig, keypoints: Tensor) -> Tensor:

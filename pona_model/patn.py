@@ -22,8 +22,8 @@ from .generator import (
 )
 
 
-def _stream(in_channels: int, out_channels: int, norm: str, last_norm: bool) -> nn.Sequential:
-    """pad1, conv3x3 in->in, norm, ReLU, Dropout(0.5), pad1, conv3x3 in->out[, norm].
+def _stream(in_channels: int, out_channels: int, norm: str, last_norm: bool, dropout: float) -> nn.Sequential:
+    """pad1, conv3x3 in->in, norm, ReLU, Dropout(``dropout``: 0.5), pad1, conv3x3 in->out[, norm].
 
     Module indices follow the authors' Sequential (conv 1, norm 2, dropout 4, conv 6, norm 7), so
     their checkpoint names map one to one (docs/checkpoint-formats.md). Convs carry a bias only with
@@ -32,7 +32,7 @@ def _stream(in_channels: int, out_channels: int, norm: str, last_norm: bool) -> 
     bias = norm == "instance"
     layers: list[nn.Module] = [
         nn.ReflectionPad2d(1), nn.Conv2d(in_channels, in_channels, kernel_size=3, bias=bias),
-        make_norm(norm, in_channels), nn.ReLU(inplace=True), nn.Dropout(0.5),
+        make_norm(norm, in_channels), nn.ReLU(inplace=True), nn.Dropout(dropout),
         nn.ReflectionPad2d(1), nn.Conv2d(in_channels, out_channels, kernel_size=3, bias=bias),
     ]
     if last_norm:
@@ -48,10 +48,10 @@ class PATBlock(nn.Module):
     (the pre-sigmoid pose output first, as in the authors' code).
     """
 
-    def __init__(self, channels: int, pose_channels: int, norm: str) -> None:
+    def __init__(self, channels: int, pose_channels: int, norm: str, dropout: float = 0.5) -> None:
         super().__init__()
-        self.image_stream = _stream(channels, channels, norm, last_norm=True)
-        self.pose_stream = _stream(pose_channels, channels, norm, last_norm=False)
+        self.image_stream = _stream(channels, channels, norm, last_norm=True, dropout=dropout)
+        self.pose_stream = _stream(pose_channels, channels, norm, last_norm=False, dropout=dropout)
 
     def forward(self, x: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
         pose = self.pose_stream(p)
@@ -70,7 +70,8 @@ class PATNGenerator(nn.Module):
         c = 4 * config.ngf
         self.image_encoder = Encoder(IMAGE_CHANNELS, config.ngf, config.norm)
         self.pose_encoder = Encoder(POSE_PAIR_CHANNELS, config.ngf, config.norm)
-        self.blocks = nn.ModuleList(PATBlock(c, c if k == 0 else 2 * c, config.norm) for k in range(config.n_blocks))
+        self.blocks = nn.ModuleList(PATBlock(c, c if k == 0 else 2 * c, config.norm, config.block_dropout)
+                                    for k in range(config.n_blocks))
         self.decoder = Decoder(config.ngf, config.norm)
         init_weights(self)
 

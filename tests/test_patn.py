@@ -82,8 +82,9 @@ def test_pat_block_is_a_pose_gated_residual():
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"arch": "patn", "fusion": "tail"}, "PoNA ablations"),
-    ({"arch": "patn", "cross_attention": False}, "PoNA ablations"),
+    ({"arch": "patn", "fusion": "tail"}, "PoNA settings"),
+    ({"arch": "patn", "cross_attention": False}, "PoNA settings"),
+    ({"arch": "patn", "gate_init": 0.1}, "PoNA settings"),
     ({"arch": "pona", "n_blocks": 9}, r"1\.\.5 for arch=pona"),
     ({"arch": "patn", "n_blocks": 21}, r"1\.\.20 for arch=patn"),
     ({"arch": "stylegan"}, "arch must be one of"),
@@ -91,6 +92,14 @@ def test_pat_block_is_a_pose_gated_residual():
 def test_bad_arch_settings_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):
         GeneratorConfig(**changes)
+
+
+def test_block_dropout_reaches_both_streams_of_every_pat_block():
+    g = build_generator(GeneratorConfig(arch="patn", ngf=8, n_blocks=2, image_size=(32, 16), block_dropout=0.2))
+    rates = [m.p for m in g.modules() if isinstance(m, nn.Dropout)]
+    assert rates == [0.2] * 4
+    assert {m.p for m in build_generator(GeneratorConfig(arch="patn", ngf=8, image_size=(32, 16))).modules()
+            if isinstance(m, nn.Dropout)} == {0.5}
 
 
 def test_arch_key_builds_the_named_generator():
