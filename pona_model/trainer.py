@@ -51,6 +51,7 @@ from pona_model.train_config import RUN_CONTROL_KEYS, TrainConfig
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
+ARCH_NAMES = {"pona": "PoNA", "patn": "PATN"}  # for the log and the progress bar
 LOG_NAME = "train_log.jsonl"
 
 
@@ -359,7 +360,7 @@ class Trainer:
                             generator=torch.Generator())  # keeps the global RNG untouched by the loader
         samples = self._sample_batch() if cfg.sample_every > 0 else None
         log.info("training %s for iterations %d..%d of %d on %s in %s (%d pairs; perceptual loss %s); writing to %s",
-                 "PoNA", self.iteration, stop, self.total_iterations, self.device, precision_name(self.dtype),
+                 ARCH_NAMES[cfg.generator.arch], self.iteration, stop, self.total_iterations, self.device, precision_name(self.dtype),
                  len(dataset), self.perceptual_note, self.out)
         self._log({"event": "start", "iteration": self.iteration, "device": str(self.device),
                    "perceptual": self.perceptual_note,
@@ -367,7 +368,7 @@ class Trainer:
         self.generator.train(), self.d_pose.train(), self.d_app.train()
         last: dict[str, float] = {}
         t0 = time.perf_counter()
-        bar = tqdm(loader, total=len(sampler), initial=0, desc="PoNA training", unit="it", dynamic_ncols=True)
+        bar = tqdm(loader, total=len(sampler), initial=0, desc=f"{ARCH_NAMES[cfg.generator.arch]} training", unit="it", dynamic_ncols=True)
         for batch in bar:
             lr = self.opt_g.param_groups[0]["lr"]  # the rate this iteration trains with
             last = self.step(batch)
