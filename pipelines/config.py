@@ -85,6 +85,7 @@ class PretrainSection:
 
     weights: str = param("random", "start of the pretraining itself: random or imagenet", choices=["random", "imagenet"])
     epochs: int = param(12, "pretraining epochs on the auxiliary identities")
+    batch_size: int = param(32, "images per step (bf16 throughput grows with the batch: bench/reid_step.py --batch)")
     lr: float = param(0.02, "head learning rate (the trunk's is lr x backbone_lr_mult)")
     backbone_lr_mult: float = param(1.0, "trunk learning rate factor (1: a trunk from random initialisation)")
     step_size: int = param(9, "epochs between x0.1 decays")
@@ -92,26 +93,9 @@ class PretrainSection:
     seed: int = param(0, "seed of the pretraining: fixed, so every seed of a sweep shares one pretrained trunk")
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.step_size < 1 or self.lr <= 0:
-            raise ValueError("pretrain.epochs and pretrain.step_size must be >= 1 and pretrain.lr > 0")
-
-
-@dataclass
-class PretrainSection:
-    """The pretrain_reid stage: the experiment's re-ID model (``reid.model``, ``reid.data``, batch,
-    precision) trained on the auxiliary identities; ``reid.model.weights=auxiliary`` starts from it."""
-
-    weights: str = param("random", "start of the pretraining itself: random or imagenet", choices=["random", "imagenet"])
-    epochs: int = param(12, "pretraining epochs on the auxiliary identities")
-    lr: float = param(0.02, "head learning rate (the trunk's is lr x backbone_lr_mult)")
-    backbone_lr_mult: float = param(1.0, "trunk learning rate factor (1: a trunk from random initialisation)")
-    step_size: int = param(9, "epochs between x0.1 decays")
-    warmup_epochs: float = param(1.0, "layumi's warm-up epochs")
-    seed: int = param(0, "seed of the pretraining: fixed, so every seed of a sweep shares one pretrained trunk")
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.step_size < 1 or self.lr <= 0:
-            raise ValueError("pretrain.epochs and pretrain.step_size must be >= 1 and pretrain.lr > 0")
+        if self.epochs < 1 or self.step_size < 1 or self.lr <= 0 or self.batch_size < 2:
+            raise ValueError("pretrain.epochs and pretrain.step_size must be >= 1, pretrain.lr > 0, "
+                             "pretrain.batch_size >= 2")
 
 
 @dataclass
@@ -142,8 +126,6 @@ class PipelineConfig:
     augment: AugmentSection = field(default_factory=AugmentSection, metadata={"help": "augmentation"})
     auxiliary: AuxiliarySection = field(default_factory=AuxiliarySection,
                                         metadata={"help": "identities outside the experiment, for pretraining"})
-    pretrain: PretrainSection = field(default_factory=PretrainSection,
-                                      metadata={"help": "re-ID pretraining on the auxiliary identities"})
     pretrain: PretrainSection = field(default_factory=PretrainSection,
                                       metadata={"help": "re-ID pretraining on the auxiliary identities"})
     dask: DaskSection = field(default_factory=DaskSection, metadata={"help": "where sharded work runs"})

@@ -30,7 +30,7 @@ from reid._torchreid import torchreid_module
 
 log = logging.getLogger(__name__)
 
-HEADS = ("ft_net", "plain")
+HEADS = ("ft_net", "plain", "bnneck")
 BACKBONES = ("resnet50", "resnet34", "resnet18")
 WEIGHT_POLICIES = ("imagenet", "random", "auxiliary")  # or a file path
 # torchvision's file names in $TORCH_HOME/hub/checkpoints (resnet50: V1 weights, then V2).
@@ -45,7 +45,9 @@ FEATURE_DIMS = {"resnet50": 2048, "resnet34": 512, "resnet18": 512}
 @dataclass
 class ModelConfig:
     head: str = param("ft_net", "ft_net: layumi's baseline head (2048 -> 512 -> BN -> dropout -> classifier, "
-                      "512-d feature); plain: torchreid's resnet50 (pooled feature -> classifier)", choices=HEADS)
+                      "512-d feature); plain: torchreid's resnet50 (pooled feature -> classifier); bnneck: the bag "
+                      "of tricks' BNNeck (pooled feature -> BN -> bias-free classifier; triplet on the pooled "
+                      "feature, the BN output at test time)", choices=HEADS)
     backbone: str = param("resnet50", "torchvision ResNet trunk (resnet50 is the paper's; the smaller ones "
                           "are for quick checks)", choices=BACKBONES)
     weights: str = param("imagenet", "backbone initialisation: imagenet (a local file or the torch cache; an "
@@ -183,6 +185,38 @@ class FtNet(nn.Module):
         feature = self.bottleneck(self.backbone(x))
         return self.classifier(feature) if self.training else feature
 
+    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, the bottleneck feature before dropout, for a triplet term): the same operations
+        as ``forward`` in training mode."""
+        linear, bn, dropout = self.bottleneck
+        feature = bn(linear(self.backbone(x)))
+        return self.classifier(dropout(feature)), feature
+
+
+class BnNeckNet(nn.Module):
+    """The bag of tricks' head (Luo et al. 2019): pooled feature -> BatchNorm (bias frozen at 0) ->
+    bias-free classifier; the triplet term sees the pooled feature, evaluation the BN output."""
+
+    def __init__(self, n_classes: int, backbone: str = "resnet50", last_stride: int = 2) -> None:
+        super().__init__()
+        self.backbone = _resnet_trunk(backbone, last_stride)
+        dim = FEATURE_DIMS[backbone]
+        self.neck = nn.BatchNorm1d(dim)
+        self.neck.bias.requires_grad_(False)
+        self.classifier = nn.Linear(dim, n_classes, bias=False)
+        nn.init.normal_(self.classifier.weight, std=0.001)
+        self.feature_dim = dim
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        return [*self.neck.parameters(), *self.classifier.parameters()]
+
+    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.backbone(x)
+        return self.classifier(self.neck(pooled)), pooled
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_train(x)[0] if self.training else self.neck(self.backbone(x))
+
 
 class PlainNet(nn.Module):
     """torchreid's ResNet (``torchreid.models.build_model(name, loss='softmax')``): pooled feature ->
@@ -205,6 +239,13 @@ class PlainNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, pooled feature): torchreid's ResNet forward, keeping the feature."""
+        v = self.net.global_avgpool(self.net.featuremaps(x)).flatten(1)
+        if self.net.fc is not None:
+            v = self.net.fc(v)
+        return self.net.classifier(v), v
+
 
 def build_model(config: ModelConfig, n_classes: int, *, load_weights: bool = True) -> tuple[nn.Module, str]:
     """The configured model and a note on its initialisation (``imagenet: FILE (sha256 ...)`` or
@@ -213,6 +254,8 @@ def build_model(config: ModelConfig, n_classes: int, *, load_weights: bool = Tru
         raise ValueError(f"n_classes must be positive, got {n_classes}")
     if config.head == "ft_net":
         model: nn.Module = FtNet(n_classes, config.backbone, config.bottleneck, config.dropout, config.last_stride)
+    elif config.head == "bnneck":
+        model = BnNeckNet(n_classes, config.backbone, config.last_stride)
     elif config.head == "plain":
         model = PlainNet(n_classes, config.backbone, config.last_stride)
     else:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pona_model.cli import param, resolve
 from pona_model.device import PRECISIONS
+from reid.losses import ReidLossConfig
 from reid.model import ModelConfig
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -77,6 +78,7 @@ class ReidTrainConfig:
     model: ModelConfig = param(default_factory=ModelConfig, help="network")
     data: ReidDataConfig = param(default_factory=ReidDataConfig, help="training data and augmentation")
     optim: OptimConfig = param(default_factory=OptimConfig, help="optimisation schedule")
+    loss: ReidLossConfig = param(default_factory=ReidLossConfig, help="training loss")
 
 
 # Keys that change how a run is executed, not what it computes: a resumed run may change them.

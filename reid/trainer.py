@@ -38,6 +38,7 @@ from pona_model.device import autocast, precision_name, resolve_device, resolve_
 from pona_model.jsonl_log import append_record, truncate_records
 from pona_model.trainer import TrainingDiverged
 from reid.data import ManifestDataset, read_manifest, train_sampler, train_transform, write_manifest
+from reid.losses import ReidLoss
 from reid.market_index import MarketLayoutError, index_market
 from reid.model import build_model, build_optimizer
 from reid.train_config import RUN_CONTROL_KEYS, ReidTrainConfig
@@ -81,6 +82,18 @@ def training_table(config: ReidTrainConfig) -> pd.DataFrame:
     if not d.root:
         raise MarketLayoutError("set data.root to a Market-layout folder (or data.manifest to a CSV manifest)")
     return index_market(d.root, splits=("train",), progress=False)
+
+
+def synthesised_names(config: ReidTrainConfig) -> frozenset[str]:
+    """Names of the synthesised training images (``manifest.csv`` of a merged training folder, source
+    ``generated``, or ``copied`` for the copy control, which mirrors it), for ``loss.generated_label``."""
+    path = Path(config.data.root) / "manifest.csv" if config.data.root and not config.data.manifest else None
+    if path is None or not path.is_file():
+        return frozenset()
+    table = pd.read_csv(path)
+    if "source" not in table.columns or "name" not in table.columns:
+        return frozenset()
+    return frozenset(table.loc[table["source"] != "real", "name"].astype(str))
 
 
 def fingerprint(table: pd.DataFrame) -> str:
@@ -130,7 +143,8 @@ class ReidTrainer:
         o = config.optim
         self.optimizer = build_optimizer(self.model, o, self.device)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=o.step_size, gamma=o.gamma)
-        self.criterion = torch.nn.CrossEntropyLoss()
+        self.loss = ReidLoss(config.loss, self.n_classes)
+        self.synthesised = synthesised_names(config) if config.loss.generated_label != "hard" else frozenset()
         self.epoch = 0  # completed epochs
         self._steps_in_epoch = 0
         self.last_epoch_record: dict[str, Any] = {}
@@ -204,8 +218,11 @@ class ReidTrainer:
         images = batch["img"].to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         labels = torch.as_tensor(batch["pid"]).to(self.device, non_blocking=True)
         with autocast(self.device, self.dtype):
-            logits = self.model(images)
-        loss = self.criterion(logits.float(), labels)
+            logits, feature = self.model.forward_train(images)
+        generated = None
+        if self.synthesised:
+            generated = torch.tensor([Path(p).name in self.synthesised for p in batch["impath"]], device=self.device)
+        loss, _ = self.loss(logits, feature, labels, generated)
         self.optimizer.zero_grad(set_to_none=True)
         (loss * self.warmup_factor()).backward()
         self.optimizer.step()

@@ -23,8 +23,9 @@ def needed(cfg: PipelineConfig) -> bool:
 def config(cfg: PipelineConfig, folder: Path, root: str) -> ReidTrainConfig:
     """The pretraining run's config: the experiment's re-ID settings with the ``pretrain`` schedule."""
     p, reid = cfg.pretrain, cfg.reid
-    optim = dataclasses.replace(reid.optim, epochs=p.epochs, lr=p.lr, backbone_lr_mult=p.backbone_lr_mult,
-                                step_size=p.step_size, warmup_epochs=p.warmup_epochs)
+    optim = dataclasses.replace(reid.optim, epochs=p.epochs, batch_size=p.batch_size, lr=p.lr,
+                                backbone_lr_mult=p.backbone_lr_mult, step_size=p.step_size,
+                                warmup_epochs=p.warmup_epochs)
     return dataclasses.replace(reid, out=str(folder / "train"), device=cfg.device, seed=p.seed, optim=optim,
                                model=dataclasses.replace(reid.model, weights=p.weights),
                                data=dataclasses.replace(reid.data, root=root, manifest=""))
