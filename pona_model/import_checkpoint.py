@@ -7,11 +7,12 @@ Examples:
 
 Keys of this command: src (the authors' generator file, required), arch (pona or patn, required;
 must agree with the preset), out (the checkpoint to write, required), d_pose / d_appearance (the
-authors' netD_PP / netD_PB files, optional: with both, training resumes from them), iteration (the
+authors' netD_PP / netD_PB files, optional: training continues from those given), iteration (the
 iteration the imported weights stand at, default 0). Every other key is a training-config key
-(preset=, generator.*, data.*, ...), as for ``python -m pona_model.train``: the checkpoint records
-that config, so ``generate``, ``evaluate``, ``augment.synthesize`` and the pipeline's
-``generator.checkpoint=`` load it like any other; to continue training, copy it to
+(preset=, generator.*, data.*, ...; the training config's own out= does not apply here), as for
+``python -m pona_model.train``: the checkpoint records that config, so ``generate``, ``evaluate``,
+``augment.synthesize`` and the pipeline's ``generator.checkpoint=`` / ``patn.checkpoint=`` load it
+like any other; to continue training, copy it to
 <run folder>/checkpoint.pt and run ``python -m pona_model.train`` with the same preset and
 out=<run folder>. Files load with ``weights_only=True``. The layouts: docs/checkpoint-formats.md.
 """
@@ -36,8 +37,9 @@ from pona_model.checkpoint import (
     CheckpointError,
     file_sha256,
     save_checkpoint,
+    unreadable_reason,
 )
-from pona_model.cli import ConfigError, build, parse_config, resolve, to_dict
+from pona_model.cli import ConfigError, build, entry_point, parse_config, resolve, to_dict
 from pona_model.generator import ARCHS
 from pona_model.models import build_discriminators, build_generator
 from pona_model.train_config import PRESETS_DIR, TrainConfig
@@ -59,8 +61,7 @@ def read_state_dict(path: str | Path, label: str) -> dict[str, Tensor]:
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{label}={p} is not a readable PyTorch state dict ({first})") from exc
+        raise CheckpointError(f"{label}={p} is not a readable PyTorch state dict ({unreadable_reason(exc)})") from exc
     if not isinstance(state, Mapping) or not state or not all(isinstance(v, Tensor) for v in state.values()):
         kind = "a project checkpoint (format tag " + repr(state.get("format")) + ")" if isinstance(state, Mapping) \
             and "format" in state else f"a {type(state).__name__} that is not a flat name -> tensor dict"
@@ -157,6 +158,7 @@ def _config(own: dict[str, str], rest: list[str]) -> TrainConfig:
     return config
 
 
+@entry_point("python -m pona_model.import_checkpoint")
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     own, rest = _split_args(list(sys.argv[1:] if argv is None else argv))
