@@ -17,20 +17,12 @@ import statistics
 import time
 
 import torch
+from generator_train_step import random_batch  # bench/ is on sys.path when this file runs as a script
 
 from pona_model.generator import generator_pose_pair
 from pona_model.summary import trainable_parameters
 from pona_model.train_config import load_train_config
 from pona_model.trainer import Trainer
-
-
-def random_batch(batch: int, h: int, w: int, seed: int) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    kp = torch.stack([torch.randint(0, h, (batch, 18), generator=g),
-                      torch.randint(0, w, (batch, 18), generator=g)], -1)
-    return {"condition": torch.rand(batch, 3, h, w, generator=g) * 2 - 1,
-            "target": torch.rand(batch, 3, h, w, generator=g) * 2 - 1,
-            "kp_condition": kp, "kp_target": kp.flip(0)}
 
 
 def main() -> None:
