@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from pona_model.checkpoint import GENERATOR_FORMAT, load_checkpoint
+from pona_model.cli import to_dict
 from pona_model.generator import Generator, GeneratorConfig
 from pona_model.inference import load_generator
 from pona_model.models import build_discriminators, build_generator
@@ -130,3 +131,12 @@ def test_tiny_patn_trains_and_resumes_exactly(pair_data, tmp_path):
     kp[0, :4] = torch.tensor([[4.0, 8.0], [10.0, 8.0], [12.0, 4.0], [20.0, 4.0]])
     out = loaded.generate(torch.zeros(1, 3, 32, 16), kp, kp)
     assert out.shape == (1, 3, 32, 16) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("pona", ["market1501", "deepfashion", "synth"])
+def test_patn_presets_differ_from_ponas_only_in_the_generator(pona):
+    """PATN's training settings are PoNA's (PoNA inherited them): only the generator and out differ."""
+    a, b = to_dict(load_train_config(f"preset={pona}")), to_dict(load_train_config(f"preset=patn-{pona}"))
+    assert {k for k in a if a[k] != b[k]} == {"out", "generator"}
+    assert {k for k in a["generator"] if a["generator"][k] != b["generator"][k]} == {"arch", "n_blocks"}
+    assert (b["generator"]["arch"], b["generator"]["n_blocks"]) == ("patn", 9)
