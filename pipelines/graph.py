@@ -101,9 +101,11 @@ def build_stages(cfg: PipelineConfig) -> dict[str, Stage]:
         source = sources[method]
         if source not in trainer_of:  # at p = 1 'pona' and 'copy' train on the reduced set, as 'none'
             trainer_of[source] = f"train_reid[{method}]"
-            add(trainer_of[source], "train_reid", train_reid.inputs(cfg), (source, *pretrained),
+            full = ("prepare_data",) if cfg.reid.budget == "iterations" and source != "prepare_data" else ()
+            add(trainer_of[source], "train_reid", train_reid.inputs(cfg), (source, *pretrained, *full),
                 lambda f, d, source=source: train_reid.run(f, cfg, d[source]["root"],
-                                                           d.get("pretrain_reid", {}).get("checkpoint", "")))
+                                                           d.get("pretrain_reid", {}).get("checkpoint", ""),
+                                                           d["prepare_data"]["root"] if "prepare_data" in d else ""))
         trained[method] = trainer_of[source]
     for method in cfg.methods:
         name = f"evaluate_reid[{method}]"

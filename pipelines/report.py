@@ -32,6 +32,7 @@ def run_results(cfg: PipelineConfig, stages: dict[str, Stage], results: dict[str
         "subsample": {k: results["subsample"].result[k] for k in ("n_kept", "n_missing", "n_identities")},
     }
     out["reid_start"] = cfg.reid.model.weights  # imagenet, random, auxiliary (pretrain_reid) or a file
+    out["reid_budget"] = cfg.reid.budget  # epochs (the paper) or iterations (the full set's steps for every method)
     if "pretrain_reid" in results:
         p = results["pretrain_reid"].result
         out["pretrain"] = {"checkpoint": p["checkpoint"], "identities": p["n_classes"], "images": p["train_images"],

@@ -78,6 +78,11 @@ class ReidTrainConfig:
     model: ModelConfig = param(default_factory=ModelConfig, help="network")
     data: ReidDataConfig = param(default_factory=ReidDataConfig, help="training data and augmentation")
     optim: OptimConfig = param(default_factory=OptimConfig, help="optimisation schedule")
+    budget: str = param("epochs", "epochs: optim.epochs over this training set (the paper; larger sets get more "
+                        "steps); iterations: the steps budget_images images take in optim.epochs epochs (epochs, "
+                        "decay step and warm-up scaled), the same for every training set", choices=["epochs", "iterations"])
+    budget_images: int = param(0, "budget=iterations: the training-set size that defines the step budget (the "
+                               "pipeline sets the full set's; 0 = this set's)")
     loss: ReidLossConfig = param(default_factory=ReidLossConfig, help="training loss")
 
 

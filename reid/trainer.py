@@ -10,6 +10,7 @@ the file loads with ``weights_only=True``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -41,7 +42,7 @@ from reid.data import ManifestDataset, read_manifest, train_sampler, train_trans
 from reid.losses import ReidLoss
 from reid.market_index import MarketLayoutError, index_market
 from reid.model import build_model, build_optimizer
-from reid.train_config import RUN_CONTROL_KEYS, ReidTrainConfig
+from reid.train_config import RUN_CONTROL_KEYS, OptimConfig, ReidTrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,20 @@ def synthesised_names(config: ReidTrainConfig) -> frozenset[str]:
     return frozenset(table.loc[table["source"] != "real", "name"].astype(str))
 
 
+def budgeted_schedule(config: ReidTrainConfig, n_images: int) -> OptimConfig:
+    """The schedule actually run. ``budget=epochs`` (the paper): ``optim`` as given, so a larger set
+    gets more steps. ``budget=iterations``: every training set gets the optimiser steps that
+    ``budget_images`` images take in ``optim.epochs`` epochs; epochs, decay step and warm-up are
+    scaled by ``budget_images / n_images`` (rounded to whole epochs, so the step count matches to
+    within one epoch of this set)."""
+    o = config.optim
+    if config.budget == "epochs" or config.budget_images <= 0 or config.budget_images == n_images:
+        return o
+    scale = config.budget_images / n_images
+    return dataclasses.replace(o, epochs=max(1, round(o.epochs * scale)), step_size=max(1, round(o.step_size * scale)),
+                               warmup_epochs=o.warmup_epochs * scale)
+
+
 def fingerprint(table: pd.DataFrame) -> str:
     """Content of a training set (file names, identities, cameras), to refuse resuming on another."""
     names = [Path(p).name for p in table["path"]]
@@ -140,7 +155,8 @@ class ReidTrainer:
         # A resumed run takes its weights from the checkpoint (the ImageNet file need not exist any more).
         self.model, self.weights_init = build_model(config.model, self.n_classes, load_weights=state is None)
         self.model.to(self.device, memory_format=self.memory_format)
-        o = config.optim
+        self.optim = budgeted_schedule(config, len(self.dataset))
+        o = self.optim
         self.optimizer = build_optimizer(self.model, o, self.device)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=o.step_size, gamma=o.gamma)
         self.loss = ReidLoss(config.loss, self.n_classes)
@@ -150,14 +166,14 @@ class ReidTrainer:
         self.last_epoch_record: dict[str, Any] = {}
         if state is not None:
             self.load_state_dict(state, ckpt)
-            log.info("resuming %s after epoch %d / %d", ckpt, self.epoch, config.optim.epochs)
+            log.info("resuming %s after epoch %d / %d", ckpt, self.epoch, self.optim.epochs)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         return {
             "format": REID_FORMAT, "version": FORMAT_VERSION,
-            "epoch": self.epoch, "epochs": self.config.optim.epochs,
-            "finished": self.epoch >= self.config.optim.epochs,
+            "epoch": self.epoch, "epochs": self.optim.epochs,
+            "finished": self.epoch >= self.optim.epochs,
             "config": to_dict(self.config), "weights_init": self.weights_init,
             "precision": precision_name(self.dtype),
             "n_classes": self.n_classes, "identities": [int(i) for i in self.dataset.identities],
@@ -207,7 +223,7 @@ class ReidTrainer:
     def warmup_factor(self) -> float:
         """layumi's warm-up: the loss of global step k (0-based) is scaled by min(1, 0.1 + 0.9 (k + 1) / W),
         W = warmup_epochs x steps per epoch. A function of the step count alone, so resume needs no state."""
-        warm_steps = self.config.optim.warmup_epochs * self.steps_per_epoch
+        warm_steps = self.optim.warmup_epochs * self.steps_per_epoch
         if warm_steps <= 0:
             return 1.0
         k = self.epoch * self.steps_per_epoch + self._steps_in_epoch
@@ -264,7 +280,7 @@ class ReidTrainer:
         ckpt = self.out / CHECKPOINT_NAME
         self._truncate_log()
         atomic_write_text(self.out / "config.json", json.dumps(to_dict(cfg), indent=2) + "\n")
-        total = cfg.optim.epochs
+        total = self.optim.epochs
         stop = total if max_epochs is None else min(total, self.epoch + max_epochs)
         log.info("training %s/%s (%s) on %d images of %d identities, epochs %d..%d of %d on %s; writing to %s",
                  cfg.model.backbone, cfg.model.head, self.weights_init, len(self.dataset), self.n_classes,

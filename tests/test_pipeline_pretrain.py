@@ -62,3 +62,12 @@ def test_weights_auxiliary_outside_a_pipeline_names_the_fix(tmp_path):
         build_model(ModelConfig(weights="auxiliary", backbone="resnet18"), n_classes=3)
     with pytest.raises(MissingWeightsError, match="no such file"):
         build_model(ModelConfig(weights=str(tmp_path / "none.pt"), backbone="resnet18"), n_classes=3)
+
+
+def test_iteration_budget_reads_the_full_set_size():
+    stages = build_stages(load_pipeline_config(*FAST, "reid.budget=iterations", "methods=[none,full]"))
+    assert "prepare_data" in stages["train_reid[none]"].deps
+    assert stages["train_reid[full]"].deps[0] == "prepare_data"
+    epochs = build_stages(load_pipeline_config(*FAST, "methods=[none,full]"))
+    assert "prepare_data" not in epochs["train_reid[none]"].deps
+    assert epochs["train_reid[none]"].key != stages["train_reid[none]"].key

@@ -167,6 +167,16 @@ def test_presets_and_warmup(synth_root: Path, tmp_path: Path):
     o = paper.optim
     assert (o.epochs, o.batch_size, o.lr, o.backbone_lr_mult, o.step_size, o.gamma) == (60, 32, 0.05, 0.1, 40, 0.1)
     assert o.nesterov and o.momentum == 0.9 and o.weight_decay == 5e-4
+    assert o.warmup_epochs == 0 and paper.budget == "epochs" and paper.data.sampler == "RandomSampler"
+    assert (paper.loss.label_smoothing, paper.loss.triplet_weight, paper.loss.generated_label) == (0.0, 0.0, "hard")
+    import yaml
+
+    from reid.train_config import PRESETS_DIR
+
+    stated = yaml.safe_load((PRESETS_DIR / "market1501.yaml").read_text())  # stated in the file, not inherited
+    assert stated["model"]["weights"] == "imagenet" and stated["optim"]["epochs"] == 60
+    assert (stated["optim"]["lr"], stated["optim"]["backbone_lr_mult"], stated["optim"]["step_size"]) == (0.05, 0.1, 40)
+    assert stated["optim"]["batch_size"] == 32 and stated["loss"]["triplet_weight"] == 0.0
     cpu = load_reid_config("preset=synth")
     assert cpu.model.weights == "random" and cpu.model.backbone == "resnet50"
 
@@ -200,3 +210,18 @@ def test_precision_and_channels_last_are_applied_and_recorded(synth_root: Path, 
     assert results["bf16"]["precision"] == "bf16" and results["fp32"]["precision"] == "fp32"
     assert results["bf16"]["train_precision"] == "bf16"
     assert results["bf16"]["mAP"] == pytest.approx(results["fp32"]["mAP"], abs=3.0)
+
+
+def test_iteration_budget_scales_the_schedule_to_the_reference_set(synth_root: Path, tmp_path: Path):
+    from reid.trainer import budgeted_schedule
+
+    cfg = load_reid_config("optim.epochs=8", "optim.step_size=6", "optim.warmup_epochs=1", "budget=iterations",
+                           "budget_images=1222")
+    o = budgeted_schedule(cfg, 240)  # p = 0.2 of SynthMarket: 1222 / 240 = 5.09 times fewer images
+    assert (o.epochs, o.step_size, o.warmup_epochs) == (41, 31, pytest.approx(1222 / 240))
+    assert budgeted_schedule(load_reid_config("optim.epochs=8", "budget_images=1222"), 240).epochs == 8  # epochs
+    plain = ReidTrainer(_config(synth_root, tmp_path / "e", "optim.epochs=2"))
+    n = len(plain.dataset)
+    scaled = ReidTrainer(_config(synth_root, tmp_path / "i", "optim.epochs=2", "budget=iterations",
+                                 f"budget_images={3 * n}"))
+    assert scaled.optim.epochs == 6 and scaled.state_dict()["epochs"] == 6 and plain.optim.epochs == 2

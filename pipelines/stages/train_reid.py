@@ -8,6 +8,7 @@ from typing import Any
 
 from pipelines.config import PipelineConfig
 from pona_model.cli import to_dict
+from reid.market_index import index_market
 from reid.trainer import ReidTrainer
 
 RUN_ONLY = ("out", "device", "num_workers", "threads", "resume", "log_every", "progress", "data")
@@ -21,12 +22,17 @@ def inputs(cfg: PipelineConfig) -> dict[str, Any]:
     return {"reid": settings}
 
 
-def run(folder: Path, cfg: PipelineConfig, root: str, pretrained: str = "") -> dict[str, Any]:
-    """``pretrained``: the pretrain_reid stage's checkpoint, the start when ``reid.model.weights=auxiliary``."""
+def run(folder: Path, cfg: PipelineConfig, root: str, pretrained: str = "", full_root: str = "") -> dict[str, Any]:
+    """``pretrained``: the pretrain_reid stage's checkpoint, the start when ``reid.model.weights=auxiliary``;
+    ``full_root``: the dataset, whose training-set size is the step budget of ``reid.budget=iterations``."""
     model = cfg.reid.model
     if model.weights == "auxiliary":
         model = dataclasses.replace(model, weights=pretrained)
+    budget_images = cfg.reid.budget_images
+    if cfg.reid.budget == "iterations":
+        budget_images = len(index_market(full_root or root, splits=("train",), progress=False))
     train = dataclasses.replace(cfg.reid, out=str(folder / "train"), device=cfg.device, seed=cfg.seed, model=model,
+                                budget_images=budget_images,
                                 data=dataclasses.replace(cfg.reid.data, root=root, manifest=""))
     summary = ReidTrainer(train).fit()
     return {"checkpoint": str(folder / "train" / "checkpoint.pt"), "root": root,
