@@ -123,10 +123,14 @@ def _describe_generator_file(keys: Iterable[str]) -> dict[str, object]:
     blocks = {int(m.group(1)) for k in keys if (m := re.match(r"att\.(\d+)\.", k))}
     norm = ("batch" if "stream1_down.2.running_mean" in keys and "stream1_down.1.bias" not in keys
             else "instance" if "stream1_down.1.bias" in keys else None)
-    return {"arch": arch, "n_blocks": max(blocks) + 1 if blocks else None, "norm": norm}
+    discriminator = any(re.match(r"(model\.)?\d+\.(weight|conv_block)", k) for k in keys)
+    return {"arch": arch, "n_blocks": max(blocks) + 1 if blocks else None, "norm": norm,
+            "discriminator": discriminator}
 
 
 def _fix_hint(found: dict[str, object], config: GeneratorConfig) -> str:
+    if found["discriminator"]:
+        return "the file is a discriminator (netD_PP / netD_PB): pass it as d_pose= / d_appearance="
     if found["arch"] and found["arch"] != config.arch:
         preset = "patn-market1501 or patn-deepfashion" if found["arch"] == "patn" else "market1501 or deepfashion"
         return f"the file is a {found['arch'].upper()} generator: use arch={found['arch']} (preset={preset})"
@@ -169,8 +173,12 @@ def from_authors(state: Mapping[str, Tensor], model: nn.Module, kind: str, sourc
         translate = discriminator_key_to_authors
     ours = model.state_dict()
     theirs_to_ours = {translate(k): k for k in ours}
-    hint = (_fix_hint(_describe_generator_file(state), config) if kind == "generator" else
-            "PoNA discriminators carry spectral norm (weight_orig/_u/_v), PATN's do not: check arch= and the preset")
+    if kind == "generator":
+        hint = _fix_hint(_describe_generator_file(state), config)
+    elif any(k.startswith(("model.stream1_down.", "stream1_down.")) for k in state):
+        hint = "the file is a generator (netG): pass it as src="
+    else:
+        hint = "PoNA discriminators carry spectral norm (weight_orig/_u/_v), PATN's do not: check arch= and the preset"
     what = f"a {arch} {kind} ({config.n_blocks} blocks, {config.norm} norm, ngf {config.ngf})" \
         if kind == "generator" else f"a {arch} {kind} ({config.norm} norm)"
     notes: list[str] = []

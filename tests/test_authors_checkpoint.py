@@ -249,6 +249,19 @@ def test_a_file_that_does_not_fit_names_the_first_key_and_the_fix(file_of, confi
         convert(small(*config_of), authors_file(*file_of, shrink=8), "src")
 
 
+def test_a_discriminator_given_as_generator_and_the_reverse_are_named():
+    cfg = small("patn", "market1501")
+    with torch.device("meta"):
+        d_pose, _ = build_discriminators(cfg.generator, cfg.discriminator)
+    d_file = to_authors(d_pose.state_dict(), "discriminator")
+    with pytest.raises(LayoutError, match=r"is a discriminator \(netD_PP / netD_PB\): pass it as d_pose="):
+        convert(cfg, d_file, "src")
+    g_file = authors_file("patn", "market1501", shrink=8)
+    with pytest.raises(LayoutError, match=r"d_pose: unexpected key 'model\.stream1_down.*is a generator \(netG\): "
+                                          r"pass it as src="):
+        convert(cfg, g_file, "src", d_pose=g_file)
+
+
 def test_command_errors_are_one_line_and_early(tmp_path, capsys):
     torch.save(authors_file("patn", "market1501", shrink=8), tmp_path / "g.pth")
     assert import_main([f"src={tmp_path / 'g.pth'}", "arch=patn", "preset=market1501",
