@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import pickle
 import sys
+import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -118,9 +119,11 @@ def start_from_imported(trainer: Trainer, state: dict[str, Any], source: Path) -
         raise CheckpointError(f"{source} does not match this model: {str(exc).splitlines()[0]}") from exc
     trainer.iteration = int(state["iteration"])
     if trainer.iteration:
-        for sched in trainer.schedulers:  # LambdaLR sets lr from last_epoch on its next step
-            sched.last_epoch = trainer.iteration - 1
-            sched.step()
+        with warnings.catch_warnings():  # "step() before optimizer.step()": deliberate, nothing is skipped
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+            for sched in trainer.schedulers:  # LambdaLR sets lr from last_epoch on its next step
+                sched.last_epoch = trainer.iteration - 1
+                sched.step()
     absent = [k for k in ("d_pose", "d_appearance") if k not in state]
     log.info("starting from imported weights %s at iteration %d%s", source, trainer.iteration,
              f" (fresh {', '.join(absent)})" if absent else "")

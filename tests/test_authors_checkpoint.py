@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pona_model.authors_checkpoint import LayoutError, to_authors
-from pona_model.checkpoint import GENERATOR_FORMAT, load_checkpoint
+from pona_model.checkpoint import GENERATOR_FORMAT, CheckpointError, load_checkpoint
 from pona_model.export_checkpoint import export
 from pona_model.export_checkpoint import main as export_main
 from pona_model.import_checkpoint import convert, imported_state, read_state_dict
@@ -340,3 +340,28 @@ def test_discriminator_layouts_follow_the_authors_names():
     assert pona[:3] == ["model.1.weight_orig", "model.1.weight_u", "model.1.weight_v"]
     assert patn[:2] == ["model.1.weight", "model.2.weight"] and "model.10.conv_block.1.weight" in patn
     assert not any("weight_orig" in k for k in patn)
+
+
+def test_imported_iteration_sets_the_schedule(pair_data, tmp_path):
+    from pona_model.trainer import linear_decay
+
+    extra = ["schedule.n_epochs=2", "schedule.n_epochs_decay=2"]
+    cfg = load_train_config(*TINY_TRAIN, f"data.root={pair_data}", f"out={tmp_path / 'run'}", *extra)
+    model = build_generator(cfg.generator)
+    torch.save(to_authors(model.state_dict(), "generator", "pona"), tmp_path / "g.pth")
+    assert import_main([f"src={tmp_path / 'g.pth'}", "arch=pona", f"out={tmp_path / 'g.pt'}", "iteration=5",
+                        *TINY_TRAIN, *extra]) == 0
+    state = load_checkpoint(tmp_path / "g.pt", GENERATOR_FORMAT)
+    assert state["iteration"] == 5 and "d_pose" not in state
+    trainer = Trainer(cfg)
+    trainer.load_state_dict(state, tmp_path / "g.pt")
+    s = cfg.schedule
+    factor = linear_decay(s.pairs_per_epoch / s.batch_size, s.n_epochs, s.n_epochs_decay)(5)
+    assert trainer.iteration == 5 and 0 < factor < 1
+    for opt in (trainer.opt_g, trainer.opt_dp, trainer.opt_da):
+        assert opt.param_groups[0]["lr"] == pytest.approx(s.lr * factor)
+    # another network config is refused with the section named
+    other = Trainer(load_train_config(*TINY_TRAIN, f"data.root={pair_data}", f"out={tmp_path / 'b'}", *extra,
+                                      "discriminator.ndf=4"))
+    with pytest.raises(CheckpointError, match="imported weights for another discriminator config"):
+        other.load_state_dict(state, tmp_path / "g.pt")
