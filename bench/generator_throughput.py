@@ -1,29 +1,52 @@
-"""Generator inference throughput (images/s), eval mode, fp32.
+"""Generator inference throughput, side by side in one run: an authors'-style fp32 reference, this
+implementation in fp32 and in bf16 autocast, each as images/s and as a ratio to the reference,
+plus the same run's fp32 and bf16 GEMM peak (a 2048 x 2048 matmul) to say how close the fp32 path
+gets to what the CPU can do.
 
-Default: the Market-1501 generator (3 PoNA blocks, 128 x 64, batch norm) on CPU with 2 threads, at
-batch 1 and 8. The authors' code does about 5 images/s at batch 8 on the project's 2-core machine
-(docs/architecture.md); this implementation must not be slower.
+The reference is the authors' forward as their code runs it: NCHW, fp32, and the attention written
+as bmm + softmax (``pona_model.attention.reference_attention``) instead of the fused kernel. The
+variants are interleaved round by round (median over rounds), because the machine is shared and
+noisy; only the ratios of one run are comparable.
 
-What was tried (2 threads, batch 8, interleaved runs, best of 6): the 3x3 convs run near the
-CPU's fp32 peak (~70 % of the time); an authors'-style forward (NCHW, no_grad, bmm + softmax)
-did 9.6 images/s, this one 10.1 with channels_last (kept: ~5 %, mostly fewer layout reorders
-around the convs). SDPA and inference_mode change nothing measurable on CPU: with value width
-(D) != key width (D/8) SDPA's CPU flash kernel does not apply and it runs the same math as bmm +
-softmax; SDPA is kept for the fused CUDA kernels. The machine is shared, so expect +-10 % noise.
+Earlier findings (2 threads, batch 8): the 3x3 convs take ~70 % of the fp32 time; channels_last
+saves ~5 % in fp32 (fewer layout reorders around the convs); SDPA runs the same math as bmm +
+softmax on CPU when the value width differs from the key width, and is kept for CUDA's fused kernels.
 
-    python bench/generator_throughput.py [--device cpu] [--batch-sizes 1 8] [--iters 5] [--blocks 3]
+    python bench/generator_throughput.py                              # Market generator, batch 1 and 8
+    python bench/generator_throughput.py --device cuda --batch-sizes 32 128
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import csv
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
+from pona_model.attention import DotProductAttention, reference_attention
+from pona_model.device import autocast
 from pona_model.flops import generator_gflops
 from pona_model.generator import IMAGE_CHANNELS, POSE_PAIR_CHANNELS, Generator, GeneratorConfig
+
+
+class ReferenceAttention(DotProductAttention):
+    """The authors' attention: explicit bmm + softmax."""
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return reference_attention(q, k, v)
+
+
+def reference_model(model: Generator) -> Generator:
+    ref = copy.deepcopy(model)
+    for module in list(ref.modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, DotProductAttention):
+                setattr(module, child_name, ReferenceAttention())
+    return ref.to(memory_format=torch.contiguous_format)
 
 
 def _sync(device: torch.device) -> None:
@@ -31,55 +54,80 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(model: Generator, batch: int, iters: int, warmup: int, channels_last: bool) -> list[float]:
-    """Seconds of each of ``iters`` timed forwards of random inputs at ``batch``."""
-    device = next(model.parameters()).device
-    h, w = model.config.image_size
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    image = (torch.rand(batch, IMAGE_CHANNELS, h, w, device=device) * 2 - 1).to(memory_format=fmt)
-    pose = torch.rand(batch, POSE_PAIR_CHANNELS, h, w, device=device).to(memory_format=fmt)
+def gemm_gflops(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    a @ b
     times = []
-    with torch.inference_mode():
-        for i in range(warmup + iters):
-            _sync(device)
-            start = time.perf_counter()
-            model(image, pose)
-            _sync(device)
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
-    return times
+    for _ in range(reps):
+        _sync(device)
+        start = time.perf_counter()
+        a @ b
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / min(times) / 1e9
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--iters", type=int, default=5, help="timed forwards per batch size (median taken)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed forwards first")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median taken)")
     parser.add_argument("--blocks", type=int, default=3, help="number of PoNA blocks")
-    parser.add_argument("--contiguous", action="store_true",
-                        help="keep the default NCHW layout instead of channels_last")
+    parser.add_argument("--csv", default="", help="also write the rows to this CSV")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
     config = GeneratorConfig(n_blocks=args.blocks)
-    model = Generator(config).to(device).eval()
-    channels_last = not args.contiguous
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    ours = Generator(config).to(device).eval()
+    variants = {
+        "reference fp32 NCHW": (reference_model(ours), torch.float32, torch.contiguous_format),
+        "ours fp32 channels_last": (copy.deepcopy(ours).to(memory_format=torch.channels_last), torch.float32,
+                                    torch.channels_last),
+        "ours bf16 NCHW": (ours, torch.bfloat16, torch.contiguous_format),
+        "ours bf16 channels_last": (copy.deepcopy(ours).to(memory_format=torch.channels_last), torch.bfloat16,
+                                    torch.channels_last),
+    }
     gflops = generator_gflops(config)
-    print(f"generator: {config.n_blocks} blocks, {config.image_size[0]}x{config.image_size[1]}, "
-          f"{gflops:.1f} GFLOP/image, device {device}, threads {torch.get_num_threads()}, "
-          f"{'channels_last' if channels_last else 'NCHW'}")
+    peak32, peak16 = gemm_gflops(device, torch.float32), gemm_gflops(device, torch.bfloat16)
+    h, w = config.image_size
+    print(f"generator: {config.n_blocks} blocks, {h}x{w}, {gflops:.1f} GFLOP/image, device {device}, "
+          f"threads {torch.get_num_threads()}; GEMM peak this run: fp32 {peak32:.0f}, bf16 {peak16:.0f} GFLOP/s")
+    rows = []
     for batch in args.batch_sizes:
-        times = measure(model, batch, args.iters, args.warmup, channels_last)
-        ips, best = batch / statistics.median(times), batch / min(times)
-        print(f"batch {batch:3d}: {ips:7.2f} images/s median, {best:7.2f} best  "
-              f"({1000 / ips:7.1f} ms/image, {ips * gflops:6.1f} GFLOP/s)")
+        image = torch.rand(batch, IMAGE_CHANNELS, h, w, device=device) * 2 - 1
+        pose = torch.rand(batch, POSE_PAIR_CHANNELS, h, w, device=device)
+        times: dict[str, list[float]] = {name: [] for name in variants}
+        with torch.inference_mode():
+            for rnd in range(args.rounds + 1):
+                for name, (model, dtype, fmt) in variants.items():
+                    x, p = image.contiguous(memory_format=fmt), pose.contiguous(memory_format=fmt)
+                    _sync(device)
+                    start = time.perf_counter()
+                    with autocast(device, dtype):
+                        model(x, p)
+                    _sync(device)
+                    if rnd:  # round 0 warms up
+                        times[name].append(time.perf_counter() - start)
+        ref = statistics.median(times["reference fp32 NCHW"])
+        for name in variants:
+            med = statistics.median(times[name])
+            achieved = batch / med * gflops
+            row = {"batch": batch, "variant": name, "images_per_s": round(batch / med, 2),
+                   "ratio_to_reference": round(ref / med, 2), "gflop_per_s": round(achieved, 1),
+                   "pct_of_fp32_gemm_peak": round(100 * achieved / peak32, 1),
+                   "gemm_peak_fp32": round(peak32, 1), "gemm_peak_bf16": round(peak16, 1)}
+            rows.append(row)
+            print(f"batch {batch:3d}  {name:24s} {row['images_per_s']:8.2f} img/s  x{row['ratio_to_reference']:4.2f}  "
+                  f"{achieved:7.1f} GFLOP/s = {row['pct_of_fp32_gemm_peak']:5.1f} % of the fp32 GEMM peak")
+    if args.csv:
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.csv, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
 
 
 if __name__ == "__main__":

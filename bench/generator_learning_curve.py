@@ -1,0 +1,266 @@
+"""Does a generator recipe learn pose transfer, and when? A learning curve on SynthMarket.
+
+Trains a named recipe (``--recipe``; any ``--set key=value`` of ``pona_model.train`` on top) on the
+auxiliary identities (leak-free: never a test identity, never an image it will stand in for) and,
+every ``--eval-every`` iterations, scores the live generator on the dataset's first ``--pairs`` test
+pairs, all at the generator's size:
+
+- pose_gain_l1 / pose_sensitivity_l1 (``pona_model.metrics.pose_control``): does the output move
+  with the target pose, and towards the target;
+- SSIM and mask-SSIM, beside the identity baseline (the condition image handed back unchanged);
+- self_l1: L1 of G(I_c, P_c, P_c) to I_c, the "target = condition" sanity check;
+- pckh_gt: the offline pose estimator on the generated images against the target annotations,
+  beside the same estimator's score on the real target images (its ceiling);
+- seconds of training so far (evaluation time excluded).
+
+Writes ``curve.csv``, ``curve.png`` and, per evaluation, ``sheets/iter_NNNNNNN.png``: one test
+person's condition image, then six target poses (skeleton above, generated image below).
+``--overfit-batch N`` first runs the other sanity check: N iterations of L1 alone on one fixed batch.
+
+    python bench/generator_learning_curve.py --recipe paper --minutes 45 --iterations 10000
+    python bench/generator_learning_curve.py --recipe cpu --minutes 8 --eval-every 250
+    python bench/generator_learning_curve.py --recipe cpu --set schedule.lr=5e-4 --out runs/curves/lr5e-4
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pona_model.annotations import read_annotations, read_pairs
+from pona_model.device import torch_threads
+from pona_model.inference import LoadedGenerator
+from pona_model.metrics.masks import apply_mask, body_mask
+from pona_model.metrics.pckh import PCKhAccumulator
+from pona_model.metrics.pose_control import pose_control
+from pona_model.metrics.ssim import ssim
+from pona_model.pair_dataset import PairDataset
+from pona_model.pose import draw_skeleton
+from pona_model.train_config import load_train_config
+from pona_model.trainer import Trainer
+
+# The recipes. "paper": the synth preset as it stands (the paper's dynamics at the CPU size: gates
+# at 0, dropout 0.5, lr 2e-4, GAN from iteration 0). "cpu": pipelines' synth-fast recipe, whose
+# preset file says why each lever is set.
+RECIPES: dict[str, tuple[str, ...]] = {
+    "paper": ("preset=synth", "generator.gate_init=0", "generator.block_dropout=0.5", "schedule.lr=0.0002",
+              "schedule.gate_lr_mult=1", "loss.gan_start=0", "loss.body_l1_weight=0", "loss.lambda_gan=5",
+              "generator.pose_sigma=3"),
+    "cpu": ("preset=synth",),
+}
+
+
+def schedule_for(iterations: int, overrides: list[str]) -> list[str]:
+    """Stretch the preset's schedule (constant, then linear decay over the last 30 %) to end at
+    ``iterations``, so a long curve does not stop at the preset's own length."""
+    cfg = load_train_config(*overrides)
+    per_epoch = cfg.schedule.pairs_per_epoch / cfg.schedule.batch_size
+    epochs = max(2, round(iterations / per_epoch))
+    decay = max(1, round(0.3 * epochs))
+    return [f"schedule.n_epochs={epochs - decay}", f"schedule.n_epochs_decay={decay}"]
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+class TestPairs:
+    """The first ``n`` test pairs at the generator's size, with the identity baseline and the
+    estimator's ceiling computed once."""
+
+    def __init__(self, data: Path, size: tuple[int, int], n: int, estimator: Any) -> None:
+        keypoints = read_annotations(data / "market-annotation-test.csv")
+        pairs = read_pairs(data / "market-pairs-test.csv", known_names=keypoints).head(n)
+        self.dataset = PairDataset(data / "bounding_box_test", keypoints, pairs, image_size=size)
+        items = [self.dataset[i] for i in range(len(self.dataset))]
+        self.batch = {k: torch.stack([it[k] for it in items]) for k in ("condition", "target", "kp_condition",
+                                                                        "kp_target")}
+        self.target = to_uint8(self.batch["target"])
+        self.condition = to_uint8(self.batch["condition"])
+        self.kp_target = self.batch["kp_target"].numpy()
+        self.masks = np.stack([body_mask(k, *size) for k in self.kp_target])
+        self.estimator = estimator
+        self.baseline = self.image_scores(self.condition)
+        self.ceiling = self.pckh(self.target) if estimator is not None else None
+
+    def image_scores(self, generated: np.ndarray) -> dict[str, float]:
+        return {"ssim": float(np.mean(ssim(generated, self.target))),
+                "mask_ssim": float(np.mean(ssim(apply_mask(generated, self.masks),
+                                                apply_mask(self.target, self.masks))))}
+
+    def pckh(self, images: np.ndarray) -> float | None:
+        acc = PCKhAccumulator()
+        for image, kp in zip(images, self.kp_target):
+            acc.add(self.estimator.estimate(image), kp)
+        return acc.value
+
+
+def six_poses_sheet(model: LoadedGenerator, pairs: TestPairs, path: Path) -> None:
+    """The first test pair's condition image in the first six different target poses."""
+    cond = pairs.batch["condition"][:1]
+    kp_c = pairs.batch["kp_condition"][:1]
+    seen, targets = set(), []
+    for i in range(len(pairs.kp_target)):
+        name = pairs.dataset.targets[i]
+        if name not in seen:
+            seen.add(name)
+            targets.append(pairs.batch["kp_target"][i])
+        if len(targets) == 6:
+            break
+    kp_t = torch.stack(targets)
+    out = to_uint8(model.generate(cond.expand(len(targets), -1, -1, -1), kp_c.expand(len(targets), -1, -1), kp_t))
+    h, w = model.image_size
+    sheet = Image.new("RGB", ((len(targets) + 1) * w, 2 * h), "white")
+    sheet.paste(Image.fromarray(to_uint8(cond)[0]), (0, h))
+    for j in range(len(targets)):
+        sheet.paste(Image.fromarray(draw_skeleton(kp_t[j].numpy(), h, w)), ((j + 1) * w, 0))
+        sheet.paste(Image.fromarray(out[j]), ((j + 1) * w, h))
+    scale = 3
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.resize((sheet.width * scale, sheet.height * scale), Image.Resampling.NEAREST).save(path)
+
+
+def evaluate(trainer: Trainer, pairs: TestPairs, seconds: float, sheet: Path, seed: int) -> dict[str, Any]:
+    g = trainer.generator
+    g.eval()
+    model = LoadedGenerator(g, trainer.config.generator, trainer.device, Path("live"), "", trainer.iteration,
+                            trainer.dtype, trainer.config.channels_last)
+    with torch.inference_mode():
+        b = pairs.batch
+        generated = to_uint8(model.generate(b["condition"], b["kp_condition"], b["kp_target"]))
+        self_rec = model.generate(b["condition"], b["kp_condition"], b["kp_condition"])
+        self_l1 = float((self_rec.cpu() - b["condition"]).abs().mean() / 2)
+        control = pose_control(model, pairs.dataset, seed=seed, batch_size=64)
+        six_poses_sheet(model, pairs, sheet)
+    g.train()
+    scores = pairs.image_scores(generated)
+    row = {"iteration": trainer.iteration, "train_seconds": round(seconds, 1),
+           "pose_gain_l1": round(control["pose_gain_l1"], 5),
+           "pose_sensitivity_l1": round(control["pose_sensitivity_l1"], 5),
+           "l1_true_pose": round(control["l1_true_pose"], 5),
+           "ssim": round(scores["ssim"], 4), "ssim_identity": round(pairs.baseline["ssim"], 4),
+           "mask_ssim": round(scores["mask_ssim"], 4), "mask_ssim_identity": round(pairs.baseline["mask_ssim"], 4),
+           "self_l1": round(self_l1, 5),
+           "gates": ";".join(f"{x.item():.3f}" for x in g.cross_attention_gates())}
+    if pairs.estimator is not None:
+        value = pairs.pckh(generated)
+        row["pckh_gt"] = round(value, 4) if value is not None else ""
+        row["pckh_gt_ceiling"] = round(pairs.ceiling, 4) if pairs.ceiling is not None else ""
+    return row
+
+
+def overfit_one_batch(overrides: list[str], iterations: int) -> list[float]:
+    """L1 alone on one fixed batch: the network and the loop can fit at all."""
+    cfg = load_train_config(*overrides, "loss.lambda_gan=0", "out=/nonexistent-overfit")
+    trainer = Trainer(cfg, check_data=True)
+    dataset = trainer._dataset(cfg.data.images, cfg.data.annotations, cfg.data.pairs)
+    items = [dataset[i] for i in range(cfg.schedule.batch_size)]
+    batch = {k: torch.stack([it[k] for it in items]) for k in ("condition", "target", "kp_condition", "kp_target")}
+    curve = []
+    for _ in range(iterations):
+        curve.append(trainer.step(batch)["g_l1"])
+        trainer.iteration += 1
+    return curve
+
+
+def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    it = [r["iteration"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    axes[0].plot(it, [r["pose_gain_l1"] for r in rows], label="pose_gain_l1")
+    axes[0].plot(it, [r["pose_sensitivity_l1"] for r in rows], label="pose_sensitivity_l1")
+    axes[0].axhline(0.02, ls=":", c="C0")
+    axes[0].axhline(0.05, ls=":", c="C1")
+    axes[1].plot(it, [r["ssim"] for r in rows], label="SSIM", c="C2")
+    axes[1].plot(it, [r["ssim_identity"] for r in rows], ls="--", c="C2", label="SSIM identity")
+    axes[1].plot(it, [r["mask_ssim"] for r in rows], label="mask-SSIM", c="C3")
+    axes[1].plot(it, [r["mask_ssim_identity"] for r in rows], ls="--", c="C3", label="mask-SSIM identity")
+    if rows and "pckh_gt" in rows[0]:
+        axes[2].plot(it, [r["pckh_gt"] or 0 for r in rows], label="PCKh (generated)", c="C4")
+        axes[2].plot(it, [r["pckh_gt_ceiling"] or 0 for r in rows], ls="--", c="C4", label="PCKh ceiling (real)")
+    axes[2].plot(it, [r["self_l1"] for r in rows], label="self L1 (target = condition)", c="C5")
+    for ax in axes:
+        ax.set_xlabel("iteration")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", default="cpu", choices=sorted(RECIPES))
+    parser.add_argument("--set", nargs="*", default=[], help="extra key=value overrides of pona_model.train")
+    parser.add_argument("--data", default="data/synthmarket", help="SynthMarket dataset (its test pairs are scored)")
+    parser.add_argument("--train-data", default="data/synthmarket-aux",
+                        help="training folder (Market layout + PATN CSVs): the auxiliary identities")
+    parser.add_argument("--iterations", type=int, default=10_000)
+    parser.add_argument("--minutes", type=float, default=8.0, help="training-time budget (evaluation excluded)")
+    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--pairs", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-pckh", action="store_true", help="skip the pose estimator (faster searches)")
+    parser.add_argument("--overfit-batch", type=int, default=0, help="first: this many L1-only steps on one batch")
+    parser.add_argument("--keep-schedule", action="store_true",
+                        help="keep the recipe's own schedule length instead of stretching it to --iterations")
+    parser.add_argument("--out", default="")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    out = Path(args.out or f"runs/curves/{args.recipe}")
+    out.mkdir(parents=True, exist_ok=True)
+    overrides = [*RECIPES[args.recipe], f"data.root={args.train_data}", f"threads={args.threads}",
+                 "num_workers=0", "sample_every=0", "checkpoint_every=1000000", "resume=true",
+                 f"out={out / 'train'}", *args.set]
+    if not args.keep_schedule:
+        overrides = [*overrides[:1], *schedule_for(args.iterations, overrides), *overrides[1:]]
+    summary: dict[str, Any] = {"recipe": args.recipe, "overrides": overrides}
+    with torch_threads(args.threads):
+        if args.overfit_batch:
+            curve = overfit_one_batch(overrides, args.overfit_batch)
+            summary["overfit_one_batch_l1"] = {"first": curve[0], "last": curve[-1], "iterations": len(curve)}
+            print(f"overfit one batch: L1 {curve[0]:.3f} -> {curve[-1]:.3f} in {len(curve)} iterations")
+        cfg = load_train_config(*overrides)
+        if (out / "train" / "checkpoint.pt").exists():
+            (out / "train" / "checkpoint.pt").unlink()  # this script's own folder: always a fresh curve
+        trainer = Trainer(cfg)
+        estimator = None
+        if not args.no_pckh:
+            from pona_model.poses import PoseEstimator
+            estimator = PoseEstimator()
+        pairs = TestPairs(Path(args.data), tuple(cfg.generator.image_size), args.pairs, estimator)
+        rows = [evaluate(trainer, pairs, 0.0, out / "sheets" / "iter_0000000.png", cfg.seed)]
+        print(json.dumps(rows[-1]))
+        trained = 0.0
+        while trainer.iteration < min(args.iterations, trainer.total_iterations) and trained < args.minutes * 60:
+            start = time.perf_counter()
+            trainer.fit(max_iterations=args.eval_every)
+            trained += time.perf_counter() - start
+            rows.append(evaluate(trainer, pairs, trained, out / "sheets" / f"iter_{trainer.iteration:07d}.png",
+                                 cfg.seed))
+            print(json.dumps(rows[-1]), flush=True)
+            with open(out / "curve.csv", "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+            plot(rows, out / "curve.png", f"recipe {args.recipe} {' '.join(args.set)}")
+    summary["rows"] = rows
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
