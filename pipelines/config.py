@@ -63,6 +63,10 @@ class AugmentSection:
     batch_size: int = param(32, "images per generator forward pass")
     link: str = param("hardlink", "how merged training folders reference images", choices=["hardlink", "copy",
                                                                                            "symlink"])
+    label: str = param("hard", "re-ID target of a synthesised image (generated, or copied in the copy control): "
+                       "hard (the condition's identity, the paper's), lsro (uniform over the identities, Zheng et "
+                       "al. ICCV 2017), smooth (hard, smoothed by label_epsilon)", choices=["hard", "lsro", "smooth"])
+    label_epsilon: float = param(0.1, "label=smooth: the smoothing epsilon of synthesised images")
 
 
 @dataclass
@@ -135,6 +139,9 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         check_portion(self.portion)
         check_scheduler(self.dask.scheduler)
+        if self.reid.loss.generated_label != "hard":
+            raise ValueError("in the pipeline, synthesised images' labels are augment.label (and augment.label_epsilon); "
+                             "leave reid.loss.generated_label at hard")
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise ValueError(f"methods must be a non-empty list of {', '.join(METHODS)}, got {self.methods}")

@@ -102,10 +102,11 @@ def build_stages(cfg: PipelineConfig) -> dict[str, Stage]:
         if source not in trainer_of:  # at p = 1 'pona' and 'copy' train on the reduced set, as 'none'
             trainer_of[source] = f"train_reid[{method}]"
             full = ("prepare_data",) if cfg.reid.budget == "iterations" and source != "prepare_data" else ()
-            add(trainer_of[source], "train_reid", train_reid.inputs(cfg), (source, *pretrained, *full),
-                lambda f, d, source=source: train_reid.run(f, cfg, d[source]["root"],
-                                                           d.get("pretrain_reid", {}).get("checkpoint", ""),
-                                                           d["prepare_data"]["root"] if "prepare_data" in d else ""))
+            synthesised = source not in ("merge[reduced]", "prepare_data")  # augment.label applies
+            add(trainer_of[source], "train_reid", train_reid.inputs(cfg, synthesised), (source, *pretrained, *full),
+                lambda f, d, source=source, s=synthesised: train_reid.run(
+                    f, cfg, d[source]["root"], d.get("pretrain_reid", {}).get("checkpoint", ""),
+                    d["prepare_data"]["root"] if "prepare_data" in d else "", synthesised=s))
         trained[method] = trainer_of[source]
     for method in cfg.methods:
         name = f"evaluate_reid[{method}]"

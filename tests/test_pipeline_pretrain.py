@@ -71,3 +71,18 @@ def test_iteration_budget_reads_the_full_set_size():
     epochs = build_stages(load_pipeline_config(*FAST, "methods=[none,full]"))
     assert "prepare_data" not in epochs["train_reid[none]"].deps
     assert epochs["train_reid[none]"].key != stages["train_reid[none]"].key
+
+
+def test_augment_label_reaches_the_training_config():
+    from pipelines.stages import train_reid
+
+    cfg = load_pipeline_config(*FAST, "augment.label=smooth", "augment.label_epsilon=0.3")
+    loss = train_reid.reid_config(cfg, synthesised=True).loss
+    assert (loss.generated_label, loss.generated_epsilon) == ("smooth", 0.3)
+    assert train_reid.reid_config(cfg, synthesised=False).loss.generated_label == "hard"
+    plain = build_stages(load_pipeline_config(*FAST, "methods=[none,copy]", "portion=0.5"))
+    smooth = build_stages(load_pipeline_config(*FAST, "methods=[none,copy]", "portion=0.5", "augment.label=smooth"))
+    assert smooth["train_reid[copy]"].key != plain["train_reid[copy]"].key  # the rule reaches synthesised sets
+    assert smooth["train_reid[none]"].key == plain["train_reid[none]"].key  # and only them: none is shared
+    with pytest.raises(ValueError, match=r"augment\.label"):
+        load_pipeline_config(*FAST, "reid.loss.generated_label=lsro")
