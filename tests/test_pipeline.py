@@ -106,7 +106,7 @@ def test_an_interrupted_stage_resumes_without_redoing_finished_work(smoke, monke
     cfg2 = load_pipeline_config("preset=smoke", f"out={cfg.out}", "reid.optim.epochs=3")
     real = train_reid.run
 
-    def dies_after_first_epoch(folder, c, root):
+    def dies_after_first_epoch(folder, c, root, *_, **__):
         import dataclasses
 
         from reid.trainer import ReidTrainer
