@@ -25,6 +25,7 @@ from pipelines.stages import (
     train_generator,
     train_reid,
 )
+from pipelines.validate import check_config
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ class Stage:
     inputs: dict[str, Any]
     deps: tuple[str, ...]
     body: Callable[[Path, dict[str, Any]], dict[str, Any]]
+    verify: Callable[[dict[str, Any]], None] | None = None  # raises when the outputs are incomplete
+
+
+VERIFY: dict[str, Callable[[dict[str, Any]], None]] = {
+    "prepare_data": prepare_data.verify, "synthesize": synthesize.verify, "merge": merge.verify}
 
 
 def build_stages(cfg: PipelineConfig) -> dict[str, Stage]:
@@ -47,7 +53,7 @@ def build_stages(cfg: PipelineConfig) -> dict[str, Stage]:
     def add(name: str, kind: str, inputs: dict[str, Any], deps: tuple[str, ...],
             body: Callable[[Path, dict[str, Any]], dict[str, Any]]) -> None:
         key = fingerprint(kind, inputs, [stages[d].key for d in deps])
-        stages[name] = Stage(name, kind, key, inputs, deps, body)
+        stages[name] = Stage(name, kind, key, inputs, deps, body, VERIFY.get(kind))
 
     add("prepare_data", "prepare_data", prepare_data.inputs(cfg), (),
         lambda f, d: prepare_data.run(f, cfg, d))
@@ -139,7 +145,8 @@ def method_stage(cfg: PipelineConfig, stages: dict[str, Stage], method: str) -> 
 
 
 def execute(stage: Stage, cache_root: str | Path, deps: dict[str, Any]) -> StageResult:
-    return run_stage(cache_root, stage.kind, stage.key, stage.inputs, lambda folder: stage.body(folder, deps))
+    return run_stage(cache_root, stage.kind, stage.key, stage.inputs, lambda folder: stage.body(folder, deps),
+                     stage.verify)
 
 
 def run_in_order(stages: dict[str, Stage], cache_root: str | Path) -> dict[str, StageResult]:
@@ -150,6 +157,7 @@ def run_in_order(stages: dict[str, Stage], cache_root: str | Path) -> dict[str, 
     return results
 
 
+    check_config(cfg)
 def checks(cfg: PipelineConfig) -> None:
     """Every check that must fail before an expensive stage starts."""
     prepare_data.check(cfg)

@@ -9,7 +9,7 @@ Examples:
   python -m pipelines.run portion=0.2
   python -m pipelines.run preset=smoke
   python -m pipelines.run portion=0.4 seed=1 methods=none,pona,full
-  python -m pipelines.run dataset=market1501 data.root=/data/Market-1501-v15.09.15 preset=market1501 device=cuda
+  python -m pipelines.run dataset=market1501 data.root=/data/Market-1501-v15.09.15 device=cuda
   python -m pipelines.run generator.checkpoint=runs/pona/checkpoint.pt
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 from pipelines.config import PRESETS_DIR, PipelineConfig
 from pipelines.graph import build_stages, checks, run_in_order
 from pipelines.report import format_run, run_results, write_run_report
-from pona_model.cli import parse_config
+from pona_model.cli import EXIT_BAD_INPUT, entry_point, error_line, parse_config
 
 log = logging.getLogger("pipelines.run")
 
@@ -35,9 +35,10 @@ def shorthand(argv: Sequence[str]) -> list[str]:
     return [f"data.{a}" if a.startswith("dataset=") else a for a in argv]
 
 
-def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
+def run_pipeline(cfg: PipelineConfig, check: bool = True) -> dict[str, Any]:
     """Run (or finish, or just read back) one run; returns its results.json content."""
-    checks(cfg)
+    if check:
+        checks(cfg)
     out = Path(cfg.out)
     stages = build_stages(cfg)
     t0 = time.perf_counter()
@@ -49,16 +50,18 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     return report
 
 
+@entry_point("python -m pipelines.run")
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     args = shorthand(sys.argv[1:] if argv is None else argv)
     cfg = parse_config(PipelineConfig, args, prog="python -m pipelines.run", description=__doc__,
                        presets_dir=PRESETS_DIR, default_preset="default")
     try:
-        report = run_pipeline(cfg)
-    except (OSError, ValueError) as exc:
-        print(f"python -m pipelines.run: error: {exc}", file=sys.stderr)
-        return 1
+        checks(cfg)
+    except (OSError, ValueError) as exc:  # bad input, found before any stage ran
+        print(f"python -m pipelines.run: error: {error_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    report = run_pipeline(cfg, check=False)  # a failure in a stage: the entry point's one line, exit 1 (2 if bad input)
     print(format_run(report))
     print(f"\nresults: {report['results_path']} (stage outputs under {Path(cfg.out) / 'cache'}); "
           f"{report['seconds']:.1f} s")

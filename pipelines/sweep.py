@@ -35,7 +35,7 @@ from pipelines.graph import Stage, build_stages, checks, execute
 from pipelines.report import run_results, write_run_report
 from pipelines.run import shorthand
 from pona_model.atomic import atomic_path, atomic_write_text
-from pona_model.cli import ConfigError, help_text, resolve
+from pona_model.cli import EXIT_BAD_INPUT, ConfigError, entry_point, error_line, help_text, resolve, to_dict
 
 log = logging.getLogger("pipelines.sweep")
 
@@ -125,6 +125,12 @@ def paired_gains(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["gain", "portion", "mAP_mean", "mAP_std", "n_seeds", "beats_spread"])
 
 
+def _mean_std(row: pd.DataFrame, fmt: str) -> str:
+    """'mean ± std', or the mean alone for one seed (a spread of one value is not 0, it is unknown)."""
+    mean = fmt.format(row["mAP_mean"].iloc[0])
+    return mean if int(row["n_seeds"].iloc[0]) < 2 else f"{mean} ± {row['mAP_std'].iloc[0]:.1f}"
+
+
 def gains_markdown(gains: pd.DataFrame) -> str:
     portions = sorted(gains["portion"].unique())
     lines = ["| mAP gain, paired by seed | " + " | ".join(f"p = {p:g}" for p in portions) + " |",
@@ -133,7 +139,7 @@ def gains_markdown(gains: pd.DataFrame) -> str:
         cells = []
         for p in portions:
             row = rows[rows["portion"] == p]
-            cells.append("" if row.empty else f"{row['mAP_mean'].iloc[0]:+.1f} ± {row['mAP_std'].iloc[0]:.1f}")
+            cells.append("" if row.empty else _mean_std(row, "{:+.1f}"))
         lines.append(f"| {gain} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -148,7 +154,7 @@ def markdown_table(summary: pd.DataFrame) -> str:
         cells = []
         for p in portions:
             row = summary[(summary["method"] == method) & (summary["portion"] == p)]
-            cells.append("" if row.empty else f"{row['mAP_mean'].iloc[0]:.1f} ± {row['mAP_std'].iloc[0]:.1f}")
+            cells.append("" if row.empty else _mean_std(row, "{:.1f}"))
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -198,14 +204,28 @@ def write_sweep(folder: Path, sweep: dict[str, Any]) -> dict[str, Path]:
     return paths
 
 
+def _numbers(key: str, value: str, kind: type, what: str) -> list:
+    """``0.2,0.5`` or ``[0.2, 0.5]`` as a non-empty list of ``kind``; anything else names the key."""
+    try:
+        items = yaml.safe_load(f"[{value.strip('[]')}]")
+        numbers = [kind(v) for v in items]
+        if not numbers or any(isinstance(v, bool) or (kind is int and v != int(v)) for v in items):
+            raise ValueError
+    except (ValueError, TypeError, yaml.YAMLError):
+        raise ConfigError(f"{key}: expected a comma-separated list of {what}, got {value!r}") from None
+    return numbers
+
+
 def parse(argv: Sequence[str]) -> tuple[PipelineConfig, list[float], list[int]]:
     portions, seeds, rest = [0.2, 0.4, 0.6, 0.8, 1.0], [0, 1, 2], []
     for arg in argv:
         key, _, value = arg.partition("=")
         if key == "portions":
-            portions = [float(v) for v in yaml.safe_load(f"[{value.strip('[]')}]")]
+            portions = _numbers(key, value, float, "portions in (0, 1] like 0.2,0.5,1.0")
         elif key == "seeds":
-            seeds = [int(v) for v in yaml.safe_load(f"[{value.strip('[]')}]")]
+            seeds = _numbers(key, value, int, "non-negative integers like 0,1,2")
+            if any(s < 0 for s in seeds):
+                raise ConfigError(f"seeds: expected non-negative integers like 0,1,2, got {value!r}")
         else:
             rest.append(arg)
     if "methods" not in {a.split("=", 1)[0] for a in rest}:
@@ -213,6 +233,7 @@ def parse(argv: Sequence[str]) -> tuple[PipelineConfig, list[float], list[int]]:
     return resolve(PipelineConfig, shorthand(rest), PRESETS_DIR, default_preset="default"), portions, seeds
 
 
+@entry_point("python -m pipelines.sweep")
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     args = list(sys.argv[1:] if argv is None else argv)
@@ -222,14 +243,18 @@ def main(argv: Sequence[str] | None = None) -> int:
               "  (methods defaults to none,pona,copy,full in a sweep)\n")
         print(help_text(PipelineConfig, "python -m pipelines.sweep", "", PRESETS_DIR))
         return 0
+    print_only = "--print-config" in args
     try:
-        base, portions, seeds = parse(args)
-        for p in portions:
-            dataclasses.replace(base, portion=p)  # validates each portion before anything runs
-        sweep = run_sweep(base, portions, seeds)
-    except (ConfigError, OSError, ValueError) as exc:
-        print(f"python -m pipelines.sweep: error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
+        base, portions, seeds = parse([a for a in args if a != "--print-config"])
+        runs = [dataclasses.replace(base, portion=p) for p in portions]  # each portion validated
+        checks(runs[0])  # device, sizes, seeds, every configured file: before anything runs
+    except (OSError, ValueError) as exc:  # ConfigError included: bad input
+        print(f"python -m pipelines.sweep: error: {error_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if print_only:
+        print(yaml.safe_dump({"portions": portions, "seeds": seeds, **to_dict(base)}, sort_keys=False), end="")
+        return 0
+    sweep = run_sweep(base, portions, seeds)  # a failure in a stage: the entry point's one line
     folder = Path(base.out) / "sweep-p{}-seeds{}".format("_".join(f"{p:g}" for p in portions),
                                                          "_".join(map(str, seeds)))
     paths = write_sweep(folder, sweep)

@@ -65,6 +65,14 @@ def _parse_coordinates(path: Path, line_no: int, field: str, axis: str) -> list[
     return values
 
 
+def check_name(path: Path, line_no: int, name: str) -> None:
+    """An image name is a file name inside the images folder: no folders, no '..', not absolute, so
+    a crafted CSV cannot make a reader open a file outside that folder."""
+    if "/" in name or "\\" in name or name in (".", "..") or Path(name).is_absolute():
+        raise FormatError(path, line_no, f"image name {name!r} is not a plain file name",
+                          "names are file names inside the images folder (no '/', no '..')")
+
+
 def read_annotations(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read an annotation CSV into {image name: (18, 2) int32 (y, x)}, in file order."""
     path = Path(path)
@@ -97,6 +105,7 @@ def read_annotations(path: str | os.PathLike) -> dict[str, np.ndarray]:
         name, y_field, x_field = fields
         if not name:
             raise FormatError(path, line_no, "the image name is empty", "put the image's file name first")
+        check_name(path, line_no, name)
         if name in first_line:
             raise FormatError(
                 path,
@@ -162,6 +171,8 @@ def read_pairs(path: str | os.PathLike, known_names: Collection[str] | None = No
                 f"expected two non-empty ','-separated names, found {line!r}",
                 "each row is condition_image_name,target_image_name",
             )
+        for name in fields:
+            check_name(path, line_no, name)
         if known_names is not None:
             unknown.extend((line_no, n) for n in fields if n not in known_names)
         sources.append(fields[0])

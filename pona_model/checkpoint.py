@@ -28,6 +28,18 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be used; the message names the file and what to do."""
 
 
+def unreadable_reason(exc: BaseException) -> str:
+    """Why ``torch.load(..., weights_only=True)`` refused a file, in one line, without torch's hint to
+    retry with ``weights_only=False``: that advice runs whatever code a malicious file carries."""
+    text = str(exc).strip()
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].strip()
+        text = "not a plain tensor file: " + (text.splitlines()[0].strip() if text else "unsupported content")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    kept = [line for line in lines if "weights_only" not in line and "arbitrary code" not in line]
+    return f"{type(exc).__name__}: {kept[0]}" if kept else type(exc).__name__
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """Write ``state`` atomically: an interrupted save leaves the previous checkpoint intact."""
     with atomic_path(path) as tmp:
@@ -42,9 +54,8 @@ def load_checkpoint(path: str | os.PathLike, expected_format: str, map_location:
     try:
         state = torch.load(p, map_location=map_location, weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
-            f"{p} is not a readable checkpoint ({first}). It may be truncated or corrupted, or come from "
+            f"{p} is not a readable checkpoint ({unreadable_reason(exc)}). It may be truncated or corrupted, or come from "
             "another tool: use a checkpoint written by this project's trainer."
         ) from exc
     if not isinstance(state, dict) or state.get("format") != expected_format:

@@ -12,10 +12,12 @@ the resolved config as YAML and exits.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
+import traceback
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -231,7 +233,13 @@ def resolve(cls: type[T], argv: Sequence[str], presets_dir: Path | None = None,
         if key == "config":
             config_file = raw
             continue
-        _set_dotted(overrides, key, yaml.safe_load(raw) if raw != "" else "")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem", None) or "not valid YAML"
+            raise ConfigError(f"{key}: cannot read the value {raw!r} ({mark}); quote it or fix the brackets") \
+                from None
+        _set_dotted(overrides, key, value)
     values: dict[str, Any] = {}
     if preset:
         names = preset_names(presets_dir)
@@ -246,7 +254,7 @@ def resolve(cls: type[T], argv: Sequence[str], presets_dir: Path | None = None,
 
 def help_text(cls: type, prog: str, description: str, presets_dir: Path | None = None) -> str:
     """``--help``: every key with its type, default and meaning."""
-    lines = [f"usage: {prog} [preset=NAME] [config=FILE.yaml] [key=value ...] [--print-config]", ""]
+    lines = [f"usage: {prog} [preset=NAME] [config=FILE.yaml] [key=value ...] [--print-config] [--debug]", ""]
     if description:
         lines += [description.strip(), ""]
     names = preset_names(presets_dir)
@@ -292,3 +300,48 @@ def parse_config(cls: type[T], argv: Sequence[str] | None = None, *, prog: str, 
         print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
         raise SystemExit(0)
     return config
+
+
+# ----------------------------------------------------------------------------- one error path
+
+DEBUG_FLAG = "--debug"
+# Errors that mean "the input is wrong" (exit 2); anything else that escapes a command is a runtime
+# failure (exit 1). Config, format and checkpoint errors of this project subclass ValueError.
+BAD_INPUT: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
+                                              IsADirectoryError)
+EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
+
+
+def error_line(exc: BaseException) -> str:
+    """An exception as one line: its message's lines joined, or its type when it has none."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text or type(exc).__name__
+
+
+def entry_point(prog: str) -> Callable[[Callable[[list[str]], int]], Callable[[Sequence[str] | None], int]]:
+    """Wrap a command's ``main(argv) -> int`` so that every command fails the same way: one line on
+    stderr naming the problem, exit 2 for bad input, 1 for a runtime failure, 130 on Ctrl-C (trainers
+    have saved a checkpoint by then), and no traceback unless ``--debug`` is given."""
+    def wrap(main: Callable[[list[str]], int]) -> Callable[[Sequence[str] | None], int]:
+        @functools.wraps(main)
+        def guarded(argv: Sequence[str] | None = None) -> int:
+            args = list(sys.argv[1:] if argv is None else argv)
+            debug = DEBUG_FLAG in args
+            args = [a for a in args if a != DEBUG_FLAG]
+            try:
+                return main(args)
+            except KeyboardInterrupt:
+                if debug:
+                    traceback.print_exc()
+                print(f"{prog}: interrupted; finished work and checkpoints are kept: rerun the same command to "
+                      "resume", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            except Exception as exc:  # the one place a command's uncaught error becomes a message
+                if debug:
+                    traceback.print_exc()
+                code = EXIT_BAD_INPUT if isinstance(exc, BAD_INPUT) else EXIT_FAILURE
+                hint = "" if debug else f" ({DEBUG_FLAG} shows the traceback)"
+                print(f"{prog}: error: {error_line(exc)}{hint}", file=sys.stderr)
+                return code
+        return guarded
+    return wrap

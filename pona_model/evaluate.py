@@ -35,7 +35,7 @@ from pathlib import Path
 
 from pona_model.annotations import FormatError
 from pona_model.checkpoint import CheckpointError
-from pona_model.cli import param, parse_config, to_dict
+from pona_model.cli import entry_point, param, parse_config, to_dict
 from pona_model.evaluation.folder import evaluate_folder, scores_summary
 from pona_model.evaluation.from_checkpoint import evaluate_checkpoint
 from pona_model.evaluation.report import PAPER_ROWS, format_table
@@ -74,6 +74,7 @@ class EvaluateConfig:
     metrics: MetricSettings = param(default_factory=MetricSettings, help="metric settings")
 
 
+@entry_point("python -m pona_model.evaluate")
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     prog = "python -m pona_model.evaluate"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pona_model.authors_checkpoint import LayoutError, to_authors
 from pona_model.checkpoint import GENERATOR_FORMAT, CheckpointError, load_checkpoint, save_checkpoint
-from pona_model.cli import param, parse_config
+from pona_model.cli import entry_point, param, parse_config
 
 PROG = "python -m pona_model.export_checkpoint"
 # Our checkpoint entry -> the authors' file name suffix.
@@ -51,6 +51,7 @@ def export(checkpoint: str | Path, out: str | Path, epoch: str = "latest") -> li
     return written
 
 
+@entry_point("python -m pona_model.export_checkpoint")
 def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_config(ExportConfig, argv, prog=PROG, description=__doc__)
     if not cfg.checkpoint or not cfg.out:

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from pona_model.annotations import FormatError, read_annotations, read_pairs
 from pona_model.atomic import atomic_path
 from pona_model.checkpoint import CheckpointError
-from pona_model.cli import param, parse_config
+from pona_model.cli import entry_point, param, parse_config
 from pona_model.device import PRECISIONS
 from pona_model.inference import LoadedGenerator, load_generator
 from pona_model.pair_dataset import PairDataset
@@ -89,6 +89,7 @@ def generate_pairs(model: LoadedGenerator, dataset: PairDataset, out: str | Path
     return written
 
 
+@entry_point("python -m pona_model.generate")
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     cfg = parse_config(GenerateConfig, argv, prog="python -m pona_model.generate", description=__doc__)

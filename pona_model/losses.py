@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pona_model.checkpoint import unreadable_reason
+
 # torchvision's file name for the ImageNet VGG-19 weights; found in the torch hub cache when present.
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -69,7 +71,11 @@ class PerceptualLoss(nn.Module):
 
     def __init__(self, weights: Path) -> None:
         super().__init__()
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a corrupt or foreign file: say which, not a pickle traceback
+            raise MissingWeightsError(f"{weights} is not a readable VGG-19 state dict ({unreadable_reason(exc)})") \
+                from exc
         if not isinstance(state, dict) or "features.0.weight" not in state or "features.2.weight" not in state:
             raise MissingWeightsError(f"{weights} is not a torchvision VGG-19 state dict "
                                       "(no features.0.weight / features.2.weight)")

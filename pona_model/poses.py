@@ -22,7 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from pona_model.annotations import read_annotations, write_annotations
-from pona_model.cli import param, parse_config
+from pona_model.cli import entry_point, param, parse_config
 from pona_model.pose import JOINT_NAMES, MISSING, N_JOINTS
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
@@ -181,8 +181,14 @@ def list_images(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder {folder} does not exist; pass images=DIR with the crops "
                                 "to annotate (e.g. Market-1501-v15.09.15/bounding_box_train)")
-    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()),
-                  key=lambda p: p.name)
+    found = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()),
+                   key=lambda p: p.name)
+    if not found:
+        splits = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        hint = (f"; it holds the folders {', '.join(splits[:4])}: point images= at one of them, e.g. "
+                f"{folder / splits[0]}") if splits else ""
+        raise FileNotFoundError(f"image folder {folder} holds no images{hint}")
+    return found
 
 
 _worker_estimator: Estimator | None = None
@@ -327,6 +333,7 @@ class EstimatorFactory:
         return PoseEstimator(visibility=self.visibility, upscale=self.upscale, canvas=self.canvas)
 
 
+@entry_point("python -m pona_model.poses")
 def main(argv: Sequence[str] | None = None) -> int:
     prog = "python -m pona_model.poses"
     cfg = parse_config(PosesConfig, argv, prog=prog, description=__doc__)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from pona_model.cli import parse_config
+from pona_model.cli import entry_point, parse_config
 from pona_model.flops import generator_gflops
 from pona_model.models import build_discriminators, build_generator
 from pona_model.train_config import PRESETS_DIR, TrainConfig
@@ -37,6 +37,7 @@ def summarize(config: TrainConfig) -> dict[str, float | int | str]:
     }
 
 
+@entry_point("python -m pona_model.summary")
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in args

@@ -18,12 +18,13 @@ from collections.abc import Sequence
 
 from pona_model.annotations import FormatError
 from pona_model.checkpoint import CheckpointError
-from pona_model.cli import parse_config
+from pona_model.cli import entry_point, parse_config
 from pona_model.losses import MissingWeightsError
 from pona_model.train_config import PRESETS_DIR, TrainConfig
 from pona_model.trainer import Trainer, TrainingDiverged
 
 
+@entry_point("python -m pona_model.train")
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config = parse_config(TrainConfig, argv, prog="python -m pona_model.train", description=__doc__,

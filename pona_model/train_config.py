@@ -67,6 +67,10 @@ class ScheduleConfig:
     n_epochs: int = param(500, "epochs at constant learning rate")
     n_epochs_decay: int = param(200, "epochs with the learning rate decaying linearly to 0")
 
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.pairs_per_epoch < 1 or self.n_epochs < 0 or self.n_epochs_decay < 0:
+            raise ValueError("batch_size and pairs_per_epoch must be >= 1, n_epochs and n_epochs_decay >= 0")
+
     def iterations(self) -> int:
         return -(-(self.n_epochs + self.n_epochs_decay) * self.pairs_per_epoch // self.batch_size)
 

@@ -35,6 +35,7 @@ from pona_model.cli import build, to_dict
 from pona_model.device import autocast, precision_name, resolve_device, resolve_precision, torch_threads
 from pona_model.generator import generator_pose_maps, generator_pose_pair
 from pona_model.history_pool import HistoryPool
+from pona_model.interrupt import deferred_interrupt
 from pona_model.jsonl_log import append_record, truncate_records
 from pona_model.losses import (
     MissingWeightsError,
@@ -337,7 +338,7 @@ class Trainer:
         """Train until the schedule ends (or ``max_iterations`` more iterations, for interrupted-run
         tests and quick checks); returns a summary with the last logged losses. ``threads`` applies
         while it trains."""
-        with torch_threads(self.config.threads):
+        with torch_threads(self.config.threads), deferred_interrupt() as self._interrupted:
             return self._fit(max_iterations)
 
     def _fit(self, max_iterations: int | None) -> dict[str, Any]:
@@ -381,6 +382,9 @@ class Trainer:
                 self._write_samples(samples)
             if self.iteration % cfg.checkpoint_every == 0 and self.iteration != stop:
                 self.save()
+            if self._interrupted():  # Ctrl-C: keep this iteration's work, then stop
+                bar.close()
+                raise KeyboardInterrupt(f"stopped at iteration {self.iteration}; checkpoint {self.save()}")
         bar.close()
         path = self.save()
         if samples is not None:

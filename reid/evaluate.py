@@ -26,7 +26,7 @@ from torch import nn
 
 from pona_model.atomic import atomic_write_text
 from pona_model.checkpoint import CheckpointError, file_sha256, load_checkpoint
-from pona_model.cli import param, parse_config
+from pona_model.cli import entry_point, param, parse_config
 from pona_model.device import PRECISIONS, precision_name, resolve_device, resolve_precision, torch_threads
 from reid.data import eval_loader, write_manifest
 from reid.features import cosine_distance, extract_features
@@ -166,6 +166,7 @@ def evaluate_checkpoint(checkpoint: str | Path, root: str | Path | None = None, 
     return result
 
 
+@entry_point("python -m reid.evaluate")
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     cfg = parse_config(EvaluateConfig, argv, prog="python -m reid.evaluate", description=__doc__)

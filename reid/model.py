@@ -24,6 +24,7 @@ import torch
 import torchvision
 from torch import nn
 
+from pona_model.checkpoint import unreadable_reason
 from pona_model.cli import param
 from pona_model.losses import MissingWeightsError
 from reid._torchreid import torchreid_module
@@ -108,7 +109,7 @@ def load_backbone_weights(trunk: nn.Module, path: Path, backbone: str) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unreadable file gets the same clear message
-        raise MissingWeightsError(f"{path} is not a readable torch state dict ({type(exc).__name__}: {exc})") from exc
+        raise MissingWeightsError(f"{path} is not a readable torch state dict ({unreadable_reason(exc)})") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if isinstance(state, dict) and isinstance(state.get("model"), dict) and "format" in state:

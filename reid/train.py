@@ -18,10 +18,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from pona_model.cli import parse_config
+from pona_model.cli import entry_point, parse_config
 from reid.train_config import PRESETS_DIR, ReidTrainConfig
 
 
+@entry_point("python -m reid.train")
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config = parse_config(ReidTrainConfig, argv, prog="python -m reid.train", description=__doc__,

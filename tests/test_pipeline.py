@@ -148,7 +148,7 @@ def test_bad_config_is_refused_with_the_key(args, message, capsys, tmp_path):
 
 def test_missing_market_root_fails_before_any_stage(tmp_path, capsys):
     assert run_main(["preset=smoke", f"out={tmp_path}", "dataset=market1501",
-                     f"data.root={tmp_path / 'nope'}"]) == 1
+                     f"data.root={tmp_path / 'nope'}"]) == 2
     assert "nope" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()
 
@@ -157,7 +157,7 @@ def test_generator_checkpoint_of_another_size_fails_before_any_stage(smoke, tmp_
     _, report = smoke
     checkpoint = report["generator"]["checkpoint"]
     assert run_main(["preset=smoke", f"out={tmp_path}", f"generator.checkpoint={checkpoint}",
-                     "generator.train.generator.image_size=[64,32]"]) == 1
+                     "generator.train.generator.image_size=[64,32]"]) == 2
     assert "was trained at 32 x 16, the config says 64 x 32" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()
 

@@ -64,7 +64,7 @@ def test_a_pona_checkpoint_given_to_patn_fails_before_any_stage(trained, tmp_pat
     cfg = load_pipeline_config("preset=smoke", f"out={tmp_path}", "methods=none,patn", f"patn.checkpoint={trained}")
     with pytest.raises(ValueError, match=r"patn\.checkpoint .* holds a pona generator, the patn method needs a patn"):
         checks(cfg)
-    assert run_main(["preset=smoke", f"out={tmp_path}", "methods=none,patn", f"patn.checkpoint={trained}"]) == 1
+    assert run_main(["preset=smoke", f"out={tmp_path}", "methods=none,patn", f"patn.checkpoint={trained}"]) == 2
     assert "holds a pona generator" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()
 

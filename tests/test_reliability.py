@@ -197,3 +197,158 @@ def test_files_are_fingerprinted_by_content_with_a_size_and_mtime_cache(tmp_path
     ann.write_text(text)  # same size and an old mtime: the remembered digest is trusted (that keeps it fast)
     os.utime(ann, ns=(old, old))
     assert file_digest(ann, cache) == edited_digest != file_digest(ann)
+
+
+# ----------------------------------------------------------------------------- bad input, one error path
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory) -> Path:
+    """A tiny SynthMarket root used as a local Market-1501 copy."""
+    root = tmp_path_factory.mktemp("market") / "Market-1501-v15.09.15"
+    generate_synthmarket(root, _tiny())
+    return root
+
+
+def _bad_files(market: Path, tmp: Path) -> dict[str, str]:
+    bad_csv = tmp / "bad-annotations.csv"
+    bad_csv.write_text("name:keypoints_y:keypoints_x\n0001_c1s1_000001_01.jpg:[1, 2]:[3]\n")
+    escaping = tmp / "escaping-pairs.csv"
+    escaping.write_text("from,to\n../../etc/passwd,0001_c1s1_000001_01.jpg\n")
+    return {"bad_csv": str(bad_csv), "escaping": str(escaping), "ann": str(market / "market-annotation-test.csv")}
+
+
+def _exit_code(main, argv: list[str]) -> int:
+    """A command's exit status, whether it returns it or (config errors) raises SystemExit."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code)
+
+
+BAD_RUN_INPUTS = [
+    (["device=cuda:7"], "device='cuda:7'"),
+    (["device=nonsense"], "not a device name"),
+    (["seed=-1"], "seed must be a non-negative integer"),
+    (["seed=["], "seed: cannot read the value '['"),
+    (["evaluate_pairs=-1"], "evaluate_pairs must be >= 1"),
+    (["augment.shard_size=0"], "augment.shard_size must be >= 1"),
+    (["augment.batch_size=0"], "augment.batch_size must be >= 1"),
+    (["generator.checkpoint={tmp}"], "is a folder"),
+    (["generator.checkpoint={tmp}/none.pt"], "does not exist"),
+    (["generator.train.schedule.batch_size=0"], "batch_size and pairs_per_epoch must be >= 1"),
+    (["dataset=market1501", "data.root={market}", "data.annotations={bad_csv}"], "line 2"),
+    (["dataset=market1501", "data.root={market}", "data.test_annotations={ann}", "data.test_pairs={escaping}"],
+     "'../../etc/passwd' is not a plain file name"),
+    (["dataset=market1501", "data.root={market}", "data.test_annotations={ann}"], "go together"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_RUN_INPUTS)
+def test_bad_pipeline_input_is_refused_in_one_line_before_any_stage(args, message, market, tmp_path, capsys):
+    """Defects: device, sizes, seeds, evaluate_pairs and files were checked after stages ran, or never."""
+    from pipelines.run import main as run_main
+
+    values = {"tmp": str(tmp_path), "market": str(market), **_bad_files(market, tmp_path)}
+    out = tmp_path / "out"
+    code = _exit_code(run_main, ["preset=smoke", f"out={out}", *[a.format(**values) for a in args]])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and "\n" not in err and "Traceback" not in err
+    assert not (out / "cache").exists()  # nothing ran
+
+
+@pytest.mark.parametrize("args, message", [
+    (["seeds=abc"], "seeds: expected a comma-separated list"),
+    (["portions="], "portions: expected a comma-separated list"),
+    (["portions=0.5,1.5"], "portion must be a number in (0, 1]"),
+    (["device=cuda:7"], "device='cuda:7'"),
+])
+def test_bad_sweep_input_is_refused_in_one_line(args, message, tmp_path, capsys):
+    from pipelines.sweep import main as sweep_main
+
+    assert _exit_code(sweep_main, ["preset=smoke", f"out={tmp_path}", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and not any(tmp_path.iterdir())
+
+
+def test_names_in_csvs_must_stay_inside_their_folder(tmp_path: Path) -> None:
+    """Defect: a pairs or annotation row naming ../../etc/passwd was opened outside images=."""
+    from pona_model.annotations import FormatError, read_annotations, read_pairs
+
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("from,to\na.jpg,/etc/passwd\n")
+    with pytest.raises(FormatError, match="line 2: image name '/etc/passwd' is not a plain file name"):
+        read_pairs(pairs)
+    ann = tmp_path / "ann.csv"
+    ys = "[" + ", ".join(["1"] * 18) + "]"
+    ann.write_text(f"name:keypoints_y:keypoints_x\nok.jpg:{ys}:{ys}\n../x.jpg:{ys}:{ys}\n")
+    with pytest.raises(FormatError, match=r"line 3: image name '\.\./x\.jpg'"):
+        read_annotations(ann)
+
+
+def test_every_entry_point_fails_in_one_line_and_debug_shows_the_traceback(tmp_path: Path, capsys) -> None:
+    import torch
+
+    from pona_model.cli import entry_point
+
+    @entry_point("python -m demo")
+    def demo(argv: list[str]) -> int:
+        if argv == ["boom"]:
+            raise RuntimeError("disk full\nsecond line")
+        if argv == ["stop"]:
+            raise KeyboardInterrupt
+        raise ValueError("bad key x=1; use x=2")
+
+    assert demo(["bad"]) == 2 and capsys.readouterr().err.startswith("python -m demo: error: bad key x=1; use x=2")
+    assert demo(["boom"]) == 1 and "disk full second line" in capsys.readouterr().err
+    assert demo(["stop"]) == 130 and "interrupted" in capsys.readouterr().err
+    assert demo(["boom", "--debug"]) == 1 and "Traceback" in capsys.readouterr().err
+    # A checkpoint of random bytes: the message never repeats torch's advice to load it unsafely.
+    from pona_model.generate import main as generate_main
+
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(bytes(range(256)) * 8)
+    assert torch.__version__  # the loader is torch's
+    generate_main([f"checkpoint={junk}", "images=x", "annotations=y", "pairs=z", f"out={tmp_path / 'o'}"])
+    err = capsys.readouterr().err
+    assert "not a readable checkpoint" in err and "weights_only" not in err and err.count("\n") == 1
+
+
+def test_poses_refuses_a_dataset_root_and_points_at_the_split(tmp_path: Path, capsys) -> None:
+    """Defect: images=<dataset root> wrote a header-only CSV and exited 0."""
+    from pona_model import poses
+
+    (tmp_path / "bounding_box_train").mkdir()
+    with pytest.raises(FileNotFoundError, match="bounding_box_train"):
+        poses.list_images(tmp_path)
+
+
+def test_ctrl_c_saves_a_checkpoint_the_rerun_resumes(pair_data, tmp_path: Path) -> None:
+    """Defect: Ctrl-C lost the iterations since the last periodic checkpoint."""
+    import os
+    import signal
+
+    from pona_model.checkpoint import GENERATOR_FORMAT, load_checkpoint
+    from pona_model.train_config import load_train_config
+    from pona_model.trainer import CHECKPOINT_NAME, Trainer
+    from tests.conftest import TINY_TRAIN
+
+    cfg = load_train_config(*TINY_TRAIN, f"data.root={pair_data}", f"out={tmp_path / 'run'}", "checkpoint_every=100",
+                            "resume=true")
+    trainer = Trainer(cfg)
+    real_step = trainer.step
+    calls = []
+
+    def step(batch):
+        calls.append(1)
+        out = real_step(batch)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of the run
+        return out
+
+    trainer.step = step
+    with pytest.raises(KeyboardInterrupt, match="stopped at iteration 3"):
+        trainer.fit()
+    state = load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME, GENERATOR_FORMAT)
+    assert state["iteration"] == 3 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    total = Trainer(cfg).total_iterations
+    assert total > 3 and Trainer(cfg).fit()["iteration"] == total  # resumed to the end

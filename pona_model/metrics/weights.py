@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pona_model.checkpoint import unreadable_reason
 from pona_model.losses import MissingWeightsError
 
 
@@ -50,8 +51,7 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a corrupt or foreign file: say which, not a pickle traceback
-        raise MissingWeightsError(f"{path} cannot be read as a torch state dict ({type(exc).__name__}: {exc})") \
-            from exc
+        raise MissingWeightsError(f"{path} cannot be read as a torch state dict ({unreadable_reason(exc)})") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -15,11 +15,12 @@ import sys
 import time
 from collections.abc import Sequence
 
-from pona_model.cli import parse_config
+from pona_model.cli import entry_point, parse_config
 from reid.synthmarket.config import SynthMarketConfig
 from reid.synthmarket.dataset import ConfigMismatchError, OutputFolderError, generate_synthmarket
 
 
+@entry_point("python -m reid.synthmarket")
 def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_config(SynthMarketConfig, argv, prog="python -m reid.synthmarket", description=__doc__)
     start = time.perf_counter()

@@ -30,7 +30,7 @@ import pandas as pd
 
 from pona_model.annotations import build_pairs, write_annotations, write_pairs
 from pona_model.atomic import atomic_path, atomic_write_text
-from pona_model.cli import ConfigError, param, parse_config, to_dict
+from pona_model.cli import ConfigError, entry_point, param, parse_config, to_dict
 from pona_model.pose import MISSING, has_torso
 from reid.synthmarket.config import SynthMarketConfig
 from reid.synthmarket.dataset import (
@@ -139,6 +139,7 @@ def generate_auxiliary(out: str | os.PathLike, cfg: SynthMarketConfig, n_ids: in
     return manifest
 
 
+@entry_point("python -m reid.synthmarket.auxiliary")
 def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_config(AuxiliaryConfig, argv, prog="python -m reid.synthmarket.auxiliary", description=__doc__)
     try:

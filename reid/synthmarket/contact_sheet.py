@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from pona_model.atomic import atomic_path
-from pona_model.cli import param, parse_config
+from pona_model.cli import entry_point, param, parse_config
 from pona_model.pose import overlay_skeleton
 from reid.synthmarket.config import SynthMarketConfig
 from reid.synthmarket.dataset import dataset_cameras, make_plan, track_of
@@ -81,6 +81,7 @@ class ContactSheetConfig:
     width: int = param(64, "image width")
 
 
+@entry_point("python -m reid.synthmarket.contact_sheet")
 def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_config(ContactSheetConfig, argv, prog="python -m reid.synthmarket.contact_sheet", description=__doc__)
     data_cfg = SynthMarketConfig(seed=cfg.seed, height=cfg.height, width=cfg.width,

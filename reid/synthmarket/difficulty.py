@@ -22,7 +22,7 @@ import pandas as pd
 from PIL import Image
 
 from augment.subsample import subsample
-from pona_model.cli import param, parse_config
+from pona_model.cli import entry_point, param, parse_config
 from reid.metrics import SkippedQueryWarning, evaluate_rankings
 
 STRIPES = 6
@@ -130,6 +130,7 @@ class DifficultyConfig:
     seeds: int = param(3, "portion draws averaged when portion < 1")
 
 
+@entry_point("python -m reid.synthmarket.difficulty")
 def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_config(DifficultyConfig, argv, prog="python -m reid.synthmarket.difficulty", description=__doc__)
     table = evaluate(cfg.root, cfg.portions, cfg.seeds)
