@@ -42,8 +42,11 @@ class DataSection:
 class GeneratorSection:
     checkpoint: str = param("", "use this generator checkpoint instead of training one (one trained here, or "
                             "the authors' weights imported with python -m pona_model.import_checkpoint)")
-    train_on: str = param("kept", "kept: train the generator on the kept images only (leak-free); full: on "
-                          "the whole training set, as the paper did", choices=["kept", "full"])
+    train_on: str = param("kept", "kept: the kept images only (leak-free, but few pairs at small portions); "
+                          "auxiliary: the auxiliary identities, people outside the experiment (leak-free, as a "
+                          "user would train on another re-ID dataset); full: the whole training set, as the "
+                          "paper did (leaky: it has seen the images it stands in for)",
+                          choices=["kept", "auxiliary", "full"])
     train: TrainConfig = field(default_factory=TrainConfig,
                                metadata={"help": "PoNA training (data.* and out are set by the pipeline)"})
 

@@ -68,8 +68,7 @@ def build_stages(cfg: PipelineConfig) -> dict[str, Stage]:
     pretrained = ("pretrain_reid",) if "pretrain_reid" in stages else ()
     augmenting = "pona" in cfg.methods and cfg.portion < 1.0
     if augmenting or (cfg.evaluate_generator and "pona" in cfg.methods):
-        gen_deps = ("prepare_data", "subsample") if train_generator.depends_on_subsample(cfg) else ("prepare_data",)
-        add("train_generator", "train_generator", train_generator.inputs(cfg), gen_deps,
+        add("train_generator", "train_generator", train_generator.inputs(cfg), train_generator.dependencies(cfg),
             lambda f, d: train_generator.run(f, cfg, d))
     if augmenting:
         add("synthesize", "synthesize", synthesize.inputs(cfg), ("prepare_data", "subsample", "train_generator"),
@@ -85,9 +84,8 @@ def build_stages(cfg: PipelineConfig) -> dict[str, Stage]:
     patn_cfg = generator_view(cfg, "patn")  # Table VI's comparison row: the generator stages again, with PATN
     patn_augmenting = "patn" in cfg.methods and cfg.portion < 1.0
     if patn_augmenting or (cfg.evaluate_generator and "patn" in cfg.methods):
-        patn_deps = (("prepare_data", "subsample") if train_generator.depends_on_subsample(patn_cfg)
-                     else ("prepare_data",))
-        add("train_generator[patn]", "train_generator", train_generator.inputs(patn_cfg), patn_deps,
+        add("train_generator[patn]", "train_generator", train_generator.inputs(patn_cfg),
+            train_generator.dependencies(patn_cfg),
             lambda f, d: train_generator.run(f, patn_cfg, d))
     if patn_augmenting:
         add("synthesize[patn]", "synthesize", synthesize.inputs(patn_cfg),
@@ -157,9 +155,9 @@ def run_in_order(stages: dict[str, Stage], cache_root: str | Path) -> dict[str, 
     return results
 
 
-    check_config(cfg)
 def checks(cfg: PipelineConfig) -> None:
     """Every check that must fail before an expensive stage starts."""
+    check_config(cfg)
     prepare_data.check(cfg)
     prepare_auxiliary.check(cfg)
     train_generator.check(cfg)

@@ -23,7 +23,9 @@ from reid.synthmarket.auxiliary import ANNOTATIONS, PAIRS, generate_auxiliary
 
 def needed(cfg: PipelineConfig) -> bool:
     """Whether any stage of the run reads the auxiliary identities."""
-    return cfg.reid.model.weights == "auxiliary" or cfg.generator.train_on == "auxiliary"
+    generators = [cfg.generator] + ([cfg.patn] if "patn" in cfg.methods else [])
+    return cfg.reid.model.weights == "auxiliary" or any(
+        g.train_on == "auxiliary" and not g.checkpoint for g in generators)
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:

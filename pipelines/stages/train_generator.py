@@ -33,8 +33,13 @@ def inputs(cfg: PipelineConfig) -> dict[str, Any]:
     return {"train_on": cfg.generator.train_on, "train": train}
 
 
-def depends_on_subsample(cfg: PipelineConfig) -> bool:
-    return not cfg.generator.checkpoint and cfg.generator.train_on == "kept"
+def dependencies(cfg: PipelineConfig) -> tuple[str, ...]:
+    """The stages whose results this stage reads: the kept list (train_on=kept) or the auxiliary
+    identities (train_on=auxiliary) besides the dataset."""
+    if cfg.generator.checkpoint:
+        return ("prepare_data",)
+    extra = {"kept": ("subsample",), "auxiliary": ("prepare_auxiliary",), "full": ()}[cfg.generator.train_on]
+    return ("prepare_data", *extra)
 
 
 def check(cfg: PipelineConfig) -> None:
@@ -61,7 +66,8 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
         model = load_generator(cfg.generator.checkpoint, "cpu")
         return {"checkpoint": str(Path(model.checkpoint).absolute()), "sha256": model.sha256, "trained": False}
     data = deps["prepare_data"]
-    keypoints = read_annotations(data["annotations"])
+    source = deps["prepare_auxiliary"] if cfg.generator.train_on == "auxiliary" else data
+    keypoints = read_annotations(source["annotations"])
     if cfg.generator.train_on == "kept":
         names = set(pd.read_csv(deps["subsample"]["kept"])["name"])
         keypoints = {n: kp for n, kp in keypoints.items() if n in names}
@@ -73,15 +79,17 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
     root = Path(data["root"])
     train = cfg.generator.train
     test_ok = bool(data.get("test_pairs")) and Path(data["test_pairs"]).exists()
+    # Absolute paths throughout: training images may live in the auxiliary folder, samples in the dataset's.
     train = dataclasses.replace(
         train, out=str(folder / "train"), device=cfg.device, seed=cfg.seed, precision=cfg.precision,
         data=dataclasses.replace(
-            train.data, root=str(root), images="bounding_box_train", annotations=data["annotations"],
-            pairs=str(folder / "pairs-train.csv"),
-            sample_images="bounding_box_test" if test_ok else "bounding_box_train",
-            sample_annotations=data["test_annotations"] if test_ok else data["annotations"],
-            sample_pairs=data["test_pairs"] if test_ok else str(folder / "pairs-train.csv")))
+            train.data, root="", images=str(Path(source["root"]) / "bounding_box_train"),
+            annotations=str(source["annotations"]), pairs=str(folder / "pairs-train.csv"),
+            sample_images=str(root / ("bounding_box_test" if test_ok else "bounding_box_train")),
+            sample_annotations=str(data["test_annotations"] if test_ok else data["annotations"]),
+            sample_pairs=str(data["test_pairs"] if test_ok else folder / "pairs-train.csv")))
     summary = Trainer(train).fit()
     return {"checkpoint": summary["checkpoint"], "sha256": file_sha256(summary["checkpoint"]), "trained": True,
+            "train_on": cfg.generator.train_on, "train_root": str(source["root"]),
             "n_pairs": len(pairs), "iterations": summary["iteration"], "last_losses": summary["losses"],
             "samples": str(folder / "train" / "samples") if (folder / "train" / "samples").is_dir() else ""}
