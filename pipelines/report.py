@@ -9,6 +9,7 @@ from typing import Any
 
 from pipelines.config import PipelineConfig
 from pipelines.graph import Stage, method_stage
+from pipelines.provenance import provenance
 from pipelines.stage_cache import StageResult
 from pona_model.atomic import atomic_write_text
 from pona_model.cli import to_dict
@@ -57,7 +58,20 @@ def run_results(cfg: PipelineConfig, stages: dict[str, Stage], results: dict[str
 
 
 def write_run_report(folder: Path, report: dict[str, Any]) -> Path:
+    """results.json with its provenance; a rerun served from the cache keeps the run that computed
+    the results (its timings and provenance) under ``first_run`` beside its own."""
     path = folder / "results.json"
+    report = {**report, "provenance": provenance(report.get("config", {}))}
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            before = {}
+        same = {k: v.get("folder") for k, v in before.get("stages", {}).items()} == {
+            k: v.get("folder") for k, v in report.get("stages", {}).items()}
+        if same and before.get("methods") == report.get("methods"):
+            report["first_run"] = before.get("first_run") or {
+                k: before.get(k) for k in ("seconds", "stages", "provenance") if k in before}
     atomic_write_text(path, json.dumps(report, indent=2, default=str) + "\n")
     return path
 

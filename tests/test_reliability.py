@@ -352,3 +352,27 @@ def test_ctrl_c_saves_a_checkpoint_the_rerun_resumes(pair_data, tmp_path: Path) 
     assert state["iteration"] == 3 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     total = Trainer(cfg).total_iterations
     assert total > 3 and Trainer(cfg).fit()["iteration"] == total  # resumed to the end
+
+
+# ----------------------------------------------------------------------------- results.json
+
+def test_results_json_records_provenance_and_a_cached_rerun_keeps_the_first_timings(tmp_path: Path) -> None:
+    """Defect: results.json lacked commit, versions, device, threads and command; a cached rerun
+    overwrote the run's timings with ~0 s."""
+    import json
+
+    from pipelines.report import write_run_report
+
+    first = {"methods": {"none": {"mAP": 2.0}}, "seconds": 95.0, "config": {"device": "cpu", "precision": "fp32"},
+             "stages": {"train_reid[none]": {"seconds": 90.0, "cached": False, "folder": "/c/t/1"}}}
+    write_run_report(tmp_path, first)
+    rerun = {**first, "seconds": 0.4, "stages": {"train_reid[none]": {"seconds": 90.0, "cached": True,
+                                                                      "folder": "/c/t/1"}}}
+    record = json.loads(write_run_report(tmp_path, rerun).read_text())
+    prov = record["provenance"]
+    assert prov["device"] == "cpu" and prov["precision"] == "fp32" and prov["threads"]["torch"] >= 1
+    assert prov["commit"] and prov["versions"]["torch"] and isinstance(prov["command"], list)
+    assert record["seconds"] == 0.4 and record["first_run"]["seconds"] == 95.0
+    assert record["first_run"]["stages"]["train_reid[none]"]["cached"] is False
+    record = json.loads(write_run_report(tmp_path, rerun).read_text())
+    assert record["first_run"]["seconds"] == 95.0  # still the run that computed the results

@@ -1,0 +1,56 @@
+"""What produced a results.json: code version, package versions, the device, precision and thread
+count actually used, and the command line. The README says results depend on the machine and thread
+count, so a number without these cannot be reproduced or compared."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pona_model.device import precision_name, resolve_device, resolve_precision
+
+PACKAGES = ("torch", "torchvision", "numpy", "pandas", "pillow", "dask", "distributed", "scikit-image", "pona-reid")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def commit() -> str:
+    """``git describe``-like: the commit of the code, with ``+dirty`` when files differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return head + ("+dirty" if dirty else "")
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def provenance(config: dict[str, Any]) -> dict[str, Any]:
+    """The facts of this process for a run whose resolved config (``to_dict``) is ``config``."""
+    device = resolve_device(config.get("device", "auto"))
+    return {
+        "commit": commit(), "versions": versions(), "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else
+        platform.processor() or platform.machine(),
+        "precision": precision_name(resolve_precision(config.get("precision", "auto"), device)),
+        "threads": {"torch": torch.get_num_threads(), "reid": config.get("reid", {}).get("threads"),
+                    "generator": config.get("generator", {}).get("train", {}).get("threads")},
+        "host": platform.node(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
