@@ -40,10 +40,14 @@ def run_pipeline(cfg: PipelineConfig, check: bool = True) -> dict[str, Any]:
     if check:
         checks(cfg)
     out = Path(cfg.out)
-    stages = build_stages(cfg)
     t0 = time.perf_counter()
-    results = run_in_order(stages, out / "cache")
-    report = run_results(cfg, stages, results)
+    if cfg.dask.scheduler != "inprocess":  # independent stages side by side, on the sweep's dask graph
+        from pipelines.sweep import run_sweep
+
+        report = run_sweep(cfg, [cfg.portion], [cfg.seed])["reports"][0]
+    else:
+        stages = build_stages(cfg)
+        report = run_results(cfg, stages, run_in_order(stages, out / "cache"))
     report["seconds"] = round(time.perf_counter() - t0, 2)
     path = write_run_report(out / cfg.run_name, report)
     report["results_path"] = str(path)

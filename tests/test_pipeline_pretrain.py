@@ -86,3 +86,18 @@ def test_augment_label_reaches_the_training_config():
     assert smooth["train_reid[none]"].key == plain["train_reid[none]"].key  # and only them: none is shared
     with pytest.raises(ValueError, match=r"augment\.label"):
         load_pipeline_config(*FAST, "reid.loss.generated_label=lsro")
+
+
+def test_a_run_on_a_local_cluster_goes_through_the_dask_graph(tmp_path, monkeypatch):
+    from pipelines import sweep
+
+    calls = []
+
+    def fake_sweep(base, portions, seeds):
+        calls.append((base.dask.scheduler, list(portions), list(seeds)))
+        return {"reports": [{"methods": {}, "portion": base.portion, "seed": base.seed}]}
+
+    monkeypatch.setattr(sweep, "run_sweep", fake_sweep)
+    report = run_pipeline(load_pipeline_config(*FAST, f"out={tmp_path}", "dask.scheduler=local", "portion=0.4",
+                                               "seed=2"))
+    assert calls == [("local", [0.4], [2])] and Path(report["results_path"]).is_file()
