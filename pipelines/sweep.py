@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(__doc__)
         print("sweep keys:\n  portions=0.2,0.4,0.6,0.8,1.0  portions p to run\n  seeds=0,1,2  seeds to run\n"
               "  (methods defaults to none,pona,copy,full in a sweep)\n")
-        print(help_text(PipelineConfig, "python -m pipelines.sweep", "", PRESETS_DIR))
+        print(help_text(PipelineConfig, "python -m pipelines.sweep", "", PRESETS_DIR, "default"))
         return 0
     print_only = "--print-config" in args
     try:

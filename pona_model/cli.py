@@ -252,8 +252,10 @@ def resolve(cls: type[T], argv: Sequence[str], presets_dir: Path | None = None,
     return build(cls, values)
 
 
-def help_text(cls: type, prog: str, description: str, presets_dir: Path | None = None) -> str:
-    """``--help``: every key with its type, default and meaning."""
+def help_text(cls: type, prog: str, description: str, presets_dir: Path | None = None,
+              default_preset: str | None = None) -> str:
+    """``--help``: every key with its type, default and meaning; the defaults shown are the ones a
+    run without arguments uses (the default preset's, where the command has one)."""
     lines = [f"usage: {prog} [preset=NAME] [config=FILE.yaml] [key=value ...] [--print-config] [--debug]", ""]
     if description:
         lines += [description.strip(), ""]
@@ -277,7 +279,9 @@ def help_text(cls: type, prog: str, description: str, presets_dir: Path | None =
             shown = shown.removesuffix("\n...").removesuffix("...").strip()
             lines.append(f"  {prefix}{name}={shown}  {meaning}")
 
-    walk(cls, "", cls())
+    if default_preset:
+        lines[-1] = f"keys (default with preset={default_preset}, meaning):"
+    walk(cls, "", resolve(cls, [], presets_dir, default_preset) if default_preset else cls())
     return "\n".join(lines)
 
 
@@ -287,7 +291,7 @@ def parse_config(cls: type[T], argv: Sequence[str] | None = None, *, prog: str, 
     one-line message and exit status 2 instead of a traceback."""
     args = list(sys.argv[1:] if argv is None else argv)
     if "-h" in args or "--help" in args:
-        print(help_text(cls, prog, description, presets_dir))
+        print(help_text(cls, prog, description, presets_dir, default_preset))
         raise SystemExit(0)
     print_only = "--print-config" in args
     args = [a for a in args if a != "--print-config"]

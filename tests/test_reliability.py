@@ -376,3 +376,24 @@ def test_results_json_records_provenance_and_a_cached_rerun_keeps_the_first_timi
     assert record["first_run"]["stages"]["train_reid[none]"]["cached"] is False
     record = json.loads(write_run_report(tmp_path, rerun).read_text())
     assert record["first_run"]["seconds"] == 95.0  # still the run that computed the results
+
+
+# ----------------------------------------------------------------------------- help and docs drift
+
+def test_help_shows_the_default_presets_values_and_sweep_usage_works(tmp_path: Path, capsys) -> None:
+    """Defects: --help showed the built-in defaults, not the default preset's; the sweep's usage
+    offered --print-config, which failed; a one-seed sweep printed '± 0.0'."""
+    from pipelines.config import PipelineConfig
+    from pipelines.run import main as run_main
+    from pipelines.sweep import main as sweep_main
+    from pipelines.sweep import markdown_table, summary_table
+
+    assert PipelineConfig().methods == ["none", "pona"]
+    assert _exit_code(run_main, ["--help"]) == 0
+    assert "  methods=[none, pona, copy]  " in capsys.readouterr().out  # the default preset's value
+    assert sweep_main(["--print-config", "portions=0.5", "seeds=3", f"out={tmp_path}"]) == 0
+    assert "portions:\n- 0.5\nseeds:\n- 3\n" in capsys.readouterr().out and not any(tmp_path.iterdir())
+    one_seed = pd.DataFrame([(0.2, 0, "none", 2.0, 1.0)], columns=["portion", "seed", "method", "mAP", "rank1"])
+    assert "| none | 2.0 |" in markdown_table(summary_table(one_seed))
+    two = pd.concat([one_seed, one_seed.assign(seed=1, mAP=4.0)])
+    assert "| none | 3.0 ± 1.4 |" in markdown_table(summary_table(two))
