@@ -32,7 +32,8 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; each times both models")
+    parser.add_argument("--steps", type=int, default=3, help="timed calls per model per round (their mean)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     trainers = {}
@@ -60,17 +61,19 @@ def main() -> None:
         with torch.no_grad(), t._autocast():
             sync()
             start = time.perf_counter()
-            g(cond, pair)
+            for _ in range(args.steps):
+                g(cond, pair)
             sync()
         g.train()
-        return time.perf_counter() - start
+        return (time.perf_counter() - start) / args.steps
 
     def time_step(t: Trainer) -> float:
         sync()
         start = time.perf_counter()
-        t.step(data)
+        for _ in range(args.steps):
+            t.step(data)
         sync()
-        return time.perf_counter() - start
+        return (time.perf_counter() - start) / args.steps
 
     for t in trainers.values():  # warm-up (oneDNN primitive creation, allocator)
         time_forward(t), time_step(t)
@@ -79,7 +82,7 @@ def main() -> None:
             forward[p].append(time_forward(t))
             step[p].append(time_step(t))
     print(f"{h} x {w}, batch {args.batch}, device {first.device}, {args.precision}, "
-          f"threads {torch.get_num_threads()}, median of {args.rounds} interleaved rounds")
+          f"threads {torch.get_num_threads()}, median of {args.rounds} interleaved rounds of {args.steps} calls")
     print(f"  {'preset':<16} {'arch':<5} {'blocks':>6} {'G params':>12} {'forward s':>10} {'train iter s':>13}")
     for p, t in trainers.items():
         g = t.config.generator
