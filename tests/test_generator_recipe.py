@@ -14,6 +14,7 @@ from pona_model.device import cpu_has_bf16, resolve_precision
 from pona_model.generator import Generator, GeneratorConfig, generator_pose_maps
 from pona_model.inference import load_generator
 from pona_model.pose import pose_maps
+from pona_model.train_config import load_train_config
 from pona_model.trainer import Trainer, body_weighted_l1, generator_param_groups
 from tests.test_trainer import tiny_config
 
@@ -119,3 +120,11 @@ def test_channels_last_sets_the_layout_of_the_models(pair_data, tmp_path):
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     conv = next(m for m in off.generator.modules() if isinstance(m, torch.nn.Conv2d)).weight
     assert conv.is_contiguous()
+
+
+@pytest.mark.parametrize("preset", ["market1501", "deepfashion"])
+def test_paper_presets_keep_the_paper_recipe(preset):
+    cfg = load_train_config(f"preset={preset}")
+    g, loss, s = cfg.generator, cfg.loss, cfg.schedule
+    assert (g.pose_sigma, g.gate_init, g.block_dropout) == (6.0, 0.0, 0.5)
+    assert (s.lr, s.gate_lr_mult, loss.gan_start, loss.body_l1_weight) == (2e-4, 1.0, 0, 0.0)
