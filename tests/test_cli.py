@@ -72,7 +72,7 @@ def test_help_lists_every_key_with_default_and_meaning(capsys):
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     assert "presets: deepfashion, market1501, patn-deepfashion, patn-market1501, patn-synth, synth" in text
-    assert "generator.n_blocks=3  number of cascaded PoNA blocks" in text
+    assert "generator.n_blocks=3  number of cascaded blocks (pona: 1..5" in text
     assert "loss.vgg_missing=error" in text and "(one of: error, disable)" in text
 
 
