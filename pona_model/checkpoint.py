@@ -1,107 +1,16 @@
-"""Saving and loading the project's checkpoints: atomic writes, ``weights_only`` loads, clear errors.
+"""The generator's checkpoint format tag; the checkpoint functions moved to ``runtime.checkpoint`` and
+stay importable from here for code written against this name."""
 
-A checkpoint is a dict of tensors and plain Python values with a ``format`` tag, so a file from
-another tool, a truncated download or a checkpoint of another kind is recognised and named rather
-than failing deep inside ``load_state_dict``.
-"""
-
-from __future__ import annotations
-
-import hashlib
-import os
-import pickle
-import random
-import zipfile
-from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
-
-from pona_model.atomic import atomic_path
+from runtime.checkpoint import *  # noqa: F403
+from runtime.checkpoint import (  # noqa: F401
+    FORMAT_VERSION,
+    CheckpointError,
+    file_sha256,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    unreadable_reason,
+)
 
 GENERATOR_FORMAT = "pona-generator-training"
-FORMAT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used; the message names the file and what to do."""
-
-
-def unreadable_reason(exc: BaseException) -> str:
-    """Why ``torch.load(..., weights_only=True)`` refused a file, in one line, without torch's hint to
-    retry with ``weights_only=False``: that advice runs whatever code a malicious file carries."""
-    text = str(exc).strip()
-    if "WeightsUnpickler error:" in text:
-        text = text.split("WeightsUnpickler error:", 1)[1].strip()
-        text = "not a plain tensor file: " + (text.splitlines()[0].strip() if text else "unsupported content")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    kept = [line for line in lines if "weights_only" not in line and "arbitrary code" not in line]
-    return f"{type(exc).__name__}: {kept[0]}" if kept else type(exc).__name__
-
-
-def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    """Write ``state`` atomically: an interrupted save leaves the previous checkpoint intact."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_checkpoint(path: str | os.PathLike, expected_format: str, map_location: Any = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True`` and check its format tag and version."""
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint {p} does not exist")
-    try:
-        state = torch.load(p, map_location=map_location, weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise CheckpointError(
-            f"{p} is not a readable checkpoint ({unreadable_reason(exc)}). It may be truncated or corrupted, or come from "
-            "another tool: use a checkpoint written by this project's trainer."
-        ) from exc
-    if not isinstance(state, dict) or state.get("format") != expected_format:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise CheckpointError(
-            f"{p} is not a {expected_format} checkpoint (format tag: {found!r}). Use a checkpoint written "
-            "by this project's trainer."
-        )
-    if state.get("version") != FORMAT_VERSION:
-        raise CheckpointError(f"{p} has checkpoint version {state.get('version')}, this code reads "
-                              f"version {FORMAT_VERSION}")
-    return state
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Content hash recorded in provenance manifests, so a result names the exact weights used."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def rng_state(device: torch.device) -> dict[str, Any]:
-    """Every RNG a training run draws from (torch, CUDA, Python, numpy), as data that loads with
-    ``weights_only=True``: a resumed run continues the same random streams."""
-    version, internal, gauss = random.getstate()
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "python": {"version": int(version), "state": [int(x) for x in internal], "gauss": gauss},
-        "numpy": {"kind": str(kind), "keys": [int(x) for x in keys], "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-    }
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    """Restore what ``rng_state`` saved."""
-    torch.set_rng_state(state["torch"])
-    py = state["python"]
-    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
-    npy = state["numpy"]
-    np.random.set_state((npy["kind"], np.array(npy["keys"], dtype=np.uint32), npy["pos"], npy["has_gauss"],
-                         npy["cached_gaussian"]))
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)

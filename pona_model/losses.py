@@ -13,16 +13,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pona_model.checkpoint import unreadable_reason
+from runtime.errors import MissingWeightsError
+from runtime.images import IMAGENET_MEAN, IMAGENET_STD
+from runtime.weights import find_weights, hub_paths, read_weights
 
 # torchvision's file name for the ImageNet VGG-19 weights; found in the torch hub cache when present.
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+VGG19_KEY = "loss.vgg_weights"
 
-
-class MissingWeightsError(FileNotFoundError):
-    """Pretrained weights that cannot be downloaded here and were not found locally."""
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "VGG19_FILE", "MissingWeightsError", "PerceptualLoss",
+           "find_vgg19_weights", "gan_loss", "vgg19_missing_message"]
 
 
 def gan_loss(scores: torch.Tensor, real: bool, mode: str) -> torch.Tensor:
@@ -43,17 +43,11 @@ def gan_loss(scores: torch.Tensor, real: bool, mode: str) -> torch.Tensor:
 
 def find_vgg19_weights(configured: str | os.PathLike | None) -> Path | None:
     """The configured file if given (it must exist), else torchvision's file in the torch cache."""
-    if configured:
-        path = Path(configured).expanduser()
-        if not path.is_file():
-            raise MissingWeightsError(f"VGG-19 weights file {path} (loss.vgg_weights) does not exist")
-        return path
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
-    return cached if cached.is_file() else None
+    return find_weights(configured, (VGG19_FILE,), VGG19_KEY, what="VGG-19")
 
 
 def vgg19_missing_message() -> str:
-    cache = Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
+    cache = hub_paths((VGG19_FILE,))[0]
     return (
         "the perceptual loss needs ImageNet VGG-19 weights, which cannot be downloaded on this machine. "
         f"Put torchvision's {VGG19_FILE} at {cache} (or set loss.vgg_weights=PATH to a VGG-19 state dict), "
@@ -71,11 +65,7 @@ class PerceptualLoss(nn.Module):
 
     def __init__(self, weights: Path) -> None:
         super().__init__()
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except Exception as exc:  # a corrupt or foreign file: say which, not a pickle traceback
-            raise MissingWeightsError(f"{weights} is not a readable VGG-19 state dict ({unreadable_reason(exc)})") \
-                from exc
+        state = read_weights(weights, "VGG-19 state dict")
         if not isinstance(state, dict) or "features.0.weight" not in state or "features.2.weight" not in state:
             raise MissingWeightsError(f"{weights} is not a torchvision VGG-19 state dict "
                                       "(no features.0.weight / features.2.weight)")

@@ -24,8 +24,8 @@ import numpy as np
 from pona_model.annotations import read_annotations, write_annotations
 from pona_model.cli import entry_point, param, parse_config
 from pona_model.pose import JOINT_NAMES, MISSING, N_JOINTS
+from runtime.images import IMAGE_EXTENSIONS, image_files  # noqa: F401 (IMAGE_EXTENSIONS: importable from here)
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
 N_LANDMARKS = 33
 NECK_FROM = (11, 12)  # BlazePose left / right shoulder: OpenPose's neck is their midpoint
 # BlazePose landmark feeding each OpenPose-18 joint (None: the neck, derived above).
@@ -181,8 +181,7 @@ def list_images(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder {folder} does not exist; pass images=DIR with the crops "
                                 "to annotate (e.g. Market-1501-v15.09.15/bounding_box_train)")
-    found = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()),
-                   key=lambda p: p.name)
+    found = image_files(folder)
     if not found:
         splits = sorted(p.name for p in folder.iterdir() if p.is_dir())
         hint = (f"; it holds the folders {', '.join(splits[:4])}: point images= at one of them, e.g. "

@@ -31,7 +31,6 @@ from pona_model.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from pona_model.cli import build, to_dict
 from pona_model.device import autocast, precision_name, resolve_device, resolve_precision, torch_threads
 from pona_model.generator import generator_pose_maps, generator_pose_pair
 from pona_model.history_pool import HistoryPool
@@ -48,16 +47,15 @@ from pona_model.models import build_discriminators, build_generator
 from pona_model.pair_dataset import PairDataset
 from pona_model.sample_grid import save_sample_grid
 from pona_model.train_config import RUN_CONTROL_KEYS, TrainConfig
+from runtime import config as runtime_config
+from runtime.config import config_differences, to_dict
+from runtime.errors import TrainingDiverged
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 ARCH_NAMES = {"pona": "PoNA", "patn": "PATN"}  # for the log and the progress bar
 LOG_NAME = "train_log.jsonl"
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the message names the iteration and the losses."""
 
 
 class IterationBatches(Sampler[list[int]]):
@@ -115,10 +113,6 @@ def body_weighted_l1(fake: torch.Tensor, target: torch.Tensor, pose_target: torc
         return torch.nn.functional.l1_loss(fake, target)
     weight = 1.0 + body_weight * pose_target.float().amax(1, keepdim=True)
     return ((fake - target).abs() * weight).mean() / weight.mean()
-
-
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in RUN_CONTROL_KEYS}
 
 
 class Trainer:
@@ -203,9 +197,8 @@ class Trainer:
         if "imported" in state:  # weights from pona_model.import_checkpoint, no optimiser state
             from pona_model.import_checkpoint import start_from_imported
             return start_from_imported(self, state, source)
-        mine, theirs = _comparable(to_dict(self.config)), _comparable(state["config"])
-        if mine != theirs:
-            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        diff = config_differences(to_dict(self.config), state["config"], RUN_CONTROL_KEYS)
+        if diff:
             raise CheckpointError(
                 f"{source} was written with another config (differs in: {', '.join(diff)}). Use another "
                 "out= for the new config, or resume=false to start over in this folder.")
@@ -397,5 +390,5 @@ class Trainer:
 
 def config_from_checkpoint(state: dict[str, Any]) -> TrainConfig:
     """Rebuild the typed config a checkpoint was trained with (the stored dict is plain data)."""
-    return build(TrainConfig, state["config"])
+    return runtime_config.config_from_checkpoint(TrainConfig, state)
 

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from runtime.images import IMAGE_EXTENSIONS, image_files
+
 MARKET_DIRNAME = "Market-1501-v15.09.15"
 SPLIT_FOLDERS: dict[str, str] = {"train": "bounding_box_train", "query": "query",
                                  "gallery": "bounding_box_test"}
 SPLITS: tuple[str, ...] = ("train", "query", "gallery")
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
 N_CAMERAS = 6
 DISTRACTOR_ID = 0
 JUNK_ID = -1
@@ -96,18 +97,13 @@ def split_dir(root: str | Path, split: str) -> Path:
     return folder
 
 
-def _list_images(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()),
-                  key=lambda p: p.name)
-
-
 def _shown(items: Sequence[str]) -> str:
     more = f", ... ({len(items) - _SHOWN} more)" if len(items) > _SHOWN else ""
     return ", ".join(items[:_SHOWN]) + more
 
 
 def _rows(folder: Path, split: str) -> list[dict]:
-    images = _list_images(folder)
+    images = image_files(folder)
     if not images:
         raise MarketLayoutError(f"{folder} (the {split} split) holds no images "
                                 f"({'/'.join(sorted(IMAGE_EXTENSIONS))}); {LAYOUT_HELP}")

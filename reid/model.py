@@ -24,10 +24,10 @@ import torch
 import torchvision
 from torch import nn
 
-from pona_model.checkpoint import unreadable_reason
-from pona_model.cli import param
-from pona_model.losses import MissingWeightsError
 from reid._torchreid import torchreid_module
+from runtime.config import param
+from runtime.errors import MissingWeightsError
+from runtime.weights import find_weights, hub_paths, read_weights
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +65,8 @@ class ModelConfig:
 
 # ----------------------------------------------------------------------------- weights
 
-def cached_weight_paths(backbone: str) -> list[Path]:
-    cache = Path(torch.hub.get_dir()) / "checkpoints"
-    return [cache / name for name in TORCHVISION_FILES[backbone]]
-
-
 def missing_weights_message(backbone: str) -> str:
-    places = " or ".join(str(p) for p in cached_weight_paths(backbone))
+    places = " or ".join(str(p) for p in hub_paths(TORCHVISION_FILES[backbone]))
     return (f"model.weights=imagenet needs ImageNet {backbone} weights, which cannot be downloaded on this "
             f"machine. Put torchvision's file at {places} (or set model.weights_file=PATH to a torchvision "
             f"{backbone} state dict), or set model.weights=random to train from random initialisation "
@@ -93,25 +88,16 @@ def find_backbone_weights(config: ModelConfig) -> Path | None:
             raise MissingWeightsError(f"model.weights={config.weights}: no such file (use imagenet, random, or the "
                                       "path of a re-ID checkpoint or torchvision state dict)")
         return path
-    if config.weights_file:
-        path = Path(config.weights_file).expanduser()
-        if not path.is_file():
-            raise MissingWeightsError(f"model.weights_file={path} does not exist. {missing_weights_message(config.backbone)}")
-        return path
-    for path in cached_weight_paths(config.backbone):
-        if path.is_file():
-            return path
-    raise MissingWeightsError(missing_weights_message(config.backbone))
+    path = find_weights(config.weights_file, TORCHVISION_FILES[config.backbone], "model.weights_file",
+                        what=f"ImageNet {config.backbone}", hint=missing_weights_message(config.backbone))
+    if path is None:
+        raise MissingWeightsError(missing_weights_message(config.backbone))
+    return path
 
 
 def load_backbone_weights(trunk: nn.Module, path: Path, backbone: str) -> None:
     """Load a torchvision ResNet state dict into ``trunk`` (its ``fc`` is ignored)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable file gets the same clear message
-        raise MissingWeightsError(f"{path} is not a readable torch state dict ({unreadable_reason(exc)})") from exc
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
+    state = read_weights(path)
     if isinstance(state, dict) and isinstance(state.get("model"), dict) and "format" in state:
         state = trunk_state(state["model"])  # a re-ID training checkpoint: its trunk
     if not isinstance(state, dict) or "conv1.weight" not in state or "layer4.0.conv1.weight" not in state:

@@ -25,8 +25,14 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pona_model.atomic import atomic_write_text
-from pona_model.checkpoint import (
+from reid.data import ManifestDataset, read_manifest, train_sampler, train_transform, write_manifest
+from reid.losses import ReidLoss
+from reid.market_index import MarketLayoutError, index_market
+from reid.model import build_model, build_optimizer
+from reid.train_config import RUN_CONTROL_KEYS, OptimConfig, ReidTrainConfig
+from runtime import config as runtime_config
+from runtime.atomic import atomic_write_text
+from runtime.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
     load_checkpoint,
@@ -34,15 +40,10 @@ from pona_model.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from pona_model.cli import build, to_dict
-from pona_model.device import autocast, precision_name, resolve_device, resolve_precision, torch_threads
-from pona_model.jsonl_log import append_record, truncate_records
-from pona_model.trainer import TrainingDiverged
-from reid.data import ManifestDataset, read_manifest, train_sampler, train_transform, write_manifest
-from reid.losses import ReidLoss
-from reid.market_index import MarketLayoutError, index_market
-from reid.model import build_model, build_optimizer
-from reid.train_config import RUN_CONTROL_KEYS, OptimConfig, ReidTrainConfig
+from runtime.config import config_differences, to_dict
+from runtime.device import autocast, precision_name, resolve_device, resolve_precision, torch_threads
+from runtime.errors import TrainingDiverged
+from runtime.jsonl_log import append_record, truncate_records
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +54,6 @@ MANIFEST_NAME = "train_manifest.csv"
 
 __all__ = ["CHECKPOINT_NAME", "LOG_NAME", "MANIFEST_NAME", "REID_FORMAT", "ReidTrainer", "TrainingDiverged",
            "config_from_checkpoint"]
-
-
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """The config as flat dotted keys, without the keys a resumed run may change."""
-    flat: dict[str, Any] = {}
-
-    def walk(node: dict[str, Any], prefix: str) -> None:
-        for k, v in node.items():
-            if isinstance(v, dict):
-                walk(v, f"{prefix}{k}.")
-            else:
-                flat[f"{prefix}{k}"] = v
-
-    walk({k: v for k, v in config.items() if k not in RUN_CONTROL_KEYS}, "")
-    return flat
 
 
 def training_table(config: ReidTrainConfig) -> pd.DataFrame:
@@ -184,9 +170,8 @@ class ReidTrainer:
         }
 
     def _check_compatible(self, state: dict[str, Any], source: Path, n_images: int, n_ids: int) -> None:
-        mine, theirs = _comparable(to_dict(self.config)), _comparable(state["config"])
-        if mine != theirs:
-            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        diff = config_differences(to_dict(self.config), state["config"], RUN_CONTROL_KEYS)
+        if diff:
             raise CheckpointError(
                 f"{source} was written with another config (differs in: {', '.join(diff)}). Use another out= for "
                 "the new config, or delete the run folder to start over.")
@@ -344,4 +329,4 @@ class ReidTrainer:
 
 def config_from_checkpoint(state: dict[str, Any]) -> ReidTrainConfig:
     """Rebuild the typed config a checkpoint was trained with (the stored dict is plain data)."""
-    return build(ReidTrainConfig, state["config"])
+    return runtime_config.config_from_checkpoint(ReidTrainConfig, state)

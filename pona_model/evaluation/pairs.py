@@ -12,7 +12,7 @@ import pandas as pd
 
 from pona_model.evaluation.settings import EvaluationError
 from pona_model.generate import output_name
-from pona_model.metrics.images import VIS_SUFFIX, list_images
+from pona_model.metrics.images import IMAGE_SUFFIXES, VIS_SUFFIX, list_images
 
 
 @dataclass
@@ -61,7 +61,7 @@ def find_pairs(generated: Path | None, annotations: dict[str, np.ndarray], pairs
             continue
         if p.name.endswith(VIS_SUFFIX):
             strips[p.name[: -len(VIS_SUFFIX)]] = p
-        elif p.suffix.lower() in (".png", ".jpg", ".jpeg"):
+        elif p.suffix.lower() in IMAGE_SUFFIXES:
             files.setdefault(p.stem, p)
     if fmt == "auto":
         fmt = "images" if files else "vis"

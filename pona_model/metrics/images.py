@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+from runtime.images import IMAGE_EXTENSIONS as IMAGE_SUFFIXES
+
 VIS_SUFFIX = "_vis.jpg"
 VIS_PANELS = 5  # condition | condition pose | target | target pose | generated
 VIS_CONDITION, VIS_TARGET, VIS_GENERATED = 0, 2, 4
