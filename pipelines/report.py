@@ -76,6 +76,27 @@ def write_run_report(folder: Path, report: dict[str, Any]) -> Path:
     return path
 
 
+def _generator_lines(metrics: dict[str, Any]) -> list[str]:
+    """Each score beside what it is read against: the identity baseline (the condition image handed
+    back), the pose estimator's ceiling on the real targets, and 0 for the pose control."""
+    def num(key: str) -> str:
+        v = metrics.get(key)
+        return f"{v:.3f}" if isinstance(v, (int, float)) else "-"
+
+    lines = [f"    pose_gain_l1 {num('pose_gain_l1')}, pose_sensitivity_l1 {num('pose_sensitivity_l1')} "
+             "(0 = the target pose is ignored)",
+             f"    PCKh {num('pckh_gt')} (the estimator on the real targets: {num('pckh_gt_ceiling')})"]
+    for key in ("ssim", "mask_ssim", "psnr", "l1"):
+        if key in metrics:
+            lines.append(f"    {key} {num(key)} (identity baseline {num(key + '_identity')})")
+    shown = {"pose_gain_l1", "pose_sensitivity_l1", "pckh_gt", "pckh_gt_ceiling", "ssim", "mask_ssim", "psnr", "l1"}
+    rest = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float))
+                     and k not in shown and not k.endswith("_identity"))
+    if rest:
+        lines.append(f"    {rest}")
+    return lines
+
+
 def format_run(report: dict[str, Any]) -> str:
     lines = [f"re-ID on {report['dataset']}, portion p = {report['portion']:g}, seed {report['seed']} "
              f"({report['subsample']['n_kept']} kept, {report['subsample']['n_missing']} missing training images)",
@@ -86,9 +107,8 @@ def format_run(report: dict[str, Any]) -> str:
     for key, label in (("generator", "generator"), ("patn_generator", "PATN generator")):
         metrics = report.get(key, {}).get("metrics")
         if metrics:
-            shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float)))
+            lines += ["", f"  {label} on test pairs:"] + _generator_lines(metrics)
             skipped = [k for k, v in metrics.items() if isinstance(v, str)]
-            lines += ["", f"  {label} on test pairs: {shown}"]
             if skipped:
                 lines.append(f"  skipped (weights absent, see results.json): {', '.join(skipped)}")
     lines += ["", "  stage                          seconds"]

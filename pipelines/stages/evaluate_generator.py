@@ -14,16 +14,18 @@ from pipelines.config import PipelineConfig, effective_precision
 from pona_model.annotations import read_annotations, read_pairs, write_pairs
 from pona_model.atomic import atomic_write_text
 from pona_model.evaluate import evaluate_folder
-from pona_model.evaluation.settings import RESULT_FORMAT
+from pona_model.evaluation.settings import RESULT_FORMAT, MetricSettings
 from pona_model.generate import generate_pairs
 from pona_model.inference import load_generator
 from pona_model.metrics.pose_control import pose_control
 from pona_model.pair_dataset import PairDataset
 
+IDENTITY_METRICS = ("ssim", "mask_ssim", "psnr", "l1")
+
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
     # RESULT_FORMAT: a change in what the scores are (a metric added, another library) reruns the stage.
-    return {"pairs": cfg.evaluate_pairs, "pose_control": True, "metrics": RESULT_FORMAT,
+    return {"pairs": cfg.evaluate_pairs, "pose_control": True, "metrics": RESULT_FORMAT, "baselines": "identity",
             "precision": effective_precision(cfg)}
 
 
@@ -46,5 +48,15 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
     scores = {name: m["value"] if m.get("value") is not None else f"skipped: {m.get('skipped', 'no value')}"
               for name, m in result["metrics"].items()}
     scores.update(pose_gain_l1=control["pose_gain_l1"], pose_sensitivity_l1=control["pose_sensitivity_l1"])
+    # What the numbers are read against: the condition image handed back unchanged (identity baseline,
+    # same pairs, same size) and the pose estimator's score on the real target images (PCKh's ceiling).
+    h, w = model.image_size
+    identity = evaluate_folder(None, keypoints, images=images, pairs=folder / "pairs.csv", baseline="identity",
+                               settings=MetricSettings(include=list(IDENTITY_METRICS), size=[h, w]),
+                               out=folder / "identity_metrics.json", progress=False)
+    for name in IDENTITY_METRICS:
+        scores[f"{name}_identity"] = identity["metrics"][name].get("value")
+    reference = result["metrics"].get("pckh_gt", {}).get("real_target_reference", {})
+    scores["pckh_gt_ceiling"] = reference.get("value")
     return {"metrics": str(folder / "metrics.json"), "pose_control": str(folder / "pose_control.json"),
             "scores": scores}
