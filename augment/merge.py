@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pona_model.atomic import atomic_path
+from runtime.atomic import atomic_path
 
 MANIFEST = "manifest.csv"
 PARTIAL_MARKER = ".merge-partial"  # in the temporary folder while it is built: "this folder is mine"

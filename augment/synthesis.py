@@ -21,9 +21,9 @@ import pandas as pd
 from PIL import Image
 
 from augment.scheduler import dask_client, map_tasks, worker_device
-from pona_model.atomic import atomic_path
 from pona_model.inference import LoadedGenerator, load_generator
 from pona_model.pose import has_torso
+from runtime.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def synthesize(plan: pd.DataFrame, keypoints: Mapping[str, np.ndarray], *, check
         log.info("generated %d images (%d already present) into %s", written, len(rows) - written, out)
     _copy_conditions(plan, images_dir, out)
     if checkpoint_sha256 is None:
-        from pona_model.checkpoint import file_sha256
+        from runtime.checkpoint import file_sha256
         checkpoint_sha256 = file_sha256(checkpoint)
     return _manifest(plan, images_dir, out, str(checkpoint), checkpoint_sha256, seed)
 

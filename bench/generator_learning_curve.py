@@ -37,7 +37,6 @@ import torch
 from PIL import Image
 
 from pona_model.annotations import read_annotations, read_pairs
-from pona_model.device import torch_threads
 from pona_model.inference import LoadedGenerator
 from pona_model.metrics.masks import apply_mask, body_mask
 from pona_model.metrics.pckh import PCKhAccumulator
@@ -47,6 +46,7 @@ from pona_model.pair_dataset import PairDataset
 from pona_model.pose import draw_skeleton
 from pona_model.train_config import load_train_config
 from pona_model.trainer import Trainer
+from runtime.device import torch_threads
 
 # The recipes. "paper": the synth preset as it stands (the paper's dynamics at the CPU size: gates
 # at 0, dropout 0.5, lr 2e-4, GAN from iteration 0). "cpu": pipelines' synth-fast recipe, whose

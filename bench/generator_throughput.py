@@ -28,9 +28,9 @@ from pathlib import Path
 import torch
 
 from pona_model.attention import DotProductAttention, reference_attention
-from pona_model.device import autocast
 from pona_model.flops import generator_gflops
 from pona_model.generator import IMAGE_CHANNELS, POSE_PAIR_CHANNELS, Generator, GeneratorConfig
+from runtime.device import autocast
 
 
 class ReferenceAttention(DotProductAttention):

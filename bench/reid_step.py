@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pona_model.device import autocast, cpu_has_bf16
 from reid.features import flip_sum_features
 from reid.model import build_model, build_optimizer
 from reid.train_config import load_reid_config
+from runtime.device import autocast, cpu_has_bf16
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from augment.conditions import POLICIES
 from augment.scheduler import check_scheduler
 from augment.subsample import check_portion
 from augment.synthesis import UNUSABLE_POLICIES
-from pona_model.cli import param, resolve
-from pona_model.device import PRECISIONS, precision_name, resolve_device, resolve_precision
 from pona_model.generator import GeneratorConfig
 from pona_model.train_config import TrainConfig
 from reid.synthmarket.config import SynthMarketConfig
 from reid.train_config import ReidTrainConfig
+from runtime.config import param, resolve
+from runtime.device import PRECISIONS, precision_name, resolve_device, resolve_precision
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 METHODS = ("none", "patn", "pona", "copy", "full")  # Table VI's rows: none, PATN-, PoNA-augmented

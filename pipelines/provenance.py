@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from pona_model.device import precision_name, resolve_device, resolve_precision
+from runtime.device import precision_name, resolve_device, resolve_precision
 
 PACKAGES = ("torch", "torchvision", "numpy", "pandas", "pillow", "dask", "distributed", "scikit-image", "pona-reid")
 REPO = Path(__file__).resolve().parent.parent

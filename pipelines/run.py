@@ -25,7 +25,7 @@ from typing import Any
 from pipelines.config import PRESETS_DIR, PipelineConfig
 from pipelines.graph import build_stages, checks, run_in_order
 from pipelines.report import format_run, run_results, write_run_report
-from pona_model.cli import EXIT_BAD_INPUT, entry_point, error_line, parse_config
+from runtime.config import EXIT_BAD_INPUT, entry_point, error_line, parse_config
 
 log = logging.getLogger("pipelines.run")
 

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pona_model.atomic import atomic_write_text
-from pona_model.checkpoint import file_sha256
+from runtime.atomic import atomic_write_text
+from runtime.checkpoint import file_sha256
 
 log = logging.getLogger(__name__)
 

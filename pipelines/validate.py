@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipelines.config import PipelineConfig, effective_precision
 from pona_model.annotations import read_annotations, read_pairs
-from pona_model.device import resolve_device
+from runtime.device import resolve_device
 
 
 def _positive(values: dict[str, int]) -> None:

@@ -28,11 +28,11 @@ from PIL import Image
 from torch.utils.data import DataLoader, Sampler
 from torchvision import transforms as T
 
-from pona_model.atomic import atomic_path
-from pona_model.losses import IMAGENET_MEAN, IMAGENET_STD
 from reid._torchreid import torchreid_module
 from reid.market_index import MarketLayoutError, index_market
 from reid.train_config import SAMPLERS
+from runtime.atomic import atomic_path
+from runtime.images import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
 

@@ -24,16 +24,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from pona_model.atomic import atomic_write_text
-from pona_model.checkpoint import CheckpointError, file_sha256, load_checkpoint
-from pona_model.cli import entry_point, param, parse_config
-from pona_model.device import PRECISIONS, precision_name, resolve_device, resolve_precision, torch_threads
 from reid.data import eval_loader, write_manifest
 from reid.features import cosine_distance, extract_features
 from reid.market_index import MarketLayoutError, index_market, resolve_root
 from reid.metrics import AP_DEFINITIONS, EvaluationError, evaluate_rankings, format_table
 from reid.model import build_model, classifier_classes
 from reid.trainer import REID_FORMAT, config_from_checkpoint
+from runtime.atomic import atomic_write_text
+from runtime.checkpoint import CheckpointError, file_sha256, load_checkpoint
+from runtime.config import entry_point, param, parse_config
+from runtime.device import PRECISIONS, precision_name, resolve_device, resolve_precision, torch_threads
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pona_model.device import autocast
+from runtime.device import autocast
 
 
 @torch.no_grad()

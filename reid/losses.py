@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pona_model.cli import param
+from runtime.config import param
 
 LABEL_RULES = ("hard", "lsro", "smooth")
 

@@ -25,6 +25,7 @@ import torchvision
 from torch import nn
 
 from reid._torchreid import torchreid_module
+from runtime.checkpoint import file_sha256
 from runtime.config import param
 from runtime.errors import MissingWeightsError
 from runtime.weights import find_weights, hub_paths, read_weights
@@ -124,8 +125,6 @@ def trunk_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 
 
 def _file_label(path: Path, policy: str = "imagenet") -> str:
-    from pona_model.checkpoint import file_sha256
-
     kind = policy if policy in WEIGHT_POLICIES else "checkpoint"
     return f"{kind}: {path} (sha256 {file_sha256(path)[:12]})"
 

@@ -18,8 +18,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from pona_model.cli import entry_point, parse_config
 from reid.train_config import PRESETS_DIR, ReidTrainConfig
+from runtime.config import entry_point, parse_config
 
 
 @entry_point("python -m reid.train")
@@ -28,10 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(ReidTrainConfig, argv, prog="python -m reid.train", description=__doc__,
                           presets_dir=PRESETS_DIR)
     # Imported after parsing so that --help does not wait for torchreid's import.
-    from pona_model.checkpoint import CheckpointError
-    from pona_model.losses import MissingWeightsError
     from reid.market_index import MarketLayoutError
     from reid.trainer import ReidTrainer, TrainingDiverged
+    from runtime.checkpoint import CheckpointError
+    from runtime.errors import MissingWeightsError
 
     try:
         summary = ReidTrainer(config).fit()

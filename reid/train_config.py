@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pona_model.cli import param, resolve
-from pona_model.device import PRECISIONS
 from reid.losses import ReidLossConfig
 from reid.model import ModelConfig
+from runtime.config import param, resolve
+from runtime.device import PRECISIONS
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 SAMPLERS = ("RandomSampler", "RandomIdentitySampler")

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from pona_model.atomic import atomic_path, atomic_write_text
+from runtime.atomic import atomic_path, atomic_write_text
 
 
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from pona_model.device import resolve_device, torch_threads
 from pona_model.trainer import Trainer
 from reid.trainer import ReidTrainer
+from runtime.device import resolve_device, torch_threads
 
 
 def test_torch_threads_sets_and_restores():

@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from pona_model.annotations import read_annotations, read_pairs
-from pona_model.checkpoint import CheckpointError
 from pona_model.generate import main as generate_main
 from pona_model.generate import output_name
 from pona_model.inference import load_generator
+from runtime.checkpoint import CheckpointError
 
 
 def test_loaded_generator_matches_the_trained_weights(trained):

@@ -10,7 +10,6 @@ import pytest
 import torch
 from torchvision.models.inception import Inception3
 
-from pona_model.losses import MissingWeightsError
 from pona_model.metrics.inception import (
     FID_INCEPTION_FILE,
     TORCH_FIDELITY_INCEPTION_FILE,
@@ -23,6 +22,7 @@ from pona_model.metrics.inception import (
     kernel_inception_distance,
     load_inception,
 )
+from runtime.errors import MissingWeightsError
 from tests.metrics_stand_ins import STAND_IN, stand_in_inception
 
 

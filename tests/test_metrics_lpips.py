@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from pona_model.losses import MissingWeightsError
 from pona_model.metrics.lpips import (
     ALEXNET_FILE,
     LPIPS_HEAD_FILES,
@@ -16,6 +15,7 @@ from pona_model.metrics.lpips import (
     lpips_absent_reason,
     lpips_from_states,
 )
+from runtime.errors import MissingWeightsError
 from tests.metrics_stand_ins import STAND_IN, stand_in_alexnet_state, stand_in_lpips, stand_in_lpips_heads
 
 

@@ -19,9 +19,9 @@ from pipelines.stage_cache import DONE
 from pipelines.stages import train_reid
 from pipelines.sweep import gains_markdown, paired_gains
 from pipelines.sweep import main as sweep_main
-from pona_model.cli import to_dict
 from pona_model.train_config import load_train_config
 from reid.train_config import load_reid_config
+from runtime.config import to_dict
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from pipelines.run import main as run_main
 from pipelines.run import run_pipeline
 from pipelines.sweep import paired_gains
 from pona_model.checkpoint import GENERATOR_FORMAT, load_checkpoint
-from pona_model.cli import ConfigError, to_dict
 from pona_model.train_config import load_train_config
+from runtime.config import ConfigError, to_dict
 
 TABLE_VI = "methods=none,patn,pona,copy"
 

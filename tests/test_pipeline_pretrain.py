@@ -55,8 +55,8 @@ def test_run_starts_from_the_pretrained_trunk_and_says_so(tmp_path):
 
 
 def test_weights_auxiliary_outside_a_pipeline_names_the_fix(tmp_path):
-    from pona_model.losses import MissingWeightsError
     from reid.model import ModelConfig, build_model
+    from runtime.errors import MissingWeightsError
 
     with pytest.raises(MissingWeightsError, match="pretrain_reid"):
         build_model(ModelConfig(weights="auxiliary", backbone="resnet18"), n_classes=3)

@@ -8,9 +8,9 @@ import pytest
 import torch
 import torchvision
 
-from pona_model.losses import MissingWeightsError
 from reid.features import cosine_distance, flip_sum_features
 from reid.model import FtNet, ModelConfig, build_model, classifier_classes, parameter_groups
+from runtime.errors import MissingWeightsError
 
 
 def test_ft_net_resnet50_forward_backward_at_64x32():

@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from pona_model.checkpoint import CheckpointError
-from pona_model.losses import MissingWeightsError
 from reid import evaluate as reid_evaluate
 from reid import train as reid_train
 from reid.evaluate import evaluate_checkpoint, evaluate_model
@@ -19,6 +17,8 @@ from reid.market_index import MarketLayoutError
 from reid.metrics import SkippedQueryWarning
 from reid.train_config import load_reid_config
 from reid.trainer import CHECKPOINT_NAME, LOG_NAME, ReidTrainer
+from runtime.checkpoint import CheckpointError
+from runtime.errors import MissingWeightsError
 
 # A quick configuration: the same code path as the presets, with a ResNet-18 trunk at 64 x 32.
 # From random initialisation the baseline's lr 0.05 for the head diverges; 0.01 throughout trains.

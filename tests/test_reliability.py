@@ -288,7 +288,7 @@ def test_names_in_csvs_must_stay_inside_their_folder(tmp_path: Path) -> None:
 def test_every_entry_point_fails_in_one_line_and_debug_shows_the_traceback(tmp_path: Path, capsys) -> None:
     import torch
 
-    from pona_model.cli import entry_point
+    from runtime.config import entry_point
 
     @entry_point("python -m demo")
     def demo(argv: list[str]) -> int:

@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 
 from pona_model.annotations import read_annotations, read_pairs
-from pona_model.cli import ConfigError
 from pona_model.pose import (
     L_ELBOW,
     L_EYE,
@@ -35,6 +34,7 @@ from reid.synthmarket.difficulty import colour_features, keep_portion, market_ma
 from reid.synthmarket.render import Shot, render
 from reid.synthmarket.shots import sample_shot, sample_track
 from reid.synthmarket.skeleton import VIEW_YAW, Pose
+from runtime.config import ConfigError
 
 MARKET = re.compile(r"^(-1|\d+)_c(\d)s(\d)_(\d+)_(\d+)\.jpg$")
 FOLDERS = ("bounding_box_train", "query", "bounding_box_test")

@@ -11,9 +11,9 @@ from typing import Any
 
 from pipelines.config import PipelineConfig
 from pipelines.stages import train_reid
-from pona_model.cli import to_dict
 from reid.train_config import ReidTrainConfig
 from reid.trainer import ReidTrainer
+from runtime.config import to_dict
 
 
 def needed(cfg: PipelineConfig) -> bool:

@@ -8,8 +8,8 @@ from typing import Any
 
 from augment.subsample import subsample
 from pipelines.config import PipelineConfig
-from pona_model.atomic import atomic_path
 from reid.market_index import index_market
+from runtime.atomic import atomic_path
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:

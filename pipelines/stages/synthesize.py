@@ -13,7 +13,7 @@ import pandas as pd
 from augment import copy_control, plan_synthesis, select_conditions, synthesize
 from pipelines.config import PipelineConfig, effective_precision
 from pona_model.annotations import read_annotations
-from pona_model.atomic import atomic_path
+from runtime.atomic import atomic_path
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:

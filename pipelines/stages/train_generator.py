@@ -14,10 +14,10 @@ import pandas as pd
 from pipelines.config import PipelineConfig, effective_precision
 from pipelines.stage_cache import file_digest
 from pona_model.annotations import build_pairs, read_annotations, write_pairs
-from pona_model.checkpoint import file_sha256
-from pona_model.cli import to_dict
 from pona_model.inference import load_generator
 from pona_model.trainer import Trainer
+from runtime.checkpoint import file_sha256
+from runtime.config import to_dict
 
 RUN_ONLY = ("out", "device", "num_workers", "threads", "resume", "checkpoint_every", "sample_every", "log_every",
             "data")

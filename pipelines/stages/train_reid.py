@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import PipelineConfig
-from pona_model.cli import to_dict
 from reid.market_index import index_market
 from reid.train_config import ReidTrainConfig
 from reid.trainer import ReidTrainer
+from runtime.config import to_dict
 
 RUN_ONLY = ("out", "device", "num_workers", "threads", "resume", "log_every", "progress", "data")
 

@@ -15,9 +15,9 @@ import sys
 import time
 from collections.abc import Sequence
 
-from pona_model.cli import entry_point, parse_config
 from reid.synthmarket.config import SynthMarketConfig
 from reid.synthmarket.dataset import ConfigMismatchError, OutputFolderError, generate_synthmarket
+from runtime.config import entry_point, parse_config
 
 
 @entry_point("python -m reid.synthmarket")

@@ -29,8 +29,6 @@ from pathlib import Path
 import pandas as pd
 
 from pona_model.annotations import build_pairs, write_annotations, write_pairs
-from pona_model.atomic import atomic_path, atomic_write_text
-from pona_model.cli import ConfigError, entry_point, param, parse_config, to_dict
 from pona_model.pose import MISSING, has_torso
 from reid.synthmarket.config import SynthMarketConfig
 from reid.synthmarket.dataset import (
@@ -48,6 +46,8 @@ from reid.synthmarket.dataset import (
     _remove_strays,
     _render_all,
 )
+from runtime.atomic import atomic_path, atomic_write_text
+from runtime.config import ConfigError, entry_point, param, parse_config, to_dict
 
 # Appearance / track keys of auxiliary people: between the identity numbers (< 10000) and the distractor
 # keys (DISTRACTOR_BASE = 20000); keys from JUNK_BASE on would be rendered as background boxes.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pona_model.cli import ConfigError, param, to_dict
+from runtime.config import ConfigError, param, to_dict
 
 # Keys that change how a dataset is produced but not its bytes.
 RUN_KEYS: frozenset[str] = frozenset({"out", "workers", "progress", "sheet"})

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pona_model.atomic import atomic_path
-from pona_model.cli import entry_point, param, parse_config
 from pona_model.pose import overlay_skeleton
 from reid.synthmarket.config import SynthMarketConfig
 from reid.synthmarket.dataset import dataset_cameras, make_plan, track_of
 from reid.synthmarket.render import render
 from reid.synthmarket.shots import sample_shot
 from reid.synthmarket.skeleton import POSE_KINDS, VIEWS
+from runtime.atomic import atomic_path
+from runtime.config import entry_point, param, parse_config
 
 BACKGROUND = (24, 24, 28)
 TEXT = (230, 230, 230)

@@ -23,8 +23,6 @@ from PIL import Image
 from tqdm import tqdm
 
 from pona_model.annotations import build_pairs, write_annotations, write_pairs
-from pona_model.atomic import atomic_path, atomic_write_text
-from pona_model.cli import to_dict
 from pona_model.pose import MISSING, N_JOINTS, has_torso
 from reid.market_index import DISTRACTOR_ID, JUNK_ID, NAME_PATTERN
 from reid.synthmarket.appearance import Appearance, lookalike_groups, mutate, sample_appearance
@@ -32,6 +30,8 @@ from reid.synthmarket.camera import N_CAMERAS, Camera, apply_camera, background_
 from reid.synthmarket.config import SynthMarketConfig
 from reid.synthmarket.render import Shot, render
 from reid.synthmarket.shots import Track, sample_shot, sample_track
+from runtime.atomic import atomic_path, atomic_write_text
+from runtime.config import to_dict
 
 GENERATOR_VERSION = 2  # bump whenever the same settings would draw different bytes
 SPLIT_DIRS: dict[str, str] = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}

@@ -22,8 +22,8 @@ import pandas as pd
 from PIL import Image
 
 from augment.subsample import subsample
-from pona_model.cli import entry_point, param, parse_config
 from reid.metrics import SkippedQueryWarning, evaluate_rankings
+from runtime.config import entry_point, param, parse_config
 
 STRIPES = 6
 HSV_BINS = (8, 3, 3)
