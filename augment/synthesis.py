@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,24 +59,40 @@ def _save_jpeg(path: Path, image: np.ndarray) -> None:
         Image.fromarray(image).save(tmp, format="JPEG", quality=JPEG_QUALITY)
 
 
+def _load_conditions(images_dir: Path, batch: list[dict]) -> list[np.ndarray]:
+    conditions = []
+    for r in batch:
+        with Image.open(images_dir / r["condition"]) as img:
+            conditions.append(np.asarray(img.convert("RGB")))
+    return conditions
+
+
 def synthesize_shard(shard: Shard) -> int:
-    """Generate the shard's images that are not on disk yet; returns how many it wrote."""
+    """Generate the shard's images that are not on disk yet; returns how many it wrote.
+
+    JPEG decoding of the next batch and encoding of the last one run on I/O threads while the
+    generator works (PIL releases the GIL), so the shard costs little more than the forward passes
+    (``bench/synthesis_overhead.py``)."""
     out = Path(shard.out_dir)
     todo = [r for r in shard.rows if not (out / r["name"]).exists()]
     if not todo:
         return 0
     model = _generator(shard.checkpoint, worker_device(shard.device), shard.precision)
-    for start in range(0, len(todo), shard.batch_size):
-        batch = todo[start : start + shard.batch_size]
-        conditions = []
-        for r in batch:
-            with Image.open(Path(shard.images_dir) / r["condition"]) as img:
-                conditions.append(np.asarray(img.convert("RGB")))
-        images = model.generate_images(conditions, [np.asarray(r["kp_condition"]) for r in batch],
-                                       [np.asarray(r["kp_target"]) for r in batch],
-                                       target_sizes=[(r["height"], r["width"]) for r in batch])
-        for r, image in zip(batch, images):
-            _save_jpeg(out / r["name"], image)
+    batches = [todo[i : i + shard.batch_size] for i in range(0, len(todo), shard.batch_size)]
+    images_dir = Path(shard.images_dir)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="synthesis-io") as io:
+        loading = io.submit(_load_conditions, images_dir, batches[0])
+        writes = []
+        for k, batch in enumerate(batches):
+            conditions = loading.result()
+            if k + 1 < len(batches):
+                loading = io.submit(_load_conditions, images_dir, batches[k + 1])
+            images = model.generate_images(conditions, [np.asarray(r["kp_condition"]) for r in batch],
+                                           [np.asarray(r["kp_target"]) for r in batch],
+                                           target_sizes=[(r["height"], r["width"]) for r in batch])
+            writes += [io.submit(_save_jpeg, out / r["name"], image) for r, image in zip(batch, images)]
+        for w in writes:
+            w.result()  # re-raises a failed write
     return len(todo)
 
 
