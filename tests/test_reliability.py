@@ -114,7 +114,7 @@ def test_two_processes_racing_a_stage_run_it_once_and_both_get_its_result(tmp_pa
     log = tmp_path / "bodies.log"
     procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(tmp_path / "cache"), str(log)],
                               stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    outs = [json.loads(p.communicate(timeout=60)[0].strip().splitlines()[-1]) for p in procs]
+    outs = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert len(log.read_text().split()) == 1  # the body ran once
     assert sorted(o["cached"] for o in outs) == [False, True] and {o["n"] for o in outs} == {20}
