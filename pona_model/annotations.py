@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pona_model.atomic import atomic_write_text
 from pona_model.pose import MISSING, N_JOINTS, has_torso
+from runtime.atomic import atomic_write_text
 
 ANNOTATION_HEADER = "name:keypoints_y:keypoints_x"
 PAIRS_HEADER = "from,to"

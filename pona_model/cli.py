@@ -13,6 +13,7 @@ from runtime.config import (  # noqa: F401
     config_from_checkpoint,
     entry_point,
     error_line,
+    fit_command,
     flatten,
     help_text,
     load_yaml,

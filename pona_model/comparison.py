@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pona_model.atomic import atomic_path
 from pona_model.pose import draw_skeleton
 from pona_model.sample_grid import grid_rows
+from runtime.atomic import atomic_path
 
 GAP = 4  # white pixels between sheet blocks
 

@@ -34,14 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pona_model.annotations import FormatError
-from pona_model.checkpoint import CheckpointError
-from pona_model.cli import entry_point, param, parse_config, to_dict
 from pona_model.evaluation.folder import evaluate_folder, scores_summary
 from pona_model.evaluation.from_checkpoint import evaluate_checkpoint
 from pona_model.evaluation.report import PAPER_ROWS, format_table
 from pona_model.evaluation.selection import select_pairs
 from pona_model.evaluation.settings import ALL_METRICS, EvaluationError, MetricSettings
-from pona_model.losses import MissingWeightsError
+from runtime.checkpoint import CheckpointError
+from runtime.config import entry_point, param, parse_config, to_dict
+from runtime.errors import MissingWeightsError
 
 __all__ = ["ALL_METRICS", "EvaluateConfig", "EvaluationError", "MetricSettings", "evaluate_checkpoint",
            "evaluate_folder", "format_table", "main", "scores_summary", "select_pairs"]

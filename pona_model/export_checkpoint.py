@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pona_model.authors_checkpoint import LayoutError, to_authors
 from pona_model.checkpoint import GENERATOR_FORMAT, CheckpointError, load_checkpoint, save_checkpoint
-from pona_model.cli import entry_point, param, parse_config
+from runtime.config import entry_point, param, parse_config
 
 PROG = "python -m pona_model.export_checkpoint"
 # Our checkpoint entry -> the authors' file name suffix.

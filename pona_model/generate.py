@@ -26,14 +26,14 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pona_model.annotations import FormatError, read_annotations, read_pairs
-from pona_model.atomic import atomic_path
-from pona_model.checkpoint import CheckpointError
-from pona_model.cli import entry_point, param, parse_config
-from pona_model.device import PRECISIONS
 from pona_model.inference import LoadedGenerator, load_generator
 from pona_model.pair_dataset import PairDataset
 from pona_model.pose import draw_skeleton
 from pona_model.sample_grid import to_uint8
+from runtime.atomic import atomic_path
+from runtime.checkpoint import CheckpointError
+from runtime.config import entry_point, param, parse_config
+from runtime.device import PRECISIONS
 
 log = logging.getLogger(__name__)
 

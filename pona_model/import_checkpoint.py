@@ -40,10 +40,10 @@ from pona_model.checkpoint import (
     save_checkpoint,
     unreadable_reason,
 )
-from pona_model.cli import ConfigError, build, entry_point, parse_config, resolve, to_dict
 from pona_model.generator import ARCHS
 from pona_model.models import build_discriminators, build_generator
 from pona_model.train_config import PRESETS_DIR, TrainConfig
+from runtime.config import ConfigError, build, entry_point, parse_config, resolve, to_dict
 
 if TYPE_CHECKING:
     from pona_model.trainer import Trainer

@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 
 from pona_model.checkpoint import GENERATOR_FORMAT, CheckpointError, file_sha256, load_checkpoint
-from pona_model.cli import ConfigError, build
-from pona_model.device import autocast, precision_name, resolve_device, resolve_precision
 from pona_model.generator import GeneratorConfig, generator_pose_pair
 from pona_model.models import build_generator
 from pona_model.pose import scale_keypoints
+from runtime.config import ConfigError, build
+from runtime.device import autocast, precision_name, resolve_device, resolve_precision
 
 
 @dataclass

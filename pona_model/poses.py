@@ -22,8 +22,8 @@ from typing import Protocol
 import numpy as np
 
 from pona_model.annotations import read_annotations, write_annotations
-from pona_model.cli import entry_point, param, parse_config
 from pona_model.pose import JOINT_NAMES, MISSING, N_JOINTS
+from runtime.config import entry_point, param, parse_config
 from runtime.images import IMAGE_EXTENSIONS, image_files  # noqa: F401 (IMAGE_EXTENSIONS: importable from here)
 
 N_LANDMARKS = 33

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pona_model.atomic import atomic_path
 from pona_model.pose import draw_skeleton
+from runtime.atomic import atomic_path
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from pona_model.cli import entry_point, parse_config
 from pona_model.flops import generator_gflops
 from pona_model.models import build_discriminators, build_generator
 from pona_model.train_config import PRESETS_DIR, TrainConfig
+from runtime.config import entry_point, parse_config
 
 
 def trainable_parameters(module: nn.Module) -> int:

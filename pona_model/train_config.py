@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pona_model.cli import param, resolve
-from pona_model.device import PRECISIONS
 from pona_model.generator import GeneratorConfig
+from runtime.config import param, resolve
+from runtime.device import PRECISIONS
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 

@@ -21,7 +21,6 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from pona_model.annotations import read_annotations, read_pairs
-from pona_model.atomic import atomic_write_text
 from pona_model.checkpoint import (
     FORMAT_VERSION,
     GENERATOR_FORMAT,
@@ -31,11 +30,9 @@ from pona_model.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from pona_model.device import autocast, precision_name, resolve_device, resolve_precision, torch_threads
 from pona_model.generator import generator_pose_maps, generator_pose_pair
 from pona_model.history_pool import HistoryPool
 from pona_model.interrupt import deferred_interrupt
-from pona_model.jsonl_log import append_record, truncate_records
 from pona_model.losses import (
     MissingWeightsError,
     PerceptualLoss,
@@ -48,8 +45,11 @@ from pona_model.pair_dataset import PairDataset
 from pona_model.sample_grid import save_sample_grid
 from pona_model.train_config import RUN_CONTROL_KEYS, TrainConfig
 from runtime import config as runtime_config
+from runtime.atomic import atomic_write_text
 from runtime.config import config_differences, to_dict
+from runtime.device import autocast, precision_name, resolve_device, resolve_precision, torch_threads
 from runtime.errors import TrainingDiverged
+from runtime.jsonl_log import append_record, truncate_records
 
 log = logging.getLogger(__name__)
 

@@ -13,13 +13,11 @@ Evaluate with: python -m reid.evaluate checkpoint=OUT/checkpoint.pt
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 from collections.abc import Sequence
 
 from reid.train_config import PRESETS_DIR, ReidTrainConfig
-from runtime.config import entry_point, parse_config
+from runtime.config import entry_point, fit_command, parse_config
 
 
 @entry_point("python -m reid.train")
@@ -27,19 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config = parse_config(ReidTrainConfig, argv, prog="python -m reid.train", description=__doc__,
                           presets_dir=PRESETS_DIR)
-    # Imported after parsing so that --help does not wait for torchreid's import.
-    from reid.market_index import MarketLayoutError
-    from reid.trainer import ReidTrainer, TrainingDiverged
-    from runtime.checkpoint import CheckpointError
-    from runtime.errors import MissingWeightsError
+    from reid.trainer import ReidTrainer  # after parsing: --help does not wait for torchreid's import
 
-    try:
-        summary = ReidTrainer(config).fit()
-    except (OSError, MissingWeightsError, CheckpointError, MarketLayoutError, TrainingDiverged, ValueError) as exc:
-        print(f"python -m reid.train: error: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(summary, indent=2))
-    return 0
+    return fit_command("python -m reid.train", lambda: ReidTrainer(config))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import sys
 import traceback
 import types
@@ -23,7 +24,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from runtime.errors import ConfigError
+from runtime.errors import ConfigError, TrainingDiverged
 
 T = TypeVar("T")
 
@@ -348,6 +349,24 @@ def error_line(exc: BaseException) -> str:
     """An exception as one line: its message's lines joined, or its type when it has none."""
     text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     return text or type(exc).__name__
+
+
+# What a training command reports as "training failed" (exit 1, one message) rather than a crash:
+# files and data (OSError, MissingWeightsError), bad checkpoints, configs and formats (ValueError
+# subclasses: CheckpointError, FormatError, MarketLayoutError) and a diverged loss.
+TRAINING_FAILURES: tuple[type[BaseException], ...] = (OSError, ValueError, TrainingDiverged)
+
+
+def fit_command(prog: str, make_trainer: Callable[[], Any]) -> int:
+    """The body of a ``train`` command: build the trainer, ``fit()`` it and print its summary as JSON
+    (exit 0); a training failure is one message on stderr and exit 1, whichever trainer it is."""
+    try:
+        summary = make_trainer().fit()
+    except TRAINING_FAILURES as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(json.dumps(summary, indent=2))
+    return 0
 
 
 def entry_point(prog: str) -> Callable[[Callable[[list[str]], int]], Callable[[Sequence[str] | None], int]]:

@@ -16,8 +16,6 @@ import torch
 import torchvision
 
 from pona_model.annotations import read_annotations, read_pairs
-from pona_model.atomic import atomic_write_text
-from pona_model.device import resolve_device
 from pona_model.evaluation.loading import PairImages
 from pona_model.evaluation.networks import load_networks, make_pose_estimator
 from pona_model.evaluation.pairs import find_pairs
@@ -29,6 +27,8 @@ from pona_model.metrics.images import RESIZE_DESCRIPTION
 from pona_model.metrics.inception import FeatureExtractor
 from pona_model.metrics.lpips import LPIPS
 from pona_model.metrics.lpips import MIN_SIZE as LPIPS_MIN_SIZE
+from runtime.atomic import atomic_write_text
+from runtime.device import resolve_device
 
 
 def pinned(size: tuple[int, int], fmt_used: str) -> dict[str, Any]:

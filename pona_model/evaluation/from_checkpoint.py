@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from pona_model.annotations import read_annotations, read_pairs
-from pona_model.atomic import atomic_write_text
 from pona_model.evaluation.folder import evaluate_folder
 from pona_model.evaluation.selection import select_pairs
 from pona_model.evaluation.settings import EvaluationError, MetricSettings
+from runtime.atomic import atomic_write_text
 
 
 def evaluate_checkpoint(checkpoint: str | Path, images: str | Path, annotations: str | Path, pairs: str | Path,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pona_model.cli import param
+from runtime.config import param
 
 # /2: psnr_legacy_wrap and kid added; IS / FID by torch-fidelity, LPIPS by lpips, SSIM / PSNR by scikit-image.
 RESULT_FORMAT = "pona-generator-metrics/2"

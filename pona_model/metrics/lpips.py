@@ -25,8 +25,6 @@ import lpips as lpips_package
 import numpy as np
 import torch
 
-from pona_model.checkpoint import file_sha256
-from pona_model.losses import MissingWeightsError
 from pona_model.metrics.weights import (
     MetricNetwork,
     absent_reason,
@@ -34,6 +32,8 @@ from pona_model.metrics.weights import (
     hub_checkpoints_dir,
     load_state_dict,
 )
+from runtime.checkpoint import file_sha256
+from runtime.errors import MissingWeightsError
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 LPIPS_HEAD_FILES = ("lpips_alex_v0.1.pth", "alex.pth")
