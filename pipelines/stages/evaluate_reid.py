@@ -10,13 +10,18 @@ from pipelines.config import PipelineConfig
 from reid.evaluate import evaluate_checkpoint
 
 
-def inputs(cfg: PipelineConfig) -> dict[str, Any]:
+def settings(cfg: PipelineConfig) -> dict[str, Any]:
+    """What the stage passes to ``evaluate_checkpoint`` that moves the numbers; its fingerprint is
+    exactly this, so a changed setting re-evaluates (the device is a run-only key)."""
     return {"ap": "torchreid", "flip": True, "precision": cfg.reid.precision}
 
 
+def inputs(cfg: PipelineConfig) -> dict[str, Any]:
+    return settings(cfg)
+
+
 def run(folder: Path, cfg: PipelineConfig, checkpoint: str, root: str) -> dict[str, Any]:
-    result = evaluate_checkpoint(checkpoint, root, device=cfg.device, precision=cfg.reid.precision,
-                                 out=folder / "metrics.json")
+    result = evaluate_checkpoint(checkpoint, root, device=cfg.device, out=folder / "metrics.json", **settings(cfg))
     keep = ("mAP", "rank1", "rank5", "rank10", "ap_definition", "n_queries", "n_queries_skipped", "weights_init",
             "epoch", "epochs", "precision", "train_precision", "notes")
     return {k: result[k] for k in keep if k in result} | {"metrics": str(folder / "metrics.json")}
