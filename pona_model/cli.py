@@ -13,7 +13,6 @@ from runtime.config import (  # noqa: F401
     config_from_checkpoint,
     entry_point,
     error_line,
-    fit_command,
     flatten,
     help_text,
     load_yaml,
@@ -22,4 +21,5 @@ from runtime.config import (  # noqa: F401
     preset_names,
     resolve,
     to_dict,
+    train_command,
 )

@@ -11,20 +11,18 @@ config.json, train_log.jsonl and samples/iter_*.png (condition | target pose | g
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from pona_model.train_config import PRESETS_DIR, TrainConfig
 from pona_model.trainer import Trainer
-from runtime.config import entry_point, fit_command, parse_config
+from runtime.config import entry_point, train_command
+
+PROG = "python -m pona_model.train"
 
 
-@entry_point("python -m pona_model.train")
+@entry_point(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    config = parse_config(TrainConfig, argv, prog="python -m pona_model.train", description=__doc__,
-                          presets_dir=PRESETS_DIR)
-    return fit_command("python -m pona_model.train", lambda: Trainer(config))
+    return train_command(PROG, TrainConfig, argv, description=__doc__, presets_dir=PRESETS_DIR, trainer=Trainer)
 
 
 if __name__ == "__main__":

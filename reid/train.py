@@ -13,21 +13,24 @@ Evaluate with: python -m reid.evaluate checkpoint=OUT/checkpoint.pt
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
+from typing import Any
 
 from reid.train_config import PRESETS_DIR, ReidTrainConfig
-from runtime.config import entry_point, fit_command, parse_config
+from runtime.config import entry_point, train_command
+
+PROG = "python -m reid.train"
 
 
-@entry_point("python -m reid.train")
-def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    config = parse_config(ReidTrainConfig, argv, prog="python -m reid.train", description=__doc__,
-                          presets_dir=PRESETS_DIR)
+def _trainer(config: ReidTrainConfig) -> Any:
     from reid.trainer import ReidTrainer  # after parsing: --help does not wait for torchreid's import
 
-    return fit_command("python -m reid.train", lambda: ReidTrainer(config))
+    return ReidTrainer(config)
+
+
+@entry_point(PROG)
+def main(argv: Sequence[str] | None = None) -> int:
+    return train_command(PROG, ReidTrainConfig, argv, description=__doc__, presets_dir=PRESETS_DIR, trainer=_trainer)
 
 
 if __name__ == "__main__":

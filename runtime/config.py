@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import sys
 import traceback
 import types
@@ -357,11 +358,15 @@ def error_line(exc: BaseException) -> str:
 TRAINING_FAILURES: tuple[type[BaseException], ...] = (OSError, ValueError, TrainingDiverged)
 
 
-def fit_command(prog: str, make_trainer: Callable[[], Any]) -> int:
-    """The body of a ``train`` command: build the trainer, ``fit()`` it and print its summary as JSON
-    (exit 0); a training failure is one message on stderr and exit 1, whichever trainer it is."""
+def train_command(prog: str, cls: type[T], argv: Sequence[str] | None, *, description: str,
+                  presets_dir: Path | None, trainer: Callable[[T], Any]) -> int:
+    """The body of a ``train`` command: parse the config, fit ``trainer(config)`` and print its summary
+    as JSON (exit 0); a training failure is one message on stderr and exit 1, whichever trainer it is.
+    ``trainer`` may import its module itself, so that ``--help`` does not wait for heavy imports."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    config = parse_config(cls, argv, prog=prog, description=description, presets_dir=presets_dir)
     try:
-        summary = make_trainer().fit()
+        summary = trainer(config).fit()
     except TRAINING_FAILURES as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
