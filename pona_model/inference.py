@@ -61,25 +61,37 @@ class LoadedGenerator:
         keypoints are in the frame of ``target_sizes[i]`` (default: the condition's size). Inputs are
         resized (bicubic) to the generator's size and outputs back to the target size."""
         h, w = self.image_size
-        conds, kcs, kts = [], [], []
-        for i, (img, kc, kt) in enumerate(zip(images, kp_condition, kp_target)):
-            src = img.shape[:2]
-            tgt = target_sizes[i] if target_sizes else src
-            t = torch.tensor(np.asarray(img)).permute(2, 0, 1).float().div(127.5).sub(1).unsqueeze(0)
-            if tuple(src) != (h, w):
+        n = len(images)
+        srcs = [tuple(np.asarray(img).shape[:2]) for img in images]
+        tgts = [tuple(target_sizes[i]) if target_sizes else srcs[i] for i in range(n)]
+        conds = torch.empty(n, 3, h, w)
+        for size, rows in _by_size(srcs).items():  # one resize per stored size, not per image
+            t = torch.from_numpy(np.stack([np.asarray(images[i]) for i in rows])).permute(0, 3, 1, 2)
+            t = t.float().div(127.5).sub(1)
+            if size != (h, w):
                 t = F.interpolate(t, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
-            conds.append(t)
-            kcs.append(torch.as_tensor(scale_keypoints(np.asarray(kc), tuple(src), (h, w))))
-            kts.append(torch.as_tensor(scale_keypoints(np.asarray(kt), tuple(tgt), (h, w))))
-        out = self.generate(torch.cat(conds), torch.stack(kcs), torch.stack(kts)).cpu()
-        results = []
-        for i in range(out.shape[0]):
-            tgt = target_sizes[i] if target_sizes else images[i].shape[:2]
-            o = out[i : i + 1]
-            if tuple(tgt) != (h, w):
-                o = F.interpolate(o, size=tuple(tgt), mode="bicubic", align_corners=False)
-            results.append(((o[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
+            conds[rows] = t
+        kcs = torch.stack([torch.as_tensor(scale_keypoints(np.asarray(kc), srcs[i], (h, w)))
+                           for i, kc in enumerate(kp_condition)])
+        kts = torch.stack([torch.as_tensor(scale_keypoints(np.asarray(kt), tgts[i], (h, w)))
+                           for i, kt in enumerate(kp_target)])
+        out = self.generate(conds, kcs, kts).cpu()
+        results: list[np.ndarray] = [np.empty(0, dtype=np.uint8)] * n
+        for size, rows in _by_size(tgts).items():
+            o = out[rows]
+            if size != (h, w):
+                o = F.interpolate(o, size=size, mode="bicubic", align_corners=False)
+            pixels = ((o.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+            for j, i in enumerate(rows):
+                results[i] = pixels[j]
         return results
+
+
+def _by_size(sizes: list[tuple[int, int]]) -> dict[tuple[int, int], list[int]]:
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, size in enumerate(sizes):
+        groups.setdefault((int(size[0]), int(size[1])), []).append(i)
+    return groups
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "auto", precision: str = "auto",

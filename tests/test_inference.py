@@ -67,3 +67,17 @@ def test_generate_command_errors_are_one_line(tmp_path, capsys):
     assert "set checkpoint=..., images=..." in capsys.readouterr().err
     with pytest.raises(CheckpointError, match="does not exist"):
         load_generator(tmp_path / "missing.pt", "cpu")
+
+
+def test_generate_images_in_one_batch_equals_one_image_at_a_time(trained):
+    model = load_generator(trained, "cpu", precision="fp32")
+    rng = np.random.default_rng(0)
+    sizes = [(64, 32), (40, 20), (64, 32), (32, 16)]  # mixed stored sizes are resized group by group
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]
+    kps = [np.stack([rng.integers(0, h, 18), rng.integers(0, w, 18)], -1) for h, w in sizes]
+    targets = [(48, 24), (64, 32), (40, 20), (48, 24)]
+    batched = model.generate_images(images, kps, kps, target_sizes=targets)
+    for i in range(len(images)):
+        alone = model.generate_images([images[i]], [kps[i]], [kps[i]], target_sizes=[targets[i]])[0]
+        assert batched[i].shape == (*targets[i], 3)
+        np.testing.assert_array_equal(batched[i], alone)
