@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import statistics
 import time
-from pathlib import Path
 
 import torch
+from bench_common import sync, write_csv
 
 from pona_model.attention import DotProductAttention, reference_attention
 from pona_model.flops import generator_gflops
@@ -49,20 +48,16 @@ def reference_model(model: Generator) -> Generator:
     return ref.to(memory_format=torch.contiguous_format)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
 
 def gemm_gflops(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     times = []
     for _ in range(reps):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         a @ b
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - start)
     return 2 * n**3 / min(times) / 1e9
 
@@ -104,11 +99,11 @@ def main() -> None:
             for rnd in range(args.rounds + 1):
                 for name, (model, dtype, fmt) in variants.items():
                     x, p = image.contiguous(memory_format=fmt), pose.contiguous(memory_format=fmt)
-                    _sync(device)
+                    sync(device)
                     start = time.perf_counter()
                     with autocast(device, dtype):
                         model(x, p)
-                    _sync(device)
+                    sync(device)
                     if rnd:  # round 0 warms up
                         times[name].append(time.perf_counter() - start)
         ref = statistics.median(times["reference fp32 NCHW"])
@@ -123,11 +118,7 @@ def main() -> None:
             print(f"batch {batch:3d}  {name:24s} {row['images_per_s']:8.2f} img/s  x{row['ratio_to_reference']:4.2f}  "
                   f"{achieved:7.1f} GFLOP/s = {row['pct_of_fp32_gemm_peak']:5.1f} % of the fp32 GEMM peak")
     if args.csv:
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(args.csv, rows)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,11 @@ dataset.
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import time
-from pathlib import Path
 
 import torch
+from bench_common import sync, write_csv
 
 from pona_model.train_config import load_train_config
 from pona_model.trainer import Trainer
@@ -45,10 +44,6 @@ def build_trainer(preset: str, device: str, precision: str, channels_last: bool,
     return Trainer(cfg, check_data=False)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,11 +67,11 @@ def main() -> None:
             t.step(data)
         for _ in range(args.rounds):
             for v, t in trainers.items():
-                _sync(dev)
+                sync(dev)
                 start = time.perf_counter()
                 for _ in range(args.steps):
                     t.step(data)
-                _sync(dev)
+                sync(dev)
                 times[v].append((time.perf_counter() - start) / args.steps)
         ref = statistics.median(times[VARIANTS[0]])
         print(f"{args.preset}, {h}x{w}, batch {batch}, device {dev}, threads {torch.get_num_threads()}")
@@ -89,11 +84,7 @@ def main() -> None:
             print(f"  {row['precision']:5s} {row['layout']:13s} {med:7.3f} s/iter  {batch / med:8.1f} img/s  "
                   f"x{ref / med:4.2f}")
     if args.csv:
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(args.csv, rows)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 
 import torch
+from bench_common import sync
 from torch import nn
 
 from reid.features import flip_sum_features
@@ -45,10 +46,6 @@ class Variant:
 VARIANTS = (Variant("fp32-loop-sgd", torch.float32, False, fused_sgd=False), Variant("fp32", torch.float32, False), Variant("bf16", torch.bfloat16, False),
             Variant("bf16+channels_last", torch.bfloat16, True), Variant("fp32+channels_last", torch.float32, True))
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class Bench:
@@ -76,7 +73,7 @@ class Bench:
 
     def train_step(self) -> float:
         self.model.train()
-        _sync(self.device)
+        sync(self.device)
         t0 = time.perf_counter()
         images = self.images.contiguous(memory_format=self.variant.memory_format)
         with autocast(self.device, self.variant.dtype):
@@ -85,16 +82,16 @@ class Bench:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        _sync(self.device)
+        sync(self.device)
         return time.perf_counter() - t0
 
     def features(self) -> float:
         self.model.eval()
-        _sync(self.device)
+        sync(self.device)
         t0 = time.perf_counter()
         flip_sum_features(self.model, self.eval_images, dtype=self.variant.dtype,
                           memory_format=self.variant.memory_format)
-        _sync(self.device)
+        sync(self.device)
         return (time.perf_counter() - t0) / len(self.eval_images)
 
 

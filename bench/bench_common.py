@@ -1,0 +1,24 @@
+"""What the benchmark scripts share: waiting for the device, and writing their rows as CSV."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def sync(device: torch.device) -> None:
+    """Timings must include the kernels queued on a GPU, not just their launch."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
+    """The rows (one dict each, same keys) as a CSV file, its folder created."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
