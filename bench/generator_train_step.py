@@ -39,7 +39,8 @@ def random_batch(batch: int, h: int, w: int, seed: int) -> dict[str, torch.Tenso
 def build_trainer(preset: str, device: str, precision: str, channels_last: bool, batch: int) -> Trainer:
     cfg = load_train_config(f"preset={preset}", f"device={device}", f"precision={precision}",
                             f"channels_last={str(channels_last).lower()}", f"schedule.batch_size={batch}",
-                            "loss.vgg_missing=disable", "out=/nonexistent-bench-folder")
+                            "loss.vgg_missing=disable", "loss.gan_start=0",  # the full iteration, GAN terms included
+                            "out=/nonexistent-bench-folder")
     torch.manual_seed(0)
     return Trainer(cfg, check_data=False)
 
