@@ -22,3 +22,12 @@ def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
+
+PAIR_KEYS = ("condition", "target", "kp_condition", "kp_target")
+
+
+def stacked_pairs(dataset: Any, n: int | None = None) -> dict[str, torch.Tensor]:
+    """The first ``n`` (default: all) items of a ``PairDataset`` as one batch of tensors."""
+    items = [dataset[i] for i in range(len(dataset) if n is None else n)]
+    return {k: torch.stack([it[k] for it in items]) for k in PAIR_KEYS}

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from bench_common import stacked_pairs
 from PIL import Image
 
 from pona_model.annotations import read_annotations, read_pairs
@@ -44,6 +45,7 @@ from pona_model.metrics.pose_control import pose_control
 from pona_model.metrics.ssim import ssim
 from pona_model.pair_dataset import PairDataset
 from pona_model.pose import draw_skeleton
+from pona_model.sample_grid import to_uint8
 from pona_model.train_config import load_train_config
 from pona_model.trainer import Trainer
 from runtime.device import torch_threads
@@ -69,11 +71,6 @@ def schedule_for(iterations: int, overrides: list[str]) -> list[str]:
     return [f"schedule.n_epochs={epochs - decay}", f"schedule.n_epochs_decay={decay}"]
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8."""
-    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-
-
 class TestPairs:
     """The first ``n`` test pairs at the generator's size, with the identity baseline and the
     estimator's ceiling computed once."""
@@ -82,9 +79,7 @@ class TestPairs:
         keypoints = read_annotations(data / "market-annotation-test.csv")
         pairs = read_pairs(data / "market-pairs-test.csv", known_names=keypoints).head(n)
         self.dataset = PairDataset(data / "bounding_box_test", keypoints, pairs, image_size=size)
-        items = [self.dataset[i] for i in range(len(self.dataset))]
-        self.batch = {k: torch.stack([it[k] for it in items]) for k in ("condition", "target", "kp_condition",
-                                                                        "kp_target")}
+        self.batch = stacked_pairs(self.dataset)
         self.target = to_uint8(self.batch["target"])
         self.condition = to_uint8(self.batch["condition"])
         self.kp_target = self.batch["kp_target"].numpy()
@@ -164,8 +159,7 @@ def overfit_one_batch(overrides: list[str], iterations: int) -> list[float]:
     cfg = load_train_config(*overrides, "loss.lambda_gan=0", "out=/nonexistent-overfit")
     trainer = Trainer(cfg, check_data=True)
     dataset = trainer._dataset(cfg.data.images, cfg.data.annotations, cfg.data.pairs)
-    items = [dataset[i] for i in range(cfg.schedule.batch_size)]
-    batch = {k: torch.stack([it[k] for it in items]) for k in ("condition", "target", "kp_condition", "kp_target")}
+    batch = stacked_pairs(dataset, cfg.schedule.batch_size)
     curve = []
     for _ in range(iterations):
         curve.append(trainer.step(batch)["g_l1"])

@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
+from bench_common import stacked_pairs
 
 from pona_model.annotations import read_annotations, read_pairs
 from pona_model.inference import load_generator
 from pona_model.metrics.ssim import ssim
 from pona_model.pair_dataset import PairDataset
+from pona_model.sample_grid import to_uint8
 from pona_model.train_config import load_train_config
 from pona_model.trainer import LOG_NAME, Trainer
 
@@ -41,18 +42,14 @@ def train(precision: str, args: argparse.Namespace, out: Path) -> tuple[Path, li
     return folder / "checkpoint.pt", [r for r in records if "g_l1" in r], seconds
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
-
-
 def compare_inference(checkpoint: Path, data: Path, n: int) -> dict[str, float]:
     fp32 = load_generator(checkpoint, "cpu", precision="fp32")
     bf16 = load_generator(checkpoint, "cpu", precision="bf16")
     keypoints = read_annotations(data / "market-annotation-test.csv")
     pairs = read_pairs(data / "market-pairs-test.csv", known_names=keypoints).head(n)
     ds = PairDataset(data / "bounding_box_test", keypoints, pairs, image_size=fp32.image_size)
-    items = [ds[i] for i in range(len(ds))]
-    cond, kc, kt = (torch.stack([it[k] for it in items]) for k in ("condition", "kp_condition", "kp_target"))
+    batch = stacked_pairs(ds)
+    cond, kc, kt = batch["condition"], batch["kp_condition"], batch["kp_target"]
     a, b = to_uint8(fp32.generate(cond, kc, kt).cpu()), to_uint8(bf16.generate(cond, kc, kt).cpu())
     diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
     return {"pairs": len(ds), "max_abs_diff_grey_levels": int(diff.max()),

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_common import stacked_pairs
 
 from augment import plan_synthesis, select_conditions, subsample, synthesize
 from pona_model.annotations import read_annotations
@@ -61,12 +62,12 @@ def main() -> None:
         model = load_generator(checkpoint, args.device, precision=args.precision)
         pairs = plan.rename(columns={"condition": "from", "name": "to"})[["from", "to"]]
         ds = PairDataset(data / "bounding_box_train", keypoints, pairs, image_size=model.image_size)
-        items = [ds[i] for i in range(len(ds))]
-        cond, kc, kt = (torch.stack([it[k] for it in items]) for k in ("condition", "kp_condition", "kp_target"))
+        batch = stacked_pairs(ds)
+        cond, kc, kt = batch["condition"], batch["kp_condition"], batch["kp_target"]
         forward, end_to_end = [], []
         for rnd in range(args.rounds):
             start = time.perf_counter()
-            for i in range(0, len(items), args.batch_size):
+            for i in range(0, len(ds), args.batch_size):
                 model.generate(cond[i : i + args.batch_size], kc[i : i + args.batch_size], kt[i : i + args.batch_size])
             forward.append(time.perf_counter() - start)
             out = tmp / f"out{rnd}"

@@ -18,6 +18,7 @@ from pona_model.checkpoint import GENERATOR_FORMAT, CheckpointError, file_sha256
 from pona_model.generator import GeneratorConfig, generator_pose_pair
 from pona_model.models import build_generator
 from pona_model.pose import scale_keypoints
+from pona_model.sample_grid import to_uint8
 from runtime.config import ConfigError, build
 from runtime.device import autocast, precision_name, resolve_device, resolve_precision
 
@@ -81,7 +82,7 @@ class LoadedGenerator:
             o = out[rows]
             if size != (h, w):
                 o = F.interpolate(o, size=size, mode="bicubic", align_corners=False)
-            pixels = ((o.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+            pixels = to_uint8(o)
             for j, i in enumerate(rows):
                 results[i] = pixels[j]
         return results
