@@ -13,6 +13,7 @@ import pytest
 from pipelines import run as run_module
 from pipelines.config import load_pipeline_config
 from pipelines.graph import build_stages
+from pipelines.report import format_run
 from pipelines.run import main as run_main
 from pipelines.run import run_pipeline
 from pipelines.stage_cache import DONE
@@ -47,6 +48,12 @@ def test_smoke_run_reports_every_method_and_stage(smoke):
     assert metrics["psnr"] > 0 and 0 <= metrics["l1"] <= 2
     assert metrics["fid"].startswith("skipped: Inception-v3 weights are not available")  # never a number
     assert abs(metrics["pose_gain_l1"]) <= 1 and 0 <= metrics["pose_sensitivity_l1"] <= 1
+    # the references each score is read against: the condition image handed back, the estimator's ceiling
+    for key in ("ssim", "mask_ssim", "psnr", "l1"):
+        assert isinstance(metrics[f"{key}_identity"], float) and metrics[f"{key}_identity"] != metrics[key]
+    assert "pckh_gt_ceiling" in metrics
+    printed = format_run(results)
+    assert f"ssim {metrics['ssim']:.3f} (identity baseline {metrics['ssim_identity']:.3f})" in printed
     assert set(results["stages"]) == set(build_stages(cfg))
     assert not any(s["cached"] for s in results["stages"].values())
 
