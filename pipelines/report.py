@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import PipelineConfig
-from pipelines.graph import Stage, method_stage
+from pipelines.graph import Stage
+from pipelines.methods import evaluation
 from pipelines.provenance import provenance
 from pipelines.stage_cache import StageResult
 from pona_model.atomic import atomic_write_text
@@ -23,7 +24,7 @@ def _generator_scores(result: dict[str, Any]) -> dict[str, Any]:
 def run_results(cfg: PipelineConfig, stages: dict[str, Stage], results: dict[str, StageResult]) -> dict[str, Any]:
     methods = {}
     for method in cfg.methods:
-        r = results[method_stage(cfg, stages, method)].result
+        r = results[evaluation(cfg, method)].result
         methods[method] = {"mAP": r["mAP"], "rank1": r["rank1"], "rank5": r.get("rank5"),
                            "rank10": r.get("rank10"), "ap_definition": r.get("ap_definition"),
                            "weights_init": r.get("weights_init"), "train_precision": r.get("train_precision"),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pona_model.generator import GeneratorConfig
-from runtime.config import param, resolve
+from runtime.config import param, resolve, run_only_keys
 from runtime.device import PRECISIONS
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -77,21 +77,21 @@ class ScheduleConfig:
 
 @dataclass
 class TrainConfig:
-    out: str = param("runs/pona", "run folder: checkpoint, log, sample grids")
+    out: str = param("runs/pona", "run folder: checkpoint, log, sample grids", run_only=True)
     seed: int = param(0, "seed of initialisation, pair sampling, dropout and the history pool")
-    device: str = param("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N, mps")
+    device: str = param("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N, mps", run_only=True)
     precision: str = param("auto", "autocast dtype of the forward passes: auto (bf16 on CUDA and on CPUs with "
                            "native bf16, else fp32), fp32, bf16; losses, norm statistics and Adam state stay "
                            "fp32", choices=PRECISIONS)
     channels_last: bool = param(True, "channels-last memory layout for models and batches (faster convs on "
                                 "CPU and on CUDA tensor cores; same numbers up to float rounding)")
     amp: bool = param(True, "false forces fp32 whatever precision says (the key of older configs)")
-    num_workers: int = param(2, "data-loading worker processes (0 = load in the main process)")
-    threads: int = param(0, "CPU threads for torch (0 = torch's default)")
-    resume: bool = param(True, "continue from out/checkpoint.pt when present (same config required)")
-    checkpoint_every: int = param(1000, "iterations between checkpoints (one is also written at the end)")
-    sample_every: int = param(1000, "iterations between PNG sample grids")
-    log_every: int = param(50, "iterations between JSON-lines log records")
+    num_workers: int = param(2, "data-loading worker processes (0 = load in the main process)", run_only=True)
+    threads: int = param(0, "CPU threads for torch (0 = torch's default)", run_only=True)
+    resume: bool = param(True, "continue from out/checkpoint.pt when present (same config required)", run_only=True)
+    checkpoint_every: int = param(1000, "iterations between checkpoints (one is also written at the end)", run_only=True)
+    sample_every: int = param(1000, "iterations between PNG sample grids", run_only=True)
+    log_every: int = param(50, "iterations between JSON-lines log records", run_only=True)
     sample_count: int = param(6, "pairs shown in each sample grid")
     generator: GeneratorConfig = param(default_factory=GeneratorConfig, help="generator architecture")
     discriminator: DiscriminatorConfig = param(default_factory=DiscriminatorConfig, help="discriminators")
@@ -99,9 +99,8 @@ class TrainConfig:
     schedule: ScheduleConfig = param(default_factory=ScheduleConfig, help="optimisation schedule")
     data: DataConfig = param(default_factory=DataConfig, help="training data")
 
-# Keys that change how a run is executed but not what it computes: a resumed run may change them.
-RUN_CONTROL_KEYS = ("out", "device", "num_workers", "threads", "resume", "checkpoint_every",
-                    "sample_every", "log_every")
+# Keys that change how a run is executed but not what it computes (declared run_only): a resumed run may change them.
+RUN_CONTROL_KEYS = run_only_keys(TrainConfig)
 
 
 def load_train_config(*overrides: str) -> TrainConfig:

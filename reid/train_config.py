@@ -13,7 +13,7 @@ from pathlib import Path
 
 from reid.losses import ReidLossConfig
 from reid.model import ModelConfig
-from runtime.config import param, resolve
+from runtime.config import param, resolve, run_only_keys
 from runtime.device import PRECISIONS
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -63,18 +63,18 @@ class OptimConfig:
 
 @dataclass
 class ReidTrainConfig:
-    out: str = param("runs/reid", "run folder: checkpoint.pt, train_log.jsonl, config.json, train_manifest.csv")
+    out: str = param("runs/reid", "run folder: checkpoint.pt, train_log.jsonl, config.json, train_manifest.csv", run_only=True)
     seed: int = param(0, "seed of initialisation, data order, augmentation and dropout")
-    device: str = param("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N, mps")
+    device: str = param("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N, mps", run_only=True)
     precision: str = param("auto", "autocast precision of the forward passes: auto (bf16 on CUDA and on CPUs with "
                            "native bf16, else fp32), fp32 or bf16; losses, BatchNorm statistics and the optimiser "
                            "stay fp32", choices=list(PRECISIONS))
     channels_last: bool = param(False, "NHWC memory layout for the convolutions (measured by bench/reid_step.py)")
-    num_workers: int = param(2, "data-loading worker processes (0 = load in the main process)")
-    threads: int = param(0, "CPU threads for torch (0 = torch's default)")
-    resume: bool = param(True, "continue from out/checkpoint.pt when present (same config required)")
-    log_every: int = param(20, "steps between JSON-lines step records (epoch records are always written)")
-    progress: bool = param(True, "progress bars")
+    num_workers: int = param(2, "data-loading worker processes (0 = load in the main process)", run_only=True)
+    threads: int = param(0, "CPU threads for torch (0 = torch's default)", run_only=True)
+    resume: bool = param(True, "continue from out/checkpoint.pt when present (same config required)", run_only=True)
+    log_every: int = param(20, "steps between JSON-lines step records (epoch records are always written)", run_only=True)
+    progress: bool = param(True, "progress bars", run_only=True)
     model: ModelConfig = param(default_factory=ModelConfig, help="network")
     data: ReidDataConfig = param(default_factory=ReidDataConfig, help="training data and augmentation")
     optim: OptimConfig = param(default_factory=OptimConfig, help="optimisation schedule")
@@ -86,8 +86,8 @@ class ReidTrainConfig:
     loss: ReidLossConfig = param(default_factory=ReidLossConfig, help="training loss")
 
 
-# Keys that change how a run is executed, not what it computes: a resumed run may change them.
-RUN_CONTROL_KEYS = ("out", "device", "num_workers", "threads", "resume", "log_every", "progress")
+# Keys that change how a run is executed, not what it computes (declared run_only): a resumed run may change them.
+RUN_CONTROL_KEYS = run_only_keys(ReidTrainConfig)
 
 
 def load_reid_config(*overrides: str) -> ReidTrainConfig:

@@ -31,9 +31,11 @@ T = TypeVar("T")
 
 
 def param(default: Any = dataclasses.MISSING, help: str = "", *, choices: Sequence[Any] | None = None,
-          default_factory: Any = dataclasses.MISSING) -> Any:
-    """A dataclass field carrying the one-line meaning shown by ``--help`` and the allowed values."""
-    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None}
+          default_factory: Any = dataclasses.MISSING, run_only: bool = False) -> Any:
+    """A dataclass field carrying the one-line meaning shown by ``--help`` and the allowed values.
+    ``run_only``: the key changes how a run executes (folder, device, threads, logging), never what
+    it computes; a resumed run may change it and a cache fingerprint leaves it out (``content``)."""
+    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None, "run_only": run_only}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     if isinstance(default, (list, dict, set)):
@@ -168,6 +170,29 @@ def to_dict(config: Any) -> dict[str, Any]:
             return str(v)
         return v
     return plain(config)
+
+
+def run_only_keys(cls: type) -> tuple[str, ...]:
+    """The top-level fields of a config class declared ``param(..., run_only=True)``."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("run_only"))
+
+
+def content(config: Any, drop: Sequence[str] = ()) -> dict[str, Any]:
+    """``to_dict(config)`` without its run-only keys (at every level) and without the dotted keys in
+    ``drop`` (``data.root``): what a cached result computed from ``config`` depends on."""
+    def strip(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: strip(getattr(v, f.name)) for f in dataclasses.fields(v) if not f.metadata.get("run_only")}
+        return to_dict(v)
+
+    tree = strip(config)
+    for key in drop:
+        *parents, leaf = key.split(".")
+        node = tree
+        for part in parents:
+            node = node.get(part, {})
+        node.pop(leaf, None)
+    return tree
 
 
 def flatten(config: Mapping[str, Any], skip: Sequence[str] = ()) -> dict[str, Any]:

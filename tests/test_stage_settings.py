@@ -12,7 +12,62 @@ def test_evaluate_reid_fingerprints_exactly_the_settings_it_passes(monkeypatch, 
     for precision in ("fp32", "bf16"):
         cfg = load_pipeline_config("preset=smoke", f"reid.precision={precision}")
         seen.clear()
-        evaluate_reid.run(tmp_path, cfg, "checkpoint.pt", "root")
+        evaluate_reid.run(tmp_path, cfg, {"train_reid": {"checkpoint": "checkpoint.pt"}, "prepare_data": {"root": "root"}})
         fingerprinted = evaluate_reid.inputs(cfg)
         passed = {k: v for k, v in seen.items() if k not in ("device", "out")}
         assert passed == fingerprinted and fingerprinted["precision"] == precision
+
+
+def test_every_stage_module_keeps_the_one_contract():
+    import inspect
+
+    from pipelines.graph import MODULES, build_stages
+
+    for module in MODULES:
+        assert list(inspect.signature(module.run).parameters) == ["folder", "cfg", "deps"], module.__name__
+        assert list(inspect.signature(module.inputs).parameters) == ["cfg"], module.__name__
+        assert list(inspect.signature(module.instances).parameters) == ["cfg"], module.__name__
+    cfg = load_pipeline_config("preset=smoke", "methods=none,patn,pona,copy,full", "reid.model.weights=auxiliary",
+                               "reid.budget=iterations")
+    stages = build_stages(cfg)
+    # the graph is exactly the union of the modules' declarations, each upstream declared before its user
+    declared = [i.name for m in MODULES for i in m.instances(cfg)]
+    assert list(stages) == declared
+    seen: set[str] = set()
+    for name, stage in stages.items():
+        assert set(stage.deps) <= seen, name
+        seen.add(name)
+    # roles: the PATN copies read PATN's generator under the role the module knows
+    assert stages["synthesize[patn]"].roles["train_generator"] == "train_generator[patn]"
+    assert stages["synthesize[patn]"].cfg.generator is cfg.patn
+    assert stages["train_reid[pona]"].roles == {"training_set": "merge[augmented]", "pretrain_reid": "pretrain_reid",
+                                                "prepare_data": "prepare_data"}
+    assert stages["train_reid[full]"].roles == {"training_set": "prepare_data", "pretrain_reid": "pretrain_reid"}
+
+
+def test_run_only_keys_are_declared_once_and_left_out_of_fingerprints():
+    from pipelines.graph import build_stages
+    from pona_model.train_config import RUN_CONTROL_KEYS as GAN_RUN_KEYS
+    from reid.train_config import RUN_CONTROL_KEYS as REID_RUN_KEYS
+
+    assert set(REID_RUN_KEYS) == {"out", "device", "num_workers", "threads", "resume", "log_every", "progress"}
+    assert set(GAN_RUN_KEYS) == {"out", "device", "num_workers", "threads", "resume", "checkpoint_every",
+                                 "sample_every", "log_every"}
+    base = build_stages(load_pipeline_config("preset=smoke"))
+    run_only = build_stages(load_pipeline_config("preset=smoke", "reid.threads=3", "reid.log_every=7",
+                                                 "generator.train.log_every=3", "data.synthmarket.workers=2"))
+    assert {n: s.key for n, s in base.items()} == {n: s.key for n, s in run_only.items()}
+    computed = build_stages(load_pipeline_config("preset=smoke", "reid.optim.lr=0.02",
+                                                 "generator.train.schedule.lr=0.001"))
+    assert computed["train_reid[none]"].key != base["train_reid[none]"].key
+    assert computed["train_generator"].key != base["train_generator"].key
+    assert computed["prepare_data"].key == base["prepare_data"].key
+
+
+def test_a_training_set_with_generated_images_sees_the_label_rule():
+    from pipelines.graph import build_stages
+
+    stages = build_stages(load_pipeline_config("preset=smoke", "methods=none,pona,copy", "augment.label=lsro"))
+    assert stages["train_reid[pona]"].cfg.reid.loss.generated_label == "lsro"
+    assert stages["train_reid[copy]"].cfg.reid.loss.generated_label == "lsro"
+    assert stages["train_reid[none]"].cfg.reid.loss.generated_label == "hard"

@@ -10,7 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines.config import PipelineConfig, effective_precision
+from pipelines import methods
+from pipelines.config import PipelineConfig, effective_precision, generator_view
+from pipelines.stages import Instance
 from pona_model.annotations import read_annotations, read_pairs, write_pairs
 from pona_model.atomic import atomic_write_text
 from pona_model.evaluate import evaluate_folder
@@ -21,6 +23,14 @@ from pona_model.metrics.pose_control import pose_control
 from pona_model.pair_dataset import PairDataset
 
 IDENTITY_METRICS = ("ssim", "mask_ssim", "psnr", "l1")
+
+
+def instances(cfg: PipelineConfig) -> list[Instance]:
+    if not cfg.evaluate_generator:
+        return []
+    return [Instance(methods.generator_stage(g, "evaluate_generator"),
+                     {"prepare_data": "prepare_data", "train_generator": methods.generator_stage(g)}, generator_view(cfg, g))
+            for g in methods.generators(cfg)]
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:

@@ -6,8 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pipelines import methods
 from pipelines.config import PipelineConfig
+from pipelines.stages import Instance
 from reid.evaluate import evaluate_checkpoint
+
+
+def instances(cfg: PipelineConfig) -> list[Instance]:
+    """One per re-ID training of the run (methods sharing a training share its evaluation)."""
+    trainings = dict.fromkeys(methods.trainings(cfg).values())
+    return [Instance(t.replace("train_reid", "evaluate_reid", 1), {"train_reid": t, "prepare_data": "prepare_data"})
+            for t in trainings]
 
 
 def settings(cfg: PipelineConfig) -> dict[str, Any]:
@@ -20,8 +29,9 @@ def inputs(cfg: PipelineConfig) -> dict[str, Any]:
     return settings(cfg)
 
 
-def run(folder: Path, cfg: PipelineConfig, checkpoint: str, root: str) -> dict[str, Any]:
-    result = evaluate_checkpoint(checkpoint, root, device=cfg.device, out=folder / "metrics.json", **settings(cfg))
+def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
+    result = evaluate_checkpoint(deps["train_reid"]["checkpoint"], deps["prepare_data"]["root"], device=cfg.device,
+                                 out=folder / "metrics.json", **settings(cfg))
     keep = ("mAP", "rank1", "rank5", "rank10", "ap_definition", "n_queries", "n_queries_skipped", "weights_init",
             "epoch", "epochs", "precision", "train_precision", "notes")
     return {k: result[k] for k in keep if k in result} | {"metrics": str(folder / "metrics.json")}

@@ -10,17 +10,28 @@ from typing import Any
 import pandas as pd
 
 from augment.merge import MANIFEST, merge_training_set
+from pipelines import methods
 from pipelines.config import PipelineConfig
+from pipelines.stages import Instance, same
+
+
+def instances(cfg: PipelineConfig) -> list[Instance]:
+    """One per training folder the methods need: kept + each method's filled images, and the kept alone."""
+    out = [Instance(m.merged, {**same("prepare_data", "subsample"), "synthesis": m.fills})
+           for m in methods.filling(cfg)]
+    if methods.REDUCED in {methods.training_set(cfg, m) for m in cfg.methods}:
+        out.append(Instance(methods.REDUCED, same("prepare_data", "subsample")))
+    return out
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
     return {"link": cfg.augment.link}
 
 
-def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any], synthesis: str | None = None) -> dict[str, Any]:
-    """``synthesis`` names the dependency whose manifest is merged in (none: the reduced set)."""
+def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
+    """``deps["synthesis"]``, when present, is the stage whose manifest is merged in (absent: the reduced set)."""
     kept = pd.read_csv(deps["subsample"]["kept"])
-    synthesized = pd.read_csv(deps[synthesis]["manifest"]) if synthesis else None
+    synthesized = pd.read_csv(deps["synthesis"]["manifest"]) if "synthesis" in deps else None
     out = folder / "dataset"
     if out.exists():  # a previous attempt renamed it into place but died before the stage was recorded
         if not (out / MANIFEST).is_file():

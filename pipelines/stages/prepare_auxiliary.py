@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import PipelineConfig
+from pipelines.stages import Instance
 from reid.market_index import index_market, resolve_root
 from reid.synthmarket.auxiliary import ANNOTATIONS, PAIRS, generate_auxiliary
 
@@ -26,6 +27,11 @@ def needed(cfg: PipelineConfig) -> bool:
     generators = [cfg.generator] + ([cfg.patn] if "patn" in cfg.methods else [])
     return cfg.reid.model.weights == "auxiliary" or any(
         g.train_on == "auxiliary" and not g.checkpoint for g in generators)
+
+
+def instances(cfg: PipelineConfig) -> list[Instance]:
+    """Depends on the dataset's settings only: one folder shared by a whole sweep."""
+    return [Instance("prepare_auxiliary")] if needed(cfg) else []
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:

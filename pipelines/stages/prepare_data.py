@@ -11,6 +11,7 @@ from typing import Any
 
 from pipelines.config import PipelineConfig
 from pipelines.stage_cache import file_digest
+from pipelines.stages import Instance
 from reid.market_index import index_market, resolve_root
 from reid.synthmarket import generate_synthmarket
 
@@ -30,12 +31,13 @@ def _absolute(path: str) -> str:
     return str(Path(path).absolute()) if path else ""
 
 
+def instances(cfg: PipelineConfig) -> list[Instance]:
+    return [Instance("prepare_data")]
+
+
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
     if cfg.data.dataset == "synthmarket":
-        settings = dataclasses.asdict(cfg.data.synthmarket)
-        for run_only in ("out", "workers", "progress", "sheet"):
-            settings.pop(run_only)
-        return {"dataset": "synthmarket", "synthmarket": settings}
+        return {"dataset": "synthmarket", "synthmarket": cfg.data.synthmarket.content()}
     ann = market_annotations(cfg)
     cache = Path(cfg.out) / "cache"
     test_files = {k: _absolute(getattr(cfg.data, k)) for k in ("test_annotations", "test_pairs")}

@@ -10,14 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import PipelineConfig
-from pipelines.stages import train_reid
+from pipelines.stages import Instance, same, train_reid
 from reid.train_config import ReidTrainConfig
 from reid.trainer import ReidTrainer
-from runtime.config import to_dict
+from runtime.config import content
 
 
 def needed(cfg: PipelineConfig) -> bool:
     return cfg.reid.model.weights == "auxiliary"
+
+
+def instances(cfg: PipelineConfig) -> list[Instance]:
+    return [Instance("pretrain_reid", same("prepare_auxiliary"))] if needed(cfg) else []
 
 
 def config(cfg: PipelineConfig, folder: Path, root: str) -> ReidTrainConfig:
@@ -32,10 +36,7 @@ def config(cfg: PipelineConfig, folder: Path, root: str) -> ReidTrainConfig:
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
-    settings = to_dict(config(cfg, Path("."), ""))
-    kept = {k: v for k, v in settings.items() if k not in train_reid.RUN_ONLY}
-    kept["data"] = {k: v for k, v in settings["data"].items() if k not in ("root", "manifest")}
-    return {"reid": kept}
+    return {"reid": content(config(cfg, Path("."), ""), drop=train_reid.FROM_DEPENDENCIES)}
 
 
 def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,13 @@ from typing import Any
 
 from augment.subsample import subsample
 from pipelines.config import PipelineConfig
+from pipelines.stages import Instance, same
 from reid.market_index import index_market
 from runtime.atomic import atomic_path
+
+
+def instances(cfg: PipelineConfig) -> list[Instance]:
+    return [Instance("subsample", same("prepare_data"))]
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:

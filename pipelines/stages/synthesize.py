@@ -1,7 +1,7 @@
 """Stage 4: re-synthesise every missing training image (``augment.select_conditions``,
-``plan_synthesis``, ``synthesize``) on the configured dask scheduler; writes the images and the
-provenance manifest. ``run_copy`` is the same plan with the condition images copied instead
-(``augment.copy_control``, method ``copy``)."""
+``plan_synthesis``, ``synthesize``) with one method's generator (PoNA's, or PATN's through
+``pipelines.config.generator_view``) on the configured dask scheduler; writes the images and the
+provenance manifest. ``copy_conditions`` is the same plan with the condition images copied instead."""
 
 from __future__ import annotations
 
@@ -10,10 +10,18 @@ from typing import Any
 
 import pandas as pd
 
-from augment import copy_control, plan_synthesis, select_conditions, synthesize
-from pipelines.config import PipelineConfig, effective_precision
+from augment import plan_synthesis, select_conditions, synthesize
+from pipelines import methods
+from pipelines.config import PipelineConfig, effective_precision, generator_view
+from pipelines.stages import Instance, same
 from pona_model.annotations import read_annotations
 from runtime.atomic import atomic_path
+
+
+def instances(cfg: PipelineConfig) -> list[Instance]:
+    return [Instance(m.fills, {**same("prepare_data", "subsample"),
+                               "train_generator": methods.generator_stage(m.generator)}, generator_view(cfg, m.generator))
+            for m in methods.filling(cfg) if m.generator]
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
@@ -22,7 +30,7 @@ def inputs(cfg: PipelineConfig) -> dict[str, Any]:
             "precision": effective_precision(cfg)}
 
 
-def _plan(cfg: PipelineConfig, deps: dict[str, Any]) -> tuple[pd.DataFrame, dict, Path]:
+def synthesis_plan(cfg: PipelineConfig, deps: dict[str, Any]) -> tuple[pd.DataFrame, dict, Path]:
     data, sub = deps["prepare_data"], deps["subsample"]
     kept, missing = pd.read_csv(sub["kept"]), pd.read_csv(sub["missing"])
     keypoints = read_annotations(data["annotations"])
@@ -31,7 +39,7 @@ def _plan(cfg: PipelineConfig, deps: dict[str, Any]) -> tuple[pd.DataFrame, dict
     return plan_synthesis(plan, keypoints, images, cfg.augment.unusable_pose), keypoints, images
 
 
-def _finish(folder: Path, manifest: pd.DataFrame) -> dict[str, Any]:
+def write_manifest(folder: Path, manifest: pd.DataFrame) -> dict[str, Any]:
     with atomic_path(folder / "synthesis.csv") as tmp:
         manifest.to_csv(tmp, index=False)
     counts = manifest["status"].value_counts().to_dict()
@@ -41,23 +49,13 @@ def _finish(folder: Path, manifest: pd.DataFrame) -> dict[str, Any]:
 
 def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
     gen = deps["train_generator"]
-    plan, keypoints, images = _plan(cfg, deps)
+    plan, keypoints, images = synthesis_plan(cfg, deps)
     manifest = synthesize(plan, keypoints, checkpoint=gen["checkpoint"], images_dir=images,
                           out_dir=folder / "images", device=cfg.device, scheduler=cfg.dask.scheduler,
                           workers=cfg.dask.workers, shard_size=cfg.augment.shard_size,
                           batch_size=cfg.augment.batch_size, seed=cfg.seed, checkpoint_sha256=gen["sha256"],
                           precision=cfg.precision)
-    return _finish(folder, manifest)
-
-
-def copy_inputs(cfg: PipelineConfig) -> dict[str, Any]:
-    copied = {k: v for k, v in inputs(cfg).items() if k != "precision"}  # no generator runs
-    return {**copied, "control": "copy_condition"}
-
-
-def run_copy(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
-    plan, _, images = _plan(cfg, deps)
-    return _finish(folder, copy_control(plan, images_dir=images, out_dir=folder / "images", seed=cfg.seed))
+    return write_manifest(folder, manifest)
 
 
 def verify(result: dict[str, Any]) -> None:

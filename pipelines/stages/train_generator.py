@@ -11,23 +11,34 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.config import PipelineConfig, effective_precision
+from pipelines import methods
+from pipelines.config import PipelineConfig, effective_precision, generator_view
 from pipelines.stage_cache import file_digest
+from pipelines.stages import Instance, same
 from pona_model.annotations import build_pairs, read_annotations, write_pairs
 from pona_model.inference import load_generator
 from pona_model.trainer import Trainer
 from runtime.checkpoint import file_sha256
-from runtime.config import to_dict
+from runtime.config import content
 
-RUN_ONLY = ("out", "device", "num_workers", "threads", "resume", "checkpoint_every", "sample_every", "log_every",
-            "data")
+# Set by the stage from the upstream stages' results (the pairs and image folders), not read from the config.
+FROM_DEPENDENCIES = ("data",)
+
+
+def instances(cfg: PipelineConfig) -> list[Instance]:
+    """One per generator the run uses (PoNA's; PATN's for the patn method), each seeing its own section."""
+    out = []
+    for generator in methods.generators(cfg):
+        view = generator_view(cfg, generator)
+        out.append(Instance(methods.generator_stage(generator), same(*dependencies(view)), view))
+    return out
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
     if cfg.generator.checkpoint:
         return {"checkpoint": str(Path(cfg.generator.checkpoint).resolve()),
                 "sha256": file_digest(cfg.generator.checkpoint, Path(cfg.out) / "cache")}
-    train = {k: v for k, v in to_dict(cfg.generator.train).items() if k not in RUN_ONLY}
+    train = content(cfg.generator.train, drop=FROM_DEPENDENCIES)
     train["seed"] = cfg.seed
     train["precision"] = effective_precision(cfg)
     return {"train_on": cfg.generator.train_on, "train": train}

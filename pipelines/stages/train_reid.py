@@ -1,18 +1,23 @@
-"""Stage 6: train the ResNet-50 re-ID baseline on one training folder (reduced, augmented or full)."""
+"""Stage 6: train the ResNet-50 re-ID baseline on one method's training folder (reduced, augmented,
+copied or full; ``pipelines.methods.training_set``). Methods on the same folder share one instance."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 from typing import Any
 
+from pipelines import methods
 from pipelines.config import PipelineConfig
+from pipelines.stages import Instance
 from reid.market_index import index_market
 from reid.train_config import ReidTrainConfig
 from reid.trainer import ReidTrainer
-from runtime.config import to_dict
+from runtime.config import content
 
-RUN_ONLY = ("out", "device", "num_workers", "threads", "resume", "log_every", "progress", "data")
+# Set by the pipeline from the upstream stages' results (whose fingerprints cover them), not read from reid.*.
+FROM_DEPENDENCIES = ("data.root", "data.manifest")
 
 
 def reid_config(cfg: PipelineConfig, synthesised: bool) -> ReidTrainConfig:
@@ -25,25 +30,48 @@ def reid_config(cfg: PipelineConfig, synthesised: bool) -> ReidTrainConfig:
     return dataclasses.replace(cfg.reid, loss=loss)
 
 
-def inputs(cfg: PipelineConfig, synthesised: bool = False) -> dict[str, Any]:
-    reid = to_dict(reid_config(cfg, synthesised))
-    settings = {k: v for k, v in reid.items() if k not in RUN_ONLY}
-    settings["data"] = {k: v for k, v in reid["data"].items() if k not in ("root", "manifest")}
-    settings["seed"] = cfg.seed
-    return {"reid": settings}
+def labelled_view(cfg: PipelineConfig) -> PipelineConfig:
+    """``cfg`` as a training set with generated or copied images sees it: ``reid.loss`` carries ``augment.label``."""
+    view = copy.copy(cfg)  # not dataclasses.replace: PipelineConfig refuses a user-set generated_label on purpose
+    view.reid = reid_config(cfg, synthesised=True)
+    return view
 
 
-def run(folder: Path, cfg: PipelineConfig, root: str, pretrained: str = "", full_root: str = "",
-        synthesised: bool = False) -> dict[str, Any]:
-    """``pretrained``: the pretrain_reid stage's checkpoint, the start when ``reid.model.weights=auxiliary``;
-    ``full_root``: the dataset, whose training-set size is the step budget of ``reid.budget=iterations``."""
+def instances(cfg: PipelineConfig) -> list[Instance]:
+    out = []
+    trainings = methods.trainings(cfg)
+    for method in cfg.methods:
+        if trainings[method] != f"train_reid[{method}]":
+            continue  # trains on a set another method already trains on
+        source = methods.training_set(cfg, method)
+        deps = {"training_set": source}
+        if cfg.reid.model.weights == "auxiliary":
+            deps["pretrain_reid"] = "pretrain_reid"
+        if cfg.reid.budget == "iterations" and source != methods.FULL:
+            deps["prepare_data"] = "prepare_data"  # the full set's size is the step budget
+        synthesised = source not in (methods.REDUCED, methods.FULL)  # augment.label applies
+        out.append(Instance(trainings[method], deps, labelled_view(cfg) if synthesised else None))
+    return out
+
+
+def inputs(cfg: PipelineConfig) -> dict[str, Any]:
+    return {"reid": {**content(cfg.reid, drop=FROM_DEPENDENCIES), "seed": cfg.seed}}
+
+
+def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
+    """``deps``: ``training_set`` (its ``root``), ``pretrain_reid`` (the start when
+    ``reid.model.weights=auxiliary``), ``prepare_data`` (the full set, whose size is the step budget
+    of ``reid.budget=iterations``)."""
+    root = deps["training_set"]["root"]
+    pretrained = deps.get("pretrain_reid", {}).get("checkpoint", "")
     model = cfg.reid.model
     if model.weights == "auxiliary":
         model = dataclasses.replace(model, weights=pretrained)
     budget_images = cfg.reid.budget_images
     if cfg.reid.budget == "iterations":
-        budget_images = len(index_market(full_root or root, splits=("train",), progress=False))
-    train = dataclasses.replace(reid_config(cfg, synthesised), out=str(folder / "train"), device=cfg.device, seed=cfg.seed, model=model,
+        full_root = deps["prepare_data"]["root"] if "prepare_data" in deps else root
+        budget_images = len(index_market(full_root, splits=("train",), progress=False))
+    train = dataclasses.replace(cfg.reid, out=str(folder / "train"), device=cfg.device, seed=cfg.seed, model=model,
                                 budget_images=budget_images,
                                 data=dataclasses.replace(cfg.reid.data, root=root, manifest=""))
     summary = ReidTrainer(train).fit()

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.config import ConfigError, param, to_dict
-
-# Keys that change how a dataset is produced but not its bytes.
-RUN_KEYS: frozenset[str] = frozenset({"out", "workers", "progress", "sheet"})
+from runtime.config import ConfigError, content, param
 
 
 @dataclass
 class SynthMarketConfig:
     """Everything that determines a SynthMarket dataset (plus where and how to write it)."""
 
-    out: str = param("data/synthmarket", "dataset root to write (Market-1501 layout)")
+    out: str = param("data/synthmarket", "dataset root to write (Market-1501 layout)", run_only=True)
     seed: int = param(0, "seed: the same seed and settings give byte-identical files")
     # --- sizes
     n_train_ids: int = param(100, "identities in bounding_box_train")
@@ -51,9 +48,9 @@ class SynthMarketConfig:
     train_pairs: int = param(0, "rows of market-pairs-train.csv; 0 keeps every pair")
     test_pairs: int = param(2000, "rows of market-pairs-test.csv (sampled)")
     # --- running
-    workers: int = param(0, "render processes; 0 = one per available core (never changes the bytes)")
-    progress: bool = param(True, "show a progress bar")
-    sheet: str = param("", "also write a contact sheet PNG of the dataset's identities here")
+    workers: int = param(0, "render processes; 0 = one per available core (never changes the bytes)", run_only=True)
+    progress: bool = param(True, "show a progress bar", run_only=True)
+    sheet: str = param("", "also write a contact sheet PNG of the dataset's identities here", run_only=True)
 
     def __post_init__(self) -> None:
         checks = [
@@ -81,4 +78,4 @@ class SynthMarketConfig:
 
     def content(self) -> dict:
         """The settings that determine the dataset's bytes (what a finished root is checked against)."""
-        return {k: v for k, v in to_dict(self).items() if k not in RUN_KEYS}
+        return content(self)
