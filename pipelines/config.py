@@ -47,6 +47,8 @@ class GeneratorSection:
                           "user would train on another re-ID dataset); full: the whole training set, as the "
                           "paper did (leaky: it has seen the images it stands in for)",
                           choices=["kept", "auxiliary", "full"])
+    seed: int = param(-1, "seed of the generator's training and pairs (-1: the run's seed). A sweep over seeds "
+                      "may pin it so that one generator serves every seed; the seed spread is then the re-ID's alone")
     train: TrainConfig = field(default_factory=TrainConfig,
                                metadata={"help": "PoNA training (data.* and out are set by the pipeline)"})
 
@@ -156,6 +158,11 @@ class PipelineConfig:
     @property
     def run_name(self) -> str:
         return f"p{self.portion:g}-seed{self.seed}"
+
+
+def generator_seed(cfg: PipelineConfig) -> int:
+    """The seed of the generator in ``cfg``'s generator slot (``generator.seed``, or the run's)."""
+    return cfg.generator.seed if cfg.generator.seed >= 0 else cfg.seed
 
 
 def generator_view(cfg: PipelineConfig, method: str) -> PipelineConfig:

@@ -71,3 +71,18 @@ def test_a_training_set_with_generated_images_sees_the_label_rule():
     assert stages["train_reid[pona]"].cfg.reid.loss.generated_label == "lsro"
     assert stages["train_reid[copy]"].cfg.reid.loss.generated_label == "lsro"
     assert stages["train_reid[none]"].cfg.reid.loss.generated_label == "hard"
+
+
+def test_a_pinned_generator_seed_shares_one_generator_across_run_seeds():
+    from pipelines.graph import build_stages
+
+    def stages(*args: str) -> dict:
+        return build_stages(load_pipeline_config("preset=smoke", "evaluate_generator=true", "generator.train_on=auxiliary", *args))
+
+    own = stages("seed=1"), stages("seed=2")
+    assert own[0]["train_generator"].key != own[1]["train_generator"].key  # default: the run's seed
+    pinned = stages("seed=1", "generator.seed=0"), stages("seed=2", "generator.seed=0")
+    assert pinned[0]["train_generator"].key == pinned[1]["train_generator"].key == stages("seed=0")["train_generator"].key
+    assert pinned[0]["evaluate_generator"].key == pinned[1]["evaluate_generator"].key
+    assert pinned[0]["synthesize"].key != pinned[1]["synthesize"].key  # conditions still follow the run's seed
+    assert pinned[0]["train_reid[pona]"].key != pinned[1]["train_reid[pona]"].key

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import methods
-from pipelines.config import PipelineConfig, effective_precision, generator_view
+from pipelines.config import PipelineConfig, effective_precision, generator_seed, generator_view
 from pipelines.stages import Instance
 from pona_model.annotations import read_annotations, read_pairs, write_pairs
 from pona_model.atomic import atomic_write_text
@@ -50,7 +50,7 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
     model = load_generator(gen["checkpoint"], cfg.device, precision=cfg.precision)
     dataset = PairDataset(images, keypoints, pairs, image_size=model.image_size)
     generate_pairs(model, dataset, folder / "generated", batch_size=cfg.augment.batch_size)
-    control = pose_control(model, dataset, seed=cfg.seed, batch_size=cfg.augment.batch_size)
+    control = pose_control(model, dataset, seed=generator_seed(cfg), batch_size=cfg.augment.batch_size)
     atomic_write_text(folder / "pose_control.json", json.dumps(control, indent=2) + "\n")
     result = evaluate_folder(folder / "generated", keypoints, images=images, pairs=folder / "pairs.csv",
                              train_images=Path(data["root"]) / "bounding_box_train", out=folder / "metrics.json",

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines import methods
-from pipelines.config import PipelineConfig, effective_precision, generator_view
+from pipelines.config import PipelineConfig, effective_precision, generator_seed, generator_view
 from pipelines.stage_cache import file_digest
 from pipelines.stages import Instance, same
 from pona_model.annotations import build_pairs, read_annotations, write_pairs
@@ -39,7 +39,7 @@ def inputs(cfg: PipelineConfig) -> dict[str, Any]:
         return {"checkpoint": str(Path(cfg.generator.checkpoint).resolve()),
                 "sha256": file_digest(cfg.generator.checkpoint, Path(cfg.out) / "cache")}
     train = content(cfg.generator.train, drop=FROM_DEPENDENCIES)
-    train["seed"] = cfg.seed
+    train["seed"] = generator_seed(cfg)
     train["precision"] = effective_precision(cfg)
     return {"train_on": cfg.generator.train_on, "train": train}
 
@@ -82,7 +82,7 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
     if cfg.generator.train_on == "kept":
         names = set(pd.read_csv(deps["subsample"]["kept"])["name"])
         keypoints = {n: kp for n, kp in keypoints.items() if n in names}
-    pairs = build_pairs(keypoints, seed=cfg.seed)
+    pairs = build_pairs(keypoints, seed=generator_seed(cfg))
     if pairs.empty:
         raise ValueError("no training pairs: no identity has two kept images with shoulders and hips; raise the "
                          "portion, or train the generator on the full set (generator.train_on=full)")
@@ -92,7 +92,7 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
     test_ok = bool(data.get("test_pairs")) and Path(data["test_pairs"]).exists()
     # Absolute paths throughout: training images may live in the auxiliary folder, samples in the dataset's.
     train = dataclasses.replace(
-        train, out=str(folder / "train"), device=cfg.device, seed=cfg.seed, precision=cfg.precision,
+        train, out=str(folder / "train"), device=cfg.device, seed=generator_seed(cfg), precision=cfg.precision,
         data=dataclasses.replace(
             train.data, root="", images=str(Path(source["root"]) / "bounding_box_train"),
             annotations=str(source["annotations"]), pairs=str(folder / "pairs-train.csv"),
