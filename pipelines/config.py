@@ -157,7 +157,8 @@ class PipelineConfig:
 
     @property
     def run_name(self) -> str:
-        return f"p{self.portion:g}-seed{self.seed}"
+        """``p0.2-seed0``; ``-iterations`` added under that re-ID step budget, so both budgets' runs coexist."""
+        return f"p{self.portion:g}-seed{self.seed}" + ("" if self.reid.budget == "epochs" else f"-{self.reid.budget}")
 
 
 def generator_seed(cfg: PipelineConfig) -> int:

@@ -13,12 +13,16 @@ of ``dask.workers`` processes running independent stages in parallel) or a sched
 Examples:
   python -m pipelines.sweep portions=0.2,0.4,0.6,0.8,1.0 seeds=0,1,2
   python -m pipelines.sweep preset=smoke portions=0.25,0.5 seeds=0 dask.scheduler=local dask.workers=2
+  python -m pipelines.sweep portions=0.2,0.5 seeds=0,1,2 budgets=epochs,iterations generator.seed=0
+``budgets``: the re-ID step budgets to run (``reid.budget``: epochs, the paper's same epochs for every
+training set; iterations, every method the full set's number of steps); the tables say which.
 Every other key is a pipeline key (python -m pipelines.run --help).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import sys
 import time
@@ -59,15 +63,16 @@ def sweep_graph(configs: list[PipelineConfig], cache_root: Path) -> tuple[dict, 
     return graph, run_keys, run_stages
 
 
-def run_sweep(base: PipelineConfig, portions: Sequence[float], seeds: Sequence[int]) -> dict[str, Any]:
+def run_sweep(base: PipelineConfig, portions: Sequence[float], seeds: Sequence[int],
+              budgets: Sequence[str] | None = None) -> dict[str, Any]:
     nested = base.dask.scheduler != "inprocess"
     configs = []
-    for seed in seeds:
-        for portion in portions:
-            cfg = dataclasses.replace(base, portion=float(portion), seed=int(seed))
-            if nested:  # the graph is already parallel: stages must not start clusters of their own
-                cfg = dataclasses.replace(cfg, dask=dataclasses.replace(cfg.dask, scheduler="inprocess"))
-            configs.append(cfg)
+    for budget, seed, portion in itertools.product(budgets or [base.reid.budget], seeds, portions):
+        reid = dataclasses.replace(base.reid, budget=budget)
+        cfg = dataclasses.replace(base, portion=float(portion), seed=int(seed), reid=reid)
+        if nested:  # the graph is already parallel: stages must not start clusters of their own
+            cfg = dataclasses.replace(cfg, dask=dataclasses.replace(cfg.dask, scheduler="inprocess"))
+        configs.append(cfg)
     checks(configs[0])
     cache = Path(base.out) / "cache"
     graph, run_keys, run_stages = sweep_graph(configs, cache)
@@ -92,14 +97,15 @@ def run_sweep(base: PipelineConfig, portions: Sequence[float], seeds: Sequence[i
 
 
 def results_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = [{"portion": r["portion"], "seed": r["seed"], "method": m, "mAP": v["mAP"], "rank1": v["rank1"]}
-            for r in reports for m, v in r["methods"].items()]
+    rows = [{"budget": r.get("reid_budget", "epochs"), "portion": r["portion"], "seed": r["seed"], "method": m,
+             "mAP": v["mAP"], "rank1": v["rank1"]} for r in reports for m, v in r["methods"].items()]
     return pd.DataFrame(rows)
 
 
 def summary_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample standard deviation over seeds of mAP and rank-1, per method and portion."""
-    g = results.groupby(["method", "portion"])
+    """Mean and sample standard deviation over seeds of mAP and rank-1, per method and portion (and
+    re-ID step budget, where the results have one)."""
+    g = results.groupby([*_budget(results), "method", "portion"])
     out = g.agg(mAP_mean=("mAP", "mean"), mAP_std=("mAP", "std"), rank1_mean=("rank1", "mean"),
                 rank1_std=("rank1", "std"), n_seeds=("seed", "nunique")).reset_index()
     return out.fillna({"mAP_std": 0.0, "rank1_std": 0.0})
@@ -112,17 +118,31 @@ def paired_gains(results: pd.DataFrame) -> pd.DataFrame:
     """mAP differences between two methods taken within each (portion, seed), then mean and sample
     std over seeds: the seed moves both methods' numbers together (same kept set, same re-ID
     initialisation), so the paired spread is the one a gain has to beat."""
-    wide = results.pivot_table(index=["portion", "seed"], columns="method", values="mAP")
+    budget = _budget(results)
+    wide = results.pivot_table(index=[*budget, "portion", "seed"], columns="method", values="mAP")
     rows = []
     for a, b in GAINS:
         if a not in wide or b not in wide:
             continue
         diff = (wide[a] - wide[b]).dropna()
-        for portion, d in diff.groupby(level="portion"):
+        for group, d in diff.groupby(level=[*budget, "portion"]):
             std = d.std() if len(d) > 1 else 0.0
-            rows.append({"gain": f"{a} - {b}", "portion": portion, "mAP_mean": d.mean(), "mAP_std": std,
+            keys = dict(zip([*budget, "portion"], group if isinstance(group, tuple) else (group,)))
+            rows.append({**keys, "gain": f"{a} - {b}", "mAP_mean": d.mean(), "mAP_std": std,
                          "n_seeds": len(d), "beats_spread": bool(d.mean() > std)})
-    return pd.DataFrame(rows, columns=["gain", "portion", "mAP_mean", "mAP_std", "n_seeds", "beats_spread"])
+    return pd.DataFrame(rows, columns=[*budget, "gain", "portion", "mAP_mean", "mAP_std", "n_seeds", "beats_spread"])
+
+
+def _budget(results: pd.DataFrame) -> list[str]:
+    """``["budget"]`` where the results carry the re-ID step budget, else nothing."""
+    return ["budget"] if "budget" in results else []
+
+
+def by_budget(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The frame split by re-ID step budget (one part named '' where it has no budget column)."""
+    if "budget" not in frame or frame.empty:
+        return [("", frame)]
+    return [(str(b), part) for b, part in frame.groupby("budget", sort=False)]
 
 
 def _mean_std(row: pd.DataFrame, fmt: str) -> str:
@@ -198,10 +218,23 @@ def write_sweep(folder: Path, sweep: dict[str, Any]) -> dict[str, Path]:
     for key, frame in (("results", results), ("table", summary), ("gains", gains)):
         with atomic_path(paths[key]) as tmp:
             frame.to_csv(tmp, index=False)
-    text = markdown_table(summary) + ("\n\n" + gains_markdown(gains) if not gains.empty else "")
-    atomic_write_text(paths["markdown"], text + "\n")
-    plot(summary, paths["plot"])
+    parts = []
+    gains_of = dict(by_budget(gains))
+    for budget, part in by_budget(summary):
+        title = f"reid.budget={budget}: " + BUDGET_MEANING.get(budget, "") + "\n\n" if budget else ""
+        gain = gains_of.get(budget, pd.DataFrame())
+        parts.append(title + markdown_table(part) + ("\n\n" + gains_markdown(gain) if not gain.empty else ""))
+        if budget and summary["budget"].nunique() > 1:
+            paths[f"plot_{budget}"] = folder / f"map_vs_portion_{budget}.png"
+            plot(part, paths[f"plot_{budget}"])
+    atomic_write_text(paths["markdown"], "\n\n".join(parts) + "\n")
+    plot(summary if "budget" not in summary or summary["budget"].nunique() == 1 else by_budget(summary)[0][1],
+         paths["plot"])
     return paths
+
+
+BUDGET_MEANING = {"epochs": "every training set the same epochs (the paper's protocol; larger sets get more steps)",
+                  "iterations": "every method the full set's number of optimiser steps"}
 
 
 def _numbers(key: str, value: str, kind: type, what: str) -> list:
@@ -216,11 +249,15 @@ def _numbers(key: str, value: str, kind: type, what: str) -> list:
     return numbers
 
 
-def parse(argv: Sequence[str]) -> tuple[PipelineConfig, list[float], list[int]]:
-    portions, seeds, rest = [0.2, 0.4, 0.6, 0.8, 1.0], [0, 1, 2], []
+def parse(argv: Sequence[str]) -> tuple[PipelineConfig, list[float], list[int], list[str]]:
+    portions, seeds, budgets, rest = [0.2, 0.4, 0.6, 0.8, 1.0], [0, 1, 2], [], []
     for arg in argv:
         key, _, value = arg.partition("=")
-        if key == "portions":
+        if key == "budgets":
+            budgets = [b.strip() for b in value.strip("[]").split(",") if b.strip()]
+            if not budgets or any(b not in BUDGET_MEANING for b in budgets):
+                raise ConfigError(f"budgets: expected a comma-separated list of epochs, iterations, got {value!r}")
+        elif key == "portions":
             portions = _numbers(key, value, float, "portions in (0, 1] like 0.2,0.5,1.0")
         elif key == "seeds":
             seeds = _numbers(key, value, int, "non-negative integers like 0,1,2")
@@ -230,7 +267,8 @@ def parse(argv: Sequence[str]) -> tuple[PipelineConfig, list[float], list[int]]:
             rest.append(arg)
     if "methods" not in {a.split("=", 1)[0] for a in rest}:
         rest.append("methods=none,pona,copy,full")
-    return resolve(PipelineConfig, shorthand(rest), PRESETS_DIR, default_preset="default"), portions, seeds
+    base = resolve(PipelineConfig, shorthand(rest), PRESETS_DIR, default_preset="default")
+    return base, portions, seeds, budgets or [base.reid.budget]
 
 
 @entry_point("python -m pipelines.sweep")
@@ -240,23 +278,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "-h" in args or "--help" in args:
         print(__doc__)
         print("sweep keys:\n  portions=0.2,0.4,0.6,0.8,1.0  portions p to run\n  seeds=0,1,2  seeds to run\n"
+              "  budgets=epochs,iterations  re-ID step budgets to run (default: reid.budget)\n"
               "  (methods defaults to none,pona,copy,full in a sweep)\n")
         print(help_text(PipelineConfig, "python -m pipelines.sweep", "", PRESETS_DIR, "default"))
         return 0
     print_only = "--print-config" in args
     try:
-        base, portions, seeds = parse([a for a in args if a != "--print-config"])
+        base, portions, seeds, budgets = parse([a for a in args if a != "--print-config"])
         runs = [dataclasses.replace(base, portion=p) for p in portions]  # each portion validated
         checks(runs[0])  # device, sizes, seeds, every configured file: before anything runs
     except (OSError, ValueError) as exc:  # ConfigError included: bad input
         print(f"python -m pipelines.sweep: error: {error_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if print_only:
-        print(yaml.safe_dump({"portions": portions, "seeds": seeds, **to_dict(base)}, sort_keys=False), end="")
+        print(yaml.safe_dump({"portions": portions, "seeds": seeds, "budgets": budgets, **to_dict(base)},
+                             sort_keys=False), end="")
         return 0
-    sweep = run_sweep(base, portions, seeds)  # a failure in a stage: the entry point's one line
-    folder = Path(base.out) / "sweep-p{}-seeds{}".format("_".join(f"{p:g}" for p in portions),
-                                                         "_".join(map(str, seeds)))
+    sweep = run_sweep(base, portions, seeds, budgets)  # a failure in a stage: the entry point's one line
+    folder = Path(base.out) / "sweep-p{}-seeds{}{}".format("_".join(f"{p:g}" for p in portions),
+                                                           "_".join(map(str, seeds)),
+                                                           "" if budgets == ["epochs"] else "-" + "_".join(budgets))
     paths = write_sweep(folder, sweep)
     print(paths["markdown"].read_text())
     print(f"\n{len(sweep['reports'])} runs, {sweep['n_distinct']} distinct of {sweep['n_stages']} stages, "

@@ -1,0 +1,41 @@
+"""Both re-ID step budgets in one sweep: runs keep apart, tables say which budget each number is."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipelines.config import load_pipeline_config
+from pipelines.sweep import paired_gains, parse, summary_table, write_sweep
+from runtime.config import ConfigError
+
+
+def test_budget_runs_have_their_own_names_and_parse():
+    assert load_pipeline_config("portion=0.2").run_name == "p0.2-seed0"
+    assert load_pipeline_config("portion=0.2", "reid.budget=iterations").run_name == "p0.2-seed0-iterations"
+    _, _, _, budgets = parse(["budgets=epochs,iterations", "portions=0.2"])
+    assert budgets == ["epochs", "iterations"]
+    assert parse(["reid.budget=iterations"])[3] == ["iterations"]
+    with pytest.raises(ConfigError, match="budgets"):
+        parse(["budgets=epochs,steps"])
+
+
+def test_gains_and_tables_are_per_budget(tmp_path):
+    rows = []
+    for budget, extra in (("epochs", 0.0), ("iterations", 10.0)):
+        for seed, (none, pona) in enumerate(((2.0, 7.0), (4.0, 6.0))):
+            rows += [(budget, 0.2, seed, "none", none + extra), (budget, 0.2, seed, "pona", pona + extra)]
+    results = pd.DataFrame(rows, columns=["budget", "portion", "seed", "method", "mAP"])
+    results["rank1"] = results["mAP"]
+    gains = paired_gains(results).set_index(["budget", "gain", "portion"])
+    assert gains.loc[("epochs", "pona - none", 0.2), "mAP_mean"] == pytest.approx(3.5)  # 5 and 2
+    assert gains.loc[("iterations", "pona - none", 0.2), "mAP_mean"] == pytest.approx(3.5)
+    summary = summary_table(results).set_index(["budget", "method", "portion"])
+    assert summary.loc[("iterations", "none", 0.2), "mAP_mean"] == pytest.approx(13.0)
+    fake = {"reports": [{"reid_budget": b, "portion": p, "seed": s, "methods": {m: {"mAP": v, "rank1": v}}}
+                        for b, p, s, m, v in rows]}
+    paths = write_sweep(tmp_path, fake)
+    text = paths["markdown"].read_text()
+    assert "reid.budget=epochs" in text and "reid.budget=iterations" in text
+    assert "| none | 3.0 ± 1.4 |" in text and "| none | 13.0 ± 1.4 |" in text
+    assert paths["plot_iterations"].is_file()
