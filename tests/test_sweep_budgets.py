@@ -39,3 +39,17 @@ def test_gains_and_tables_are_per_budget(tmp_path):
     assert "reid.budget=epochs" in text and "reid.budget=iterations" in text
     assert "| none | 3.0 ± 1.4 |" in text and "| none | 13.0 ± 1.4 |" in text
     assert paths["plot_iterations"].is_file()
+
+
+def test_the_full_set_trains_once_for_both_budgets():
+    from pipelines.graph import build_stages
+    from reid.trainer import budgeted_schedule
+
+    epochs = build_stages(load_pipeline_config("preset=smoke", "methods=[none,full]"))
+    iterations = build_stages(load_pipeline_config("preset=smoke", "methods=[none,full]", "reid.budget=iterations"))
+    assert iterations["train_reid[full]"].key == epochs["train_reid[full]"].key  # same steps: one stage
+    assert iterations["train_reid[none]"].key != epochs["train_reid[none]"].key
+    # why that is exact: the iterations budget of the full set is the full set's own epochs
+    reid = load_pipeline_config("preset=smoke", "reid.budget=iterations", "reid.budget_images=42").reid
+    assert budgeted_schedule(reid, 42) == reid.optim
+    assert budgeted_schedule(reid, 21).epochs == 2 * reid.optim.epochs

@@ -37,6 +37,16 @@ def labelled_view(cfg: PipelineConfig) -> PipelineConfig:
     return view
 
 
+def full_set_view(cfg: PipelineConfig) -> PipelineConfig:
+    """The full set under ``reid.budget=iterations`` gets its own epochs' steps, exactly what ``epochs``
+    gives it: one view (and one cached training) serves both budgets."""
+    if cfg.reid.budget == "epochs":
+        return cfg
+    view = copy.copy(cfg)
+    view.reid = dataclasses.replace(cfg.reid, budget="epochs")
+    return view
+
+
 def instances(cfg: PipelineConfig) -> list[Instance]:
     out = []
     trainings = methods.trainings(cfg)
@@ -50,7 +60,8 @@ def instances(cfg: PipelineConfig) -> list[Instance]:
         if cfg.reid.budget == "iterations" and source != methods.FULL:
             deps["prepare_data"] = "prepare_data"  # the full set's size is the step budget
         synthesised = source not in (methods.REDUCED, methods.FULL)  # augment.label applies
-        out.append(Instance(trainings[method], deps, labelled_view(cfg) if synthesised else None))
+        view = labelled_view(cfg) if synthesised else full_set_view(cfg) if source == methods.FULL else None
+        out.append(Instance(trainings[method], deps, view))
     return out
 
 
