@@ -53,3 +53,12 @@ def test_the_full_set_trains_once_for_both_budgets():
     reid = load_pipeline_config("preset=smoke", "reid.budget=iterations", "reid.budget_images=42").reid
     assert budgeted_schedule(reid, 42) == reid.optim
     assert budgeted_schedule(reid, 21).epochs == 2 * reid.optim.epochs
+
+
+def test_one_pretraining_serves_both_budgets():
+    from pipelines.graph import build_stages
+
+    args = ("preset=smoke", "reid.model.weights=auxiliary", "methods=[none,full]")
+    epochs = build_stages(load_pipeline_config(*args))
+    iterations = build_stages(load_pipeline_config(*args, "reid.budget=iterations"))
+    assert iterations["pretrain_reid"].key == epochs["pretrain_reid"].key

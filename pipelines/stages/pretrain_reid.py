@@ -25,12 +25,14 @@ def instances(cfg: PipelineConfig) -> list[Instance]:
 
 
 def config(cfg: PipelineConfig, folder: Path, root: str) -> ReidTrainConfig:
-    """The pretraining run's config: the experiment's re-ID settings with the ``pretrain`` schedule."""
+    """The pretraining run's config: the experiment's re-ID settings with the ``pretrain`` schedule (its
+    own epochs: the experiment's step budget, ``reid.budget``, is about the experiment's training sets)."""
     p, reid = cfg.pretrain, cfg.reid
     optim = dataclasses.replace(reid.optim, epochs=p.epochs, batch_size=p.batch_size, lr=p.lr,
                                 backbone_lr_mult=p.backbone_lr_mult, step_size=p.step_size,
                                 warmup_epochs=p.warmup_epochs)
     return dataclasses.replace(reid, out=str(folder / "train"), device=cfg.device, seed=p.seed, optim=optim,
+                               budget="epochs", budget_images=0,
                                model=dataclasses.replace(reid.model, weights=p.weights),
                                data=dataclasses.replace(reid.data, root=root, manifest=""))
 
