@@ -40,7 +40,12 @@ def dask_client(scheduler: str, workers: int = 2) -> Iterator[Any]:
     if scheduler == "local":
         if workers < 1:
             raise ValueError(f"workers must be >= 1 for a local cluster, got {workers}")
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        import dask
+
+        # Non-daemonic workers: a stage run on a worker (a re-ID or generator training) starts its own
+        # data-loader processes, which daemonic processes may not have.
+        with dask.config.set({"distributed.worker.daemon": False}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
         log.info("started a local dask cluster of %d worker processes", workers)
         try:

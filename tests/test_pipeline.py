@@ -177,8 +177,11 @@ def test_default_preset_repeats_the_component_presets():
     for key in ("generator", "discriminator", "loss", "schedule"):
         assert mine[key] == theirs[key], key
     mine, theirs = to_dict(cfg.reid), to_dict(load_reid_config("preset=synth"))
-    for key in ("model", "optim"):
+    for key in ("optim", "loss", "channels_last", "precision"):
         assert mine[key] == theirs[key], key
+    # the start: the pipeline's pretrain_reid stage; standalone, its checkpoint is passed as a path
+    assert (mine["model"].pop("weights"), theirs["model"].pop("weights")) == ("auxiliary", "random")
+    assert mine["model"] == theirs["model"]
     assert {k: v for k, v in mine["data"].items() if k != "root"} == {
         k: v for k, v in theirs["data"].items() if k != "root"}
 
