@@ -33,7 +33,7 @@ from pona_model.sample_grid import to_uint8
 from runtime.atomic import atomic_path
 from runtime.checkpoint import CheckpointError
 from runtime.config import entry_point, param, parse_config
-from runtime.device import PRECISIONS
+from runtime.device import PRECISIONS, loader_context
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,8 @@ def generate_pairs(model: LoadedGenerator, dataset: PairDataset, out: str | Path
             if not (out / f"{output_name(a, b)}.png").exists()]
     if not todo:
         return 0
-    loader = DataLoader(torch.utils.data.Subset(dataset, todo), batch_size=batch_size, num_workers=num_workers)
+    loader = DataLoader(torch.utils.data.Subset(dataset, todo), batch_size=batch_size, num_workers=num_workers,
+                        multiprocessing_context=loader_context(num_workers))
     h, w = model.image_size
     written = 0
     for batch in tqdm(loader, desc="generating", unit="batch"):

@@ -47,7 +47,14 @@ from pona_model.train_config import RUN_CONTROL_KEYS, TrainConfig
 from runtime import config as runtime_config
 from runtime.atomic import atomic_write_text
 from runtime.config import config_differences, to_dict
-from runtime.device import autocast, precision_name, resolve_device, resolve_precision, torch_threads
+from runtime.device import (
+    autocast,
+    loader_context,
+    precision_name,
+    resolve_device,
+    resolve_precision,
+    torch_threads,
+)
 from runtime.errors import TrainingDiverged
 from runtime.jsonl_log import append_record, truncate_records
 
@@ -351,6 +358,7 @@ class Trainer:
         sampler = IterationBatches(len(dataset), cfg.schedule.batch_size, cfg.seed, self.iteration, stop)
         loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
                             pin_memory=self.device.type == "cuda", persistent_workers=False,
+                            multiprocessing_context=loader_context(cfg.num_workers),
                             generator=torch.Generator())  # keeps the global RNG untouched by the loader
         samples = self._sample_batch() if cfg.sample_every > 0 else None
         log.info("training %s for iterations %d..%d of %d on %s in %s (%d pairs; perceptual loss %s); writing to %s",

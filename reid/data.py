@@ -32,6 +32,7 @@ from reid._torchreid import torchreid_module
 from reid.market_index import MarketLayoutError, index_market
 from reid.train_config import SAMPLERS
 from runtime.atomic import atomic_path
+from runtime.device import loader_context
 from runtime.images import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,7 @@ def eval_loader(manifest: str | Path, mode: str, image_size: Sequence[int], batc
     seeds the workers), so evaluating inside a training process does not change the training."""
     dataset = ManifestDataset(manifest, mode=mode, transform=test_transform(image_size))
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                      pin_memory=pin_memory, drop_last=False, generator=torch.Generator())
+                      pin_memory=pin_memory, drop_last=False, generator=torch.Generator(),
+                      multiprocessing_context=loader_context(num_workers))
 
 

@@ -41,7 +41,14 @@ from runtime.checkpoint import (
     set_rng_state,
 )
 from runtime.config import config_differences, to_dict
-from runtime.device import autocast, precision_name, resolve_device, resolve_precision, torch_threads
+from runtime.device import (
+    autocast,
+    loader_context,
+    precision_name,
+    resolve_device,
+    resolve_precision,
+    torch_threads,
+)
 from runtime.errors import TrainingDiverged
 from runtime.jsonl_log import append_record, truncate_records
 
@@ -242,7 +249,7 @@ class ReidTrainer:
                                 generator=torch.Generator().manual_seed(seed))
         return DataLoader(self.dataset, batch_size=cfg.optim.batch_size, sampler=sampler, drop_last=True,
                           num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
-                          generator=torch.Generator().manual_seed(seed + 500_009))  # worker seeds
+                          multiprocessing_context=loader_context(cfg.num_workers), generator=torch.Generator().manual_seed(seed + 500_009))  # worker seeds
 
     def _lrs(self) -> dict[str, float]:
         return {f"lr_{g.get('name', i)}": float(g["lr"]) for i, g in enumerate(self.optimizer.param_groups)}

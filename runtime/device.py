@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
 
 import torch
 
@@ -86,3 +87,17 @@ def autocast(device: torch.device, dtype: torch.dtype) -> AbstractContextManager
     if dtype == torch.float32:
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def loader_context(num_workers: int) -> Any:
+    """The start method of data-loader worker processes: ``fork`` where the platform has it (Linux),
+    whatever the process's default. A dask worker process defaults to ``spawn``, and a spawned loader
+    imports torch again for every epoch's loader (measured 5.3 s of CPU and a stall of up to 8 s
+    before the epoch's first batch); a forked one starts at once. ``None`` (the default) elsewhere and
+    for ``num_workers=0``, where the DataLoader takes no context."""
+    import multiprocessing
+
+    if num_workers <= 0 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    return multiprocessing.get_context("fork")
+
