@@ -18,7 +18,7 @@ import pytest
 
 DASK = Path(sys.executable).parent / "dask"
 SWEEP = ["preset=smoke", "portions=0.5,1.0", "seeds=0", "methods=[none]", "evaluate_generator=false",
-         "reid.optim.epochs=1", "reid.threads=1"]
+         "reid.optim.epochs=3", "reid.threads=1"]  # 3 epochs: a training long enough to be caught half-way
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
 
 
@@ -68,9 +68,9 @@ def test_sweep_on_a_real_cluster_survives_a_killed_worker(tmp_path: Path) -> Non
                     os.kill(pid, signal.SIGKILL)  # a worker dies half-way through a re-ID training
                     killed = (pid, folder)
                     break
-            time.sleep(0.2)
+            time.sleep(0.05)
         output, _ = sweep.communicate(timeout=600)
-        assert killed is not None, "no worker was caught holding a stage:\n" + output[-2000:]
+        assert killed is not None, f"no worker was caught holding a stage (sweep exit {sweep.returncode}):\n" + output[-2000:]
         assert sweep.returncode == 0, output[-3000:]
         assert (killed[1] / "done.json").exists()  # the other worker finished the killed stage
         inprocess = _sweep(tmp_path / "inprocess", "inprocess", 600)
