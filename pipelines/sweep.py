@@ -228,8 +228,7 @@ def write_sweep(folder: Path, sweep: dict[str, Any]) -> dict[str, Path]:
             paths[f"plot_{budget}"] = folder / f"map_vs_portion_{budget}.png"
             plot(part, paths[f"plot_{budget}"])
     atomic_write_text(paths["markdown"], "\n\n".join(parts) + "\n")
-    plot(summary if "budget" not in summary or summary["budget"].nunique() == 1 else by_budget(summary)[0][1],
-         paths["plot"])
+    plot(by_budget(summary)[0][1], paths["plot"])  # the first budget's (the only one, usually)
     return paths
 
 

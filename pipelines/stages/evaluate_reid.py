@@ -14,9 +14,8 @@ from reid.evaluate import evaluate_checkpoint
 
 def instances(cfg: PipelineConfig) -> list[Instance]:
     """One per re-ID training of the run (methods sharing a training share its evaluation)."""
-    trainings = dict.fromkeys(methods.trainings(cfg).values())
-    return [Instance(t.replace("train_reid", "evaluate_reid", 1), {"train_reid": t, "prepare_data": "prepare_data"})
-            for t in trainings]
+    owners = {methods.evaluation(cfg, m): t for m, t in methods.trainings(cfg).items()}
+    return [Instance(name, {"train_reid": t, "prepare_data": "prepare_data"}) for name, t in owners.items()]
 
 
 def settings(cfg: PipelineConfig) -> dict[str, Any]:
