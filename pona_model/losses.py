@@ -22,7 +22,7 @@ VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_KEY = "loss.vgg_weights"
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "VGG19_FILE", "MissingWeightsError", "PerceptualLoss",
-           "find_vgg19_weights", "gan_loss", "vgg19_missing_message"]
+           "RandomPerceptualLoss", "find_vgg19_weights", "gan_loss", "vgg19_missing_message"]
 
 
 def gan_loss(scores: torch.Tensor, real: bool, mode: str) -> torch.Tensor:
@@ -87,3 +87,41 @@ class PerceptualLoss(nn.Module):
         with torch.no_grad():
             target_features = self._phi(target)
         return F.l1_loss(self._phi(generated).float(), target_features.float())
+
+
+class RandomPerceptualLoss(nn.Module):
+    """L1 between the features of a fixed, randomly initialised VGG-style network (Liu et al., CVPR
+    2021, "Generic Perceptual Loss": randomly weighted deep networks served as perceptual losses about as
+    well as ImageNet VGG in their tests). A stand-in where VGG-19 weights cannot be had.
+
+    Two VGG stages (conv3-64 x 2, pool, conv3-128 x 2), Kaiming-initialised from ``seed`` with a private
+    generator, so the same seed gives the same network on any machine and a resumed run the same loss.
+    The loss is the mean over both stages' ReLU outputs (relu1_2, relu2_2), each an L1 divided by the
+    target features' mean magnitude, so neither stage dominates. docs/generator-recipe.md.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        convs = [nn.Conv2d(3, 64, 3, padding=1), nn.Conv2d(64, 64, 3, padding=1),
+                 nn.Conv2d(64, 128, 3, padding=1), nn.Conv2d(128, 128, 3, padding=1)]
+        with torch.no_grad():
+            for conv in convs:
+                fan_in = conv.in_channels * 9
+                conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
+                conv.bias.zero_()
+        self.stage1 = nn.Sequential(convs[0], nn.ReLU(), convs[1], nn.ReLU())
+        self.stage2 = nn.Sequential(nn.AvgPool2d(2), convs[2], nn.ReLU(), convs[3], nn.ReLU())
+        self.requires_grad_(False)
+        self.source = f"random VGG-style net, seed {seed}"
+
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        f1 = self.stage1(x)
+        return [f1, self.stage2(f1)]
+
+    def forward(self, generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target_features = self._features(target)
+        terms = [F.l1_loss(f.float(), t.float()) / (t.float().abs().mean() + 1e-6)
+                 for f, t in zip(self._features(generated), target_features)]
+        return torch.stack(terms).mean()

@@ -43,7 +43,10 @@ class LossConfig:
                           "DeepFashion)", choices=["bce", "lsgan"])
     lambda_gan: float = param(5.0, "weight of the GAN terms")
     lambda_l1: float = param(10.0, "weight of the pixel L1 term")
-    lambda_perceptual: float = param(10.0, "weight of the VGG-19 relu1_2 L1 term")
+    lambda_perceptual: float = param(10.0, "weight of the perceptual term (loss.perceptual_net)")
+    perceptual_net: str = param("vgg19", "network of the perceptual term: vgg19 (the paper's ImageNet VGG-19 "
+                                "relu1_2) or random (a fixed randomly initialised VGG-style net, relu1_2 + "
+                                "relu2_2, needs no download; Liu et al. 2021)", choices=["vgg19", "random"])
     gan_start: int = param(0, "iteration at which the GAN terms join G's loss (before it: L1 + perceptual "
                            "only, an L1 warm-up; the Ds train throughout). Paper: 0")
     body_l1_weight: float = param(0.0, "extra L1 weight near the target joints: pixel weight 1 + w * max of the "

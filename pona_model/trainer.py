@@ -36,6 +36,7 @@ from pona_model.interrupt import deferred_interrupt
 from pona_model.losses import (
     MissingWeightsError,
     PerceptualLoss,
+    RandomPerceptualLoss,
     find_vgg19_weights,
     gan_loss,
     vgg19_missing_message,
@@ -165,10 +166,13 @@ class Trainer:
                     "generated data run `python -m reid.synthmarket out=data/synthmarket` first; for Market-1501 "
                     "set data.root to the dataset folder with PATN annotation and pair CSVs.")
 
-    def _perceptual_loss(self) -> tuple[PerceptualLoss | None, str]:
+    def _perceptual_loss(self) -> tuple[nn.Module | None, str]:
         cfg = self.config.loss
         if cfg.lambda_perceptual == 0:
             return None, "off: lambda_perceptual = 0"
+        if cfg.perceptual_net == "random":
+            net = RandomPerceptualLoss(seed=self.config.seed).to(self.device, memory_format=self.memory_format)
+            return net, f"{net.source} (relu1_2 + relu2_2)"
         weights = find_vgg19_weights(cfg.vgg_weights)
         if weights is None:
             if cfg.vgg_missing == "error":
