@@ -22,6 +22,7 @@ from pipelines.stages import (
     prepare_auxiliary,
     prepare_data,
     pretrain_reid,
+    render_oracle,
     subsample,
     synthesize,
     train_generator,
@@ -31,7 +32,8 @@ from pipelines.validate import check_config
 
 # The stage modules in an order in which every stage's upstream stages come first.
 MODULES: tuple[ModuleType, ...] = (prepare_data, subsample, prepare_auxiliary, pretrain_reid, train_generator,
-                                   synthesize, copy_conditions, merge, train_reid, evaluate_reid, evaluate_generator)
+                                   synthesize, copy_conditions, render_oracle, merge, train_reid, evaluate_reid,
+                                   evaluate_generator)
 
 
 @dataclass(frozen=True)

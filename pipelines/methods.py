@@ -16,13 +16,15 @@ FULL = "prepare_data"
 class Method:
     """``generator``: the config section of the generator it synthesises with (``pona`` reads
     ``generator``, ``patn`` reads ``patn``); ``fills``: the stage that fills the missing images;
-    ``merged``: the stage that merges them with the kept ones; ``full``: trains on every real image."""
+    ``merged``: the stage that merges them with the kept ones; ``full``: trains on every real image;
+    ``datasets``: the only datasets it works on (empty: any), e.g. the oracle needs SynthMarket's renderer."""
 
     name: str
     generator: str = ""
     fills: str = ""
     merged: str = ""
     full: bool = False
+    datasets: tuple[str, ...] = ()
 
 
 TABLE: dict[str, Method] = {m.name: m for m in (
@@ -30,9 +32,15 @@ TABLE: dict[str, Method] = {m.name: m for m in (
     Method("pona", generator="pona", fills="synthesize", merged="merge[augmented]"),
     Method("patn", generator="patn", fills="synthesize[patn]", merged="merge[patn]"),
     Method("copy", fills="synthesize[copy]", merged="merge[copy]"),
+    Method("oracle", fills="synthesize[oracle]", merged="merge[oracle]", datasets=("synthmarket",)),
     Method("full", full=True),
 )}
 assert set(TABLE) == set(METHODS), "pipelines.config.METHODS and pipelines.methods.TABLE must name the same methods"
+
+
+def unavailable(cfg: PipelineConfig) -> list[str]:
+    """The configured methods that cannot run on the configured dataset."""
+    return [m for m in cfg.methods if TABLE[m].datasets and cfg.data.dataset not in TABLE[m].datasets]
 
 
 def generator_stage(generator: str, kind: str = "train_generator") -> str:
@@ -52,8 +60,8 @@ def generators(cfg: PipelineConfig) -> list[str]:
 
 
 def filling(cfg: PipelineConfig) -> list[Method]:
-    """The methods whose images are made in this run, in a fixed order (PoNA, copy, PATN)."""
-    return [TABLE[m] for m in ("pona", "copy", "patn") if m in cfg.methods and fills(cfg, m)]
+    """The methods whose images are made in this run, in a fixed order (PoNA, copy, PATN, oracle)."""
+    return [TABLE[m] for m in ("pona", "copy", "patn", "oracle") if m in cfg.methods and fills(cfg, m)]
 
 
 def training_set(cfg: PipelineConfig, method: str) -> str:

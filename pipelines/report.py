@@ -43,6 +43,9 @@ def run_results(cfg: PipelineConfig, stages: dict[str, Stage], results: dict[str
         out["synthesis"] = results["synthesize"].result["counts"]
     if "synthesize[copy]" in results:
         out["copy_control"] = results["synthesize[copy]"].result["counts"]
+    if "synthesize[oracle]" in results:
+        out["oracle"] = {"counts": results["synthesize[oracle]"].result["counts"],
+                         "renderer": results["synthesize[oracle]"].result["renderer"]}
     for key, suffix, section in (("generator", "", cfg.generator), ("patn_generator", "[patn]", cfg.patn)):
         if f"train_generator{suffix}" in results:
             g = results[f"train_generator{suffix}"].result

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipelines import methods
 from pipelines.config import PipelineConfig, effective_precision
 from pona_model.annotations import read_annotations, read_pairs
 from runtime.device import resolve_device
@@ -29,6 +30,7 @@ def _file(key: str, value: str) -> Path:
 def check_config(cfg: PipelineConfig) -> None:
     """Device and precision available here, sizes positive, seeds non-negative, every configured file
     present and readable; raises ValueError / FileNotFoundError naming the key."""
+    _check_methods(cfg)
     resolve_device(cfg.device)  # cuda:7 on a one-GPU machine, or a typo, fails here
     effective_precision(cfg)
     for key, value in {"seed": cfg.seed, "data.synthmarket.seed": cfg.data.synthmarket.seed}.items():
@@ -45,6 +47,14 @@ def check_config(cfg: PipelineConfig) -> None:
             _file(key, value)
     if cfg.data.dataset == "market1501":
         _check_market_files(cfg)
+
+
+def _check_methods(cfg: PipelineConfig) -> None:
+    """A method that needs what the dataset does not have (the oracle: SynthMarket's renderer)."""
+    for method in methods.unavailable(cfg):
+        needs = " or ".join(f"dataset={d}" for d in methods.TABLE[method].datasets)
+        raise ValueError(f"methods={','.join(cfg.methods)}: {method} works only with {needs}, not "
+                         f"dataset={cfg.data.dataset}; drop {method} from methods (or set {needs})")
 
 
 def _check_market_files(cfg: PipelineConfig) -> None:

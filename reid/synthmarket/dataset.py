@@ -28,7 +28,7 @@ from reid.market_index import DISTRACTOR_ID, JUNK_ID, NAME_PATTERN
 from reid.synthmarket.appearance import Appearance, lookalike_groups, mutate, sample_appearance
 from reid.synthmarket.camera import N_CAMERAS, Camera, apply_camera, background_crop, make_cameras
 from reid.synthmarket.config import SynthMarketConfig
-from reid.synthmarket.render import Shot, render
+from reid.synthmarket.render import Rendered, Shot, render
 from reid.synthmarket.shots import Track, sample_shot, sample_track
 from runtime.atomic import atomic_path, atomic_write_text
 from runtime.config import to_dict
@@ -210,26 +210,42 @@ def _junk_shot(track: Track, rng: np.random.Generator, cfg: dict) -> Shot:
     return dataclasses.replace(shot, centre_x=0.5 + rng.choice([-1, 1]) * rng.uniform(0.55, 0.7), misaligned="edge")
 
 
-def render_job(job: Job, content: dict, appearances: dict[int, Appearance]) -> tuple[np.ndarray, np.ndarray, dict]:
-    """The image (uint8), keypoints and manifest facts of one job, from its own seeds alone."""
-    seed, h, w = content["seed"], content["height"], content["width"]
-    cameras = _cameras(seed, h, w, content["camera_strength"])
-    camera = cameras[job.camera - 1]
+def job_shot(job: Job, content: dict) -> tuple[Shot | None, np.random.Generator]:
+    """What ``job`` shows (None for a box of background only) and the job's own random stream, left
+    just after the shot's draws: ``render_shot`` continues the same stream, so a job's image can be
+    re-rendered under another camera (``reid.synthmarket.oracle``) with everything else unchanged."""
+    seed = content["seed"]
     rng = _rng(seed, _IMAGE, _SPLIT_CODE[job.split], _ROLE_CODE[job.role], job.source, job.camera, job.index)
-    facts = {"view": "", "pose": "", "yaw_deg": np.nan, "occluder": "none", "misaligned": "none"}
-    if job.source >= JUNK_BASE:  # a box of background only
-        image = apply_camera(background_crop(camera, rng, h, w), camera, rng)
-        return image, np.full((N_JOINTS, 2), MISSING, dtype=np.int32), {**facts, "misaligned": "background"}
+    if job.source >= JUNK_BASE:
+        return None, rng
     track = track_of(seed, job.source, job.camera)
     if job.role == "junk":
-        shot = _junk_shot(track, rng, content)
-    else:
-        misalign = content["misalign_prob"] if job.split != "query" else 0.0
-        if job.role == "distractor" and rng.random() < 0.3:
-            misalign = 1.0  # Market's distractors are largely poor detections
-        shot = sample_shot(track, job.index, rng, occlusion_prob=content["occlusion_prob"], misalign_prob=misalign,
-                           turn_prob=content["turn_prob"], yaw_jitter=content["yaw_jitter"])
-    out = render(appearances[job.source], camera, shot, rng, height=h, width=w, supersample=content["supersample"])
+        return _junk_shot(track, rng, content), rng
+    misalign = content["misalign_prob"] if job.split != "query" else 0.0
+    if job.role == "distractor" and rng.random() < 0.3:
+        misalign = 1.0  # Market's distractors are largely poor detections
+    shot = sample_shot(track, job.index, rng, occlusion_prob=content["occlusion_prob"], misalign_prob=misalign,
+                       turn_prob=content["turn_prob"], yaw_jitter=content["yaw_jitter"])
+    return shot, rng
+
+
+def render_shot(appearance: Appearance, camera: Camera, shot: Shot, rng: np.random.Generator,
+                content: dict) -> Rendered:
+    """``shot`` of a person seen by ``camera``, at the dataset's size; ``rng`` is the rest of the
+    stream ``job_shot`` returned (occluder shape, fabric folds, background crop, sensor noise)."""
+    return render(appearance, camera, shot, rng, height=content["height"], width=content["width"],
+                  supersample=content["supersample"])
+
+
+def render_job(job: Job, content: dict, appearances: dict[int, Appearance]) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The image (uint8), keypoints and manifest facts of one job, from its own seeds alone."""
+    camera = _cameras(content["seed"], content["height"], content["width"], content["camera_strength"])[job.camera - 1]
+    shot, rng = job_shot(job, content)
+    facts = {"view": "", "pose": "", "yaw_deg": np.nan, "occluder": "none", "misaligned": "none"}
+    if shot is None:  # a box of background only
+        image = apply_camera(background_crop(camera, rng, content["height"], content["width"]), camera, rng)
+        return image, np.full((N_JOINTS, 2), MISSING, dtype=np.int32), {**facts, "misaligned": "background"}
+    out = render_shot(appearances[job.source], camera, shot, rng, content)
     facts.update(view=shot.view, pose=shot.pose.kind, yaw_deg=round(float(np.degrees(shot.yaw)), 1),
                  occluder=shot.occluder, misaligned=shot.misaligned)
     return out.image, out.keypoints, facts
