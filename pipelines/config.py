@@ -38,10 +38,16 @@ class DataSection:
                                            metadata={"help": "SynthMarket settings (its out= is set by the pipeline)"})
 
 
+TRAIN = "train"  # generator.checkpoint / patn.checkpoint: train the generator here (same as empty)
+
+
 @dataclass
 class GeneratorSection:
-    checkpoint: str = param("", "use this generator checkpoint instead of training one (one trained here, or "
-                            "the authors' weights imported with python -m pona_model.import_checkpoint)")
+    checkpoint: str = param("", "the generator to use: empty or train = train one here (the settings below); "
+                            "released = the committed release of this architecture (releases/pona-synth, "
+                            "releases/patn-synth; docs/releases.md), released:NAME = releases/NAME, verified "
+                            "by sha256; or a checkpoint path (one trained here, or the authors' weights "
+                            "imported with python -m pona_model.import_checkpoint)")
     train_on: str = param("kept", "kept: the kept images only (leak-free, but few pairs at small portions); "
                           "auxiliary: the auxiliary identities, people outside the experiment (leak-free, as a "
                           "user would train on another re-ID dataset); full: the whole training set, as the "
@@ -51,6 +57,10 @@ class GeneratorSection:
                       "may pin it so that one generator serves every seed; the seed spread is then the re-ID's alone")
     train: TrainConfig = field(default_factory=TrainConfig,
                                metadata={"help": "PoNA training (data.* and out are set by the pipeline)"})
+
+    def __post_init__(self) -> None:
+        if self.checkpoint.strip() == TRAIN:  # the explicit spelling of the default: one meaning, one fingerprint
+            self.checkpoint = ""
 
 
 def patn_section() -> GeneratorSection:

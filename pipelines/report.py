@@ -50,7 +50,10 @@ def run_results(cfg: PipelineConfig, stages: dict[str, Stage], results: dict[str
         if f"train_generator{suffix}" in results:
             g = results[f"train_generator{suffix}"].result
             out[key] = {"checkpoint": g["checkpoint"], "sha256": g["sha256"], "trained": g["trained"],
-                        "train_on": section.train_on if g["trained"] else "given"}
+                        "train_on": section.train_on if g["trained"] else "given",
+                        # which generator: released:<name>, trained or path (older cache entries lack it)
+                        "source": g.get("source", "trained" if g["trained"] else "path"),
+                        "iterations": g.get("iterations")}
             if f"evaluate_generator{suffix}" in results:
                 out[key]["metrics"] = _generator_scores(results[f"evaluate_generator{suffix}"].result)
     if "synthesize[patn]" in results:

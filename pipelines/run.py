@@ -11,6 +11,7 @@ Examples:
   python -m pipelines.run portion=0.4 seed=1 methods=none,pona,full
   python -m pipelines.run dataset=market1501 data.root=/data/Market-1501-v15.09.15 device=cuda
   python -m pipelines.run generator.checkpoint=runs/pona/checkpoint.pt
+  python -m pipelines.run generator.checkpoint=released      # the committed releases/pona-synth (docs/releases.md)
 """
 
 from __future__ import annotations

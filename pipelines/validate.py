@@ -9,6 +9,7 @@ from pathlib import Path
 from pipelines import methods
 from pipelines.config import PipelineConfig, effective_precision
 from pona_model.annotations import read_annotations, read_pairs
+from pona_model.release_spec import is_release
 from runtime.device import resolve_device
 
 
@@ -43,8 +44,8 @@ def check_config(cfg: PipelineConfig) -> None:
     for key in ("generator.checkpoint", "patn.checkpoint"):
         section, _ = key.split(".")
         value = getattr(getattr(cfg, section), "checkpoint", "")
-        if value and (section == "generator" or "patn" in cfg.methods):
-            _file(key, value)
+        if value and not is_release(value) and (section == "generator" or "patn" in cfg.methods):
+            _file(key, value)  # a release (released, released:NAME) is verified by train_generator.check
     if cfg.data.dataset == "market1501":
         _check_market_files(cfg)
 

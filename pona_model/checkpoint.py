@@ -14,3 +14,6 @@ from runtime.checkpoint import (  # noqa: F401
 )
 
 GENERATOR_FORMAT = "pona-generator-training"
+# A released generator (``python -m pona_model.release``): its weights only, in fp16, with the config
+# and training facts that rebuild it; no discriminators, optimisers or RNG states.
+GENERATOR_RELEASE_FORMAT = "pona-generator-release"

@@ -14,10 +14,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pona_model.checkpoint import GENERATOR_FORMAT, CheckpointError, file_sha256, load_checkpoint
+from pona_model.checkpoint import (
+    GENERATOR_FORMAT,
+    GENERATOR_RELEASE_FORMAT,
+    CheckpointError,
+    file_sha256,
+    load_checkpoint,
+)
 from pona_model.generator import GeneratorConfig, generator_pose_pair
 from pona_model.models import build_generator
 from pona_model.pose import scale_keypoints
+from pona_model.release_spec import resolve_release
 from pona_model.sample_grid import to_uint8
 from runtime.config import ConfigError, build
 from runtime.device import autocast, precision_name, resolve_device, resolve_precision
@@ -36,6 +43,7 @@ class LoadedGenerator:
     iteration: int
     dtype: torch.dtype = torch.float32
     channels_last: bool = False
+    source: str = "path"  # "released:<name>" when loaded through a verified release
 
     @property
     def precision(self) -> str:
@@ -95,26 +103,40 @@ def _by_size(sizes: list[tuple[int, int]]) -> dict[tuple[int, int], list[int]]:
     return groups
 
 
+def fp32_weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict with every floating tensor in fp32: a release stores weights and batch-norm running
+    statistics in fp16 to stay small, but the model computes (and autocasts) from fp32 weights."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
 def load_generator(path: str | os.PathLike, device: str | torch.device = "auto", precision: str = "auto",
-                   channels_last: bool = True) -> LoadedGenerator:
-    """Load the generator of a training checkpoint (``weights_only=True``) in eval mode; ``precision``
-    (auto|fp32|bf16) is the autocast dtype of its forward passes."""
-    p = Path(path)
+                   channels_last: bool = True, *, arch: str = "pona",
+                   releases_root: str | os.PathLike | None = None) -> LoadedGenerator:
+    """Load the generator of a training checkpoint or of a release (``weights_only=True``) in eval mode;
+    ``precision`` (auto|fp32|bf16) is the autocast dtype of its forward passes.
+
+    ``path`` may also be ``released:<name>`` (or ``released``, the default release of ``arch``): the
+    release under ``releases_root`` (default: ``runtime.releases.releases_root``) is verified against
+    its sha256 before it is read; a missing or altered one raises ReleaseError in one line."""
+    release = resolve_release(path, arch, releases_root)
+    p = release.path if release is not None else Path(path)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     dtype = resolve_precision(precision, dev)
-    state = load_checkpoint(p, GENERATOR_FORMAT, map_location="cpu")
+    state = load_checkpoint(p, (GENERATOR_FORMAT, GENERATOR_RELEASE_FORMAT), map_location="cpu")
     try:
         config = build(GeneratorConfig, state["config"]["generator"], prefix="generator.")
-    except (KeyError, ConfigError) as exc:
+    except (KeyError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"{p}: its generator config cannot be read ({exc})") from exc
     generator = build_generator(config)
     try:
-        generator.load_state_dict(state["generator"])
-    except RuntimeError as exc:
+        generator.load_state_dict(fp32_weights(state["generator"]))
+    except (KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{p}: generator weights do not match its own config "
                               f"({str(exc).splitlines()[0]})") from exc
     generator.to(dev).eval()
     if channels_last:
         generator.to(memory_format=torch.channels_last)
-    return LoadedGenerator(generator, config, dev, p, file_sha256(p), int(state.get("iteration", 0)), dtype,
-                           channels_last)
+    sha256 = release.sha256 if release is not None else file_sha256(p)
+    source = f"released:{release.name}" if release is not None else "path"
+    return LoadedGenerator(generator, config, dev, p, sha256, int(state.get("iteration", 0)), dtype,
+                           channels_last, source)

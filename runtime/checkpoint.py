@@ -45,8 +45,11 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: str | os.PathLike, expected_format: str, map_location: Any = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True`` and check its format tag and version."""
+def load_checkpoint(path: str | os.PathLike, expected_format: str | tuple[str, ...],
+                    map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True`` and check its format tag (one of
+    ``expected_format`` when several kinds are accepted) and version."""
+    formats = (expected_format,) if isinstance(expected_format, str) else tuple(expected_format)
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"checkpoint {p} does not exist")
@@ -57,10 +60,10 @@ def load_checkpoint(path: str | os.PathLike, expected_format: str, map_location:
             f"{p} is not a readable checkpoint ({unreadable_reason(exc)}). It may be truncated or corrupted, or come from "
             "another tool: use a checkpoint written by this project's trainer."
         ) from exc
-    if not isinstance(state, dict) or state.get("format") != expected_format:
+    if not isinstance(state, dict) or state.get("format") not in formats:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(
-            f"{p} is not a {expected_format} checkpoint (format tag: {found!r}). Use a checkpoint written "
+            f"{p} is not a {' or '.join(formats)} checkpoint (format tag: {found!r}). Use a checkpoint written "
             "by this project's trainer."
         )
     if state.get("version") != FORMAT_VERSION:

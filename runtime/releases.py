@@ -3,6 +3,9 @@ weights file and ``release.json``, which names the file, its sha256 and size, th
 that made it, and what it scores. Nothing is loaded before its hash is checked, so a truncated,
 half-copied or edited file is refused with one line that says how to get the right one back.
 
+The releases folder is the repository's ``releases/`` unless a ``root`` is passed or the environment
+variable ``PONA_RELEASES`` names another (tests, or weights kept outside the checkout).
+
 Layout and conventions: docs/releases.md.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,11 @@ from typing import Any
 from runtime.checkpoint import file_sha256
 
 RELEASES_DIR = Path(__file__).resolve().parent.parent / "releases"
+ROOT_ENV = "PONA_RELEASES"
 MANIFEST = "release.json"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+HOW_TO_MAKE = "make it with `python -m pona_model.release --checkpoint ... --name {name}` (docs/releases.md)"
 
 
 class ReleaseError(ValueError):
@@ -34,30 +42,69 @@ class Release:
     manifest: dict[str, Any]
 
 
+def releases_root(root: str | os.PathLike | None = None) -> Path:
+    """``root``, else ``$PONA_RELEASES``, else the repository's ``releases/`` (read at each call, so a
+    test or a user can point it elsewhere without reimporting)."""
+    if root is not None:
+        return Path(root)
+    env = os.environ.get(ROOT_ENV, "")
+    return Path(env) if env else RELEASES_DIR
+
+
+def check_name(name: str) -> str:
+    """A release name is one folder name: letters, digits, ``.``, ``_``, ``-`` (never a path)."""
+    if not isinstance(name, str) or not NAME.fullmatch(name) or name in (".", ".."):
+        raise ReleaseError(f"release name {name!r} is not a folder name: use letters, digits, '.', '_' and '-' "
+                           "(e.g. pona-synth)")
+    return name
+
+
 def release_dir(name: str, root: str | os.PathLike | None = None) -> Path:
-    return Path(root) / name if root is not None else RELEASES_DIR / name
+    return releases_root(root) / check_name(name)
 
 
 def available(root: str | os.PathLike | None = None) -> list[str]:
-    """The release names under ``root`` (default: the repository's ``releases/``)."""
-    base = Path(root) if root is not None else RELEASES_DIR
-    return sorted(p.parent.name for p in base.glob(f"*/{MANIFEST}")) if base.is_dir() else []
+    """The release names under ``root`` (default: see ``releases_root``)."""
+    base = releases_root(root)
+    if not base.is_dir():
+        return []
+    return sorted(p.parent.name for p in base.glob(f"*/{MANIFEST}") if not p.parent.name.startswith("."))
+
+
+def _where(root: str | os.PathLike | None) -> str:
+    """Which releases folder was searched and why, for the 'not found' line."""
+    if root is None and os.environ.get(ROOT_ENV):
+        return f" (releases folder from ${ROOT_ENV})"
+    return ""
 
 
 def read_manifest(name: str, root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """``release.json`` of release ``name``, checked for the entries verification needs."""
     folder = release_dir(name, root)
     manifest_path = folder / MANIFEST
+    restore = f"restore it with `git checkout -- {manifest_path}`"
     if not manifest_path.is_file():
         names = ", ".join(available(root)) or "none"
-        raise ReleaseError(f"no released weights named {name!r}: {manifest_path} does not exist (released: {names})")
+        raise ReleaseError(f"no released weights named {name!r}: {manifest_path} does not exist{_where(root)} "
+                           f"(released: {names}); fetch the repository's releases/ or "
+                           + HOW_TO_MAKE.format(name=name))
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ReleaseError(f"{manifest_path} is not valid JSON ({exc}); restore it with "
-                           f"`git checkout -- {manifest_path}`") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = " ".join(str(exc).split())
+        raise ReleaseError(f"{manifest_path} is not valid JSON ({reason}); {restore}") from exc
+    if not isinstance(manifest, dict):
+        raise ReleaseError(f"{manifest_path} holds a JSON {type(manifest).__name__}, not an object; {restore}")
     for key in ("file", "sha256", "bytes"):
         if key not in manifest:
-            raise ReleaseError(f"{manifest_path} has no {key!r} entry; restore it with `git checkout -- {manifest_path}`")
+            raise ReleaseError(f"{manifest_path} has no {key!r} entry; {restore}")
+    file, digest, size = manifest["file"], manifest["sha256"], manifest["bytes"]
+    if not isinstance(file, str) or not NAME.fullmatch(file):
+        raise ReleaseError(f"{manifest_path}: 'file' must name a file inside {folder}, got {file!r}; {restore}")
+    if not isinstance(digest, str) or not SHA256.fullmatch(digest):
+        raise ReleaseError(f"{manifest_path}: 'sha256' must be 64 lowercase hex digits, got {digest!r}; {restore}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ReleaseError(f"{manifest_path}: 'bytes' must be a non-negative integer, got {size!r}; {restore}")
     return manifest
 
 
@@ -65,11 +112,12 @@ def verify_release(name: str, root: str | os.PathLike | None = None) -> Release:
     """The release's weights file after checking its size and sha256 against ``release.json``."""
     manifest = read_manifest(name, root)
     path = release_dir(name, root) / manifest["file"]
-    fix = (f"restore it with `git checkout -- {path}` (or retrain it: {manifest.get('command', 'see its model card')})")
+    retrain = " ".join(str(manifest.get("command") or "see its model card").split())  # one line
+    fix = f"restore it with `git checkout -- {path}` (or retrain it: {retrain})"
     if not path.is_file():
         raise ReleaseError(f"released weights {path} are missing; {fix}")
     size = path.stat().st_size
-    if size != int(manifest["bytes"]):
+    if size != manifest["bytes"]:
         raise ReleaseError(f"released weights {path} are {size} bytes, release.json says {manifest['bytes']} "
                            f"(truncated or replaced); {fix}")
     digest = file_sha256(path)

@@ -1,11 +1,15 @@
 """Stage 3: the PoNA generator (PATN's for the patn method, through ``pipelines.config.generator_view``).
 Trained on pairs of the kept images only (leak-free, the default) or of the whole training set
-(``generator.train_on=full``, as the paper), or taken from ``generator.checkpoint``, which is checked
-against the configured architecture and image size first."""
+(``generator.train_on=full``, as the paper), or taken from ``generator.checkpoint``: a release
+(``released``, ``released:<name>``: verified by sha256, and fingerprinted by it alone, so a moved
+repository reuses the cache and an altered file never does) or a path. Either is checked against the
+configured architecture and image size before any stage runs. The result says which generator was
+used: ``source`` (``released:<name>``, ``trained`` or ``path``), ``sha256`` and ``iterations``."""
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +21,14 @@ from pipelines.stage_cache import file_digest
 from pipelines.stages import Instance, same
 from pona_model.annotations import build_pairs, read_annotations, write_pairs
 from pona_model.inference import load_generator
+from pona_model.release_spec import release_name, resolve_release
 from pona_model.trainer import Trainer
+from runtime.atomic import atomic_path
 from runtime.checkpoint import file_sha256
 from runtime.config import content
+from runtime.releases import ReleaseError, read_manifest, release_dir
+
+RELEASE_COPY = "generator.pt"  # the release's weights, copied into the stage folder (portable with the cache)
 
 # Set by the stage from the upstream stages' results (the pairs and image folders), not read from the config.
 FROM_DEPENDENCIES = ("data",)
@@ -34,7 +43,35 @@ def instances(cfg: PipelineConfig) -> list[Instance]:
     return out
 
 
+def _arch(cfg: PipelineConfig) -> str:
+    return cfg.generator.train.generator.arch
+
+
+def _key(cfg: PipelineConfig) -> str:
+    """The config key of the generator in this view (pipelines.config.generator_view)."""
+    return "patn.checkpoint" if _arch(cfg) == "patn" else "generator.checkpoint"
+
+
+def _released(cfg: PipelineConfig) -> str | None:
+    """The release the config names, or None (train here, or a path)."""
+    return release_name(cfg.generator.checkpoint, _arch(cfg)) if cfg.generator.checkpoint else None
+
+
+def release_digest(name: str) -> str | None:
+    """The sha256 of the release's weights file as it is on disk now (None if absent): the stage's
+    fingerprint, hashed in full each time, so an altered file can never reuse the right one's cache.
+    Whether it matches release.json is checked (in one line) by ``check`` and ``run``."""
+    try:
+        path = release_dir(name) / read_manifest(name)["file"]
+    except ReleaseError:
+        return None
+    return file_sha256(path) if path.is_file() else None
+
+
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
+    name = _released(cfg)
+    if name is not None:  # no name, no path: the same weights are the same stage wherever they live
+        return {"source": "released", "sha256": release_digest(name)}
     if cfg.generator.checkpoint:
         return {"checkpoint": str(Path(cfg.generator.checkpoint).resolve()),
                 "sha256": file_digest(cfg.generator.checkpoint, Path(cfg.out) / "cache")}
@@ -54,12 +91,17 @@ def dependencies(cfg: PipelineConfig) -> tuple[str, ...]:
 
 
 def check(cfg: PipelineConfig) -> None:
-    """A given checkpoint must load and match the configured generator image size."""
+    """A given checkpoint must load (a release: verify against its sha256) and match the configured
+    generator architecture and image size."""
     if not cfg.generator.checkpoint:
         return
-    model = load_generator(cfg.generator.checkpoint, "cpu")
     arch = cfg.generator.train.generator.arch
     section = "patn" if arch == "patn" else "generator"  # the view of pipelines.config.generator_view
+    try:
+        model = load_generator(cfg.generator.checkpoint, "cpu", arch=arch)
+    except ReleaseError as exc:
+        raise ReleaseError(f"{_key(cfg)}={cfg.generator.checkpoint}: {exc}; or train the generator here "
+                           f"instead: {_key(cfg)}=train") from exc
     if model.config.arch != arch:
         raise ValueError(f"{section}.checkpoint {cfg.generator.checkpoint} holds a {model.config.arch} generator, "
                          f"the {'patn' if arch == 'patn' else 'pona'} method needs a {arch} one")
@@ -72,10 +114,28 @@ def check(cfg: PipelineConfig) -> None:
             "checkpoint of the configured size")
 
 
+def use_release(folder: Path, cfg: PipelineConfig) -> dict[str, Any]:
+    """Verify the release and copy its weights into the stage folder: later stages (and dask workers)
+    read the copy, which moves with the cache, whatever becomes of the repository's releases/."""
+    release = resolve_release(cfg.generator.checkpoint, _arch(cfg))
+    assert release is not None
+    local = folder / RELEASE_COPY
+    with atomic_path(local) as tmp:
+        shutil.copyfile(release.path, tmp)
+        if file_sha256(tmp) != release.sha256:
+            raise ReleaseError(f"{release.path} changed while it was copied to {local}; rerun")
+    model = load_generator(local, "cpu")
+    return {"checkpoint": str(local), "sha256": release.sha256, "trained": False,
+            "source": f"released:{release.name}", "iterations": model.iteration}
+
+
 def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
+    if _released(cfg) is not None:
+        return use_release(folder, cfg)
     if cfg.generator.checkpoint:
         model = load_generator(cfg.generator.checkpoint, "cpu")
-        return {"checkpoint": str(Path(model.checkpoint).absolute()), "sha256": model.sha256, "trained": False}
+        return {"checkpoint": str(Path(model.checkpoint).absolute()), "sha256": model.sha256, "trained": False,
+                "source": "path", "iterations": model.iteration}
     data = deps["prepare_data"]
     source = deps["prepare_auxiliary"] if cfg.generator.train_on == "auxiliary" else data
     keypoints = read_annotations(source["annotations"])
@@ -101,6 +161,7 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
             sample_pairs=str(data["test_pairs"] if test_ok else folder / "pairs-train.csv")))
     summary = Trainer(train).fit()
     return {"checkpoint": summary["checkpoint"], "sha256": file_sha256(summary["checkpoint"]), "trained": True,
+            "source": "trained",
             "train_on": cfg.generator.train_on, "train_root": str(source["root"]),
             "n_pairs": len(pairs), "iterations": summary["iteration"], "last_losses": summary["losses"],
             "samples": str(folder / "train" / "samples") if (folder / "train" / "samples").is_dir() else ""}

@@ -1,0 +1,245 @@
+"""Make a release (``releases/<name>/``, docs/releases.md) from a training checkpoint, so that the
+weights a long training produced can be committed and loaded by default (``released:<name>``).
+
+Examples:
+  python -m pona_model.release --checkpoint runs/pona-synth/checkpoint.pt --name pona-synth \\
+      --curve-csv runs/curves/cpu/curve.csv --curve-png runs/curves/cpu/curve.png \\
+      --command "python -m pona_model.train preset=synth data.root=data/synthmarket-aux"
+  python -m pona_model.release --checkpoint runs/patn-synth/checkpoint.pt --name patn-synth --replace
+
+The folder holds ``generator.pt`` (the generator's weights only, in fp16: no discriminators, no
+optimiser or RNG states; the generator config and training facts that rebuild it), copies of the
+training log and learning curve when given, and ``release.json`` (sha256, size, command, config,
+metrics). It is built in a temporary folder beside the final one and renamed into place, so an
+interrupted command leaves no half release; an existing release is replaced only with ``--replace``,
+and a folder that is not a release never.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import os
+import shlex
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pona_model.checkpoint import (
+    FORMAT_VERSION,
+    GENERATOR_FORMAT,
+    GENERATOR_RELEASE_FORMAT,
+    CheckpointError,
+    file_sha256,
+    load_checkpoint,
+)
+from runtime.atomic import atomic_write_bytes
+from runtime.config import entry_point
+from runtime.releases import MANIFEST, Release, check_name, releases_root, verify_release, write_manifest
+
+PROG = "python -m pona_model.release"
+WEIGHTS = "generator.pt"
+LOG, CURVE_CSV, CURVE_PNG = "train_log.jsonl", "learning_curve.csv", "learning_curve.png"
+FP16_MAX = torch.finfo(torch.float16).max
+# Training facts copied from the checkpoint into the release file and its manifest.
+FACTS = ("iteration", "total_iterations", "precision", "perceptual")
+
+
+def half_weights(state: dict[str, torch.Tensor], source: Path) -> dict[str, torch.Tensor]:
+    """Every floating tensor in fp16 (weights and batch-norm statistics; integer counters kept): half
+    the bytes, a relative rounding of at most 2**-11 per value. A value fp16 cannot hold is refused."""
+    out = {}
+    for key, value in state.items():
+        if value.is_floating_point():
+            if not torch.isfinite(value).all() or value.abs().max().item() > FP16_MAX:
+                raise CheckpointError(f"{source}: generator tensor {key!r} holds values fp16 cannot store "
+                                      f"(|x| > {FP16_MAX:g} or not finite); this checkpoint cannot be released")
+            value = value.to(torch.float16)
+        out[key] = value.detach().clone().contiguous()
+    return out
+
+
+def release_state(state: dict[str, Any], source: Path, seconds: float | None) -> dict[str, Any]:
+    """The release file's content from a training checkpoint's: the generator and what rebuilds it."""
+    out: dict[str, Any] = {"format": GENERATOR_RELEASE_FORMAT, "version": FORMAT_VERSION,
+                           "config": state["config"], "dtype": "float16", "seconds": seconds,
+                           "generator": half_weights(state["generator"], source)}
+    out.update({k: state[k] for k in FACTS if k in state})
+    if "imported" in state:
+        out["imported"] = state["imported"]
+    return out
+
+
+def training_seconds(log: Path) -> float | None:
+    """Training wall time from a trainer's train_log.jsonl: each ``start`` record opens a segment
+    (a resumed run restarts its clock), and a segment lasts until its last ``seconds``."""
+    total, last, seen = 0.0, 0.0, False
+    for line in log.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                continue
+            if record.get("event") == "start":
+                total, last = total + last, 0.0
+            elif isinstance(record.get("seconds"), (int, float)):
+                last, seen = float(record["seconds"]), True
+    return round(total + last, 1) if seen else None
+
+
+def last_metrics(curve_csv: Path) -> dict[str, Any] | None:
+    """The learning curve's last row (the scores at its last evaluation), numbers parsed."""
+    with open(curve_csv, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    parsed: dict[str, Any] = {}
+    for key, value in rows[-1].items():
+        try:
+            parsed[key] = float(value) if value not in ("", None) else None
+        except ValueError:
+            parsed[key] = value
+    return parsed
+
+
+def _input_file(flag: str, value: str | os.PathLike | None) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise FileNotFoundError(f"{flag} {path} is not a file; give an existing file or leave {flag} out")
+    return path
+
+
+def _target(name: str, root: str | os.PathLike | None, replace: bool) -> Path:
+    """The release folder to write, refused before any work when it exists (without --replace) or is
+    not a release at all (never replaced: nothing of a user's is overwritten)."""
+    final = releases_root(root) / check_name(name)
+    if final.exists() or final.is_symlink():
+        if not (final / MANIFEST).is_file():
+            raise FileExistsError(f"{final} exists and is not a release (no {MANIFEST}); move it away or choose "
+                                  "another --name")
+        if not replace:
+            raise FileExistsError(f"release {final} exists; pass --replace to replace it, or choose another --name")
+    return final
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Rename the finished ``tmp`` folder onto ``final``; a replaced release is moved aside first and
+    deleted only once the new one is in place."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.rename(final, old)
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if old is not None:
+            os.rename(old, final)
+        raise
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def make_release(checkpoint: str | os.PathLike, name: str, root: str | os.PathLike | None = None, *,
+                 log: str | os.PathLike | None = None, curve_csv: str | os.PathLike | None = None,
+                 curve_png: str | os.PathLike | None = None, command: str | None = None,
+                 replace: bool = False, release_command: str | None = None) -> Release:
+    """Write release ``name`` under ``root`` (default: ``runtime.releases.releases_root``) from a
+    training checkpoint, and return it verified. ``log`` defaults to the train_log.jsonl beside the
+    checkpoint when there is one; ``command`` is how the checkpoint was trained (the retraining hint
+    of a damaged release), ``release_command`` how this release was made."""
+    ckpt = Path(checkpoint)
+    final = _target(name, root, replace)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"--checkpoint {ckpt} does not exist; give a checkpoint.pt written by "
+                                "python -m pona_model.train (or the pipeline's train_generator stage)")
+    if log is None and (ckpt.parent / LOG).is_file():
+        log = ckpt.parent / LOG
+    extras = {LOG: _input_file("--log", log), CURVE_CSV: _input_file("--curve-csv", curve_csv),
+              CURVE_PNG: _input_file("--curve-png", curve_png)}
+    state = load_checkpoint(ckpt, GENERATOR_FORMAT)
+    if "generator" not in state or "generator" not in state.get("config", {}):
+        raise CheckpointError(f"{ckpt} has no generator weights or config; give a generator training checkpoint")
+    seconds = training_seconds(extras[LOG]) if extras[LOG] is not None else None
+    released = release_state(state, ckpt, seconds)
+    buffer = io.BytesIO()  # saved through a buffer: torch names the archive after the file otherwise
+    torch.save(released, buffer)
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())
+        atomic_write_bytes(tmp / WEIGHTS, buffer.getvalue())
+        files = {}
+        for target, src in extras.items():
+            if src is not None:
+                shutil.copyfile(src, tmp / target)
+                files[target] = {"sha256": file_sha256(tmp / target), "bytes": (tmp / target).stat().st_size,
+                                 "from": str(src)}
+        generator = state["config"]["generator"]
+        iteration = int(state.get("iteration", 0))
+        total = state.get("total_iterations")
+        write_manifest(
+            tmp, WEIGHTS, name=name, format=GENERATOR_RELEASE_FORMAT, dtype="float16",
+            arch=generator.get("arch", "pona"), image_size=list(generator.get("image_size", [])),
+            iterations=iteration, total_iterations=total,
+            finished=None if total is None else iteration >= int(total),
+            precision=state.get("precision"), perceptual=state.get("perceptual"), seconds=seconds,
+            command=command, release_command=release_command,
+            metrics=last_metrics(extras[CURVE_CSV]) if extras[CURVE_CSV] is not None else None,
+            files=files, checkpoint={"from": str(ckpt), "sha256": file_sha256(ckpt), "bytes": ckpt.stat().st_size},
+            imported=state.get("imported"), torch=torch.__version__, made=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            config=state["config"])
+        _publish(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return verify_release(name, final.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="a generator training checkpoint (checkpoint.pt)")
+    p.add_argument("--name", required=True, help="release name: the folder releases/<name>/ (e.g. pona-synth)")
+    p.add_argument("--root", default=None, help="releases folder (default: $PONA_RELEASES, else the "
+                   "repository's releases/)")
+    p.add_argument("--log", default=None, help="training log to copy (default: train_log.jsonl beside the "
+                   "checkpoint, when present); its timings give the training seconds")
+    p.add_argument("--curve-csv", default=None, help="learning curve CSV (bench/generator_learning_curve.py); "
+                   "its last row becomes release.json's metrics")
+    p.add_argument("--curve-png", default=None, help="learning curve plot to copy")
+    p.add_argument("--command", default=None, help="the command that trained the checkpoint (how to retrain it)")
+    p.add_argument("--replace", action="store_true", help="replace an existing release of that name")
+    return p
+
+
+@entry_point(PROG)
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    release = make_release(args.checkpoint, args.name, args.root, log=args.log, curve_csv=args.curve_csv,
+                           curve_png=args.curve_png, command=args.command, replace=args.replace,
+                           release_command=shlex.join([*PROG.split(), *(argv or [])]))
+    m = release.manifest
+    print(f"wrote {release.path.parent}/: {m['file']} ({m['bytes'] / 1e6:.2f} MB, fp16, {m['iterations']} "
+          f"iterations), sha256 {release.sha256}")
+    print(f"load it with generator.checkpoint=released:{release.name}; commit it with "
+          f"git add {release.path.parent} && git commit")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
