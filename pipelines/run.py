@@ -23,17 +23,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pipelines.cli import shorthand
 from pipelines.config import PRESETS_DIR, PipelineConfig
 from pipelines.graph import build_stages, checks, run_in_order
 from pipelines.report import format_run, run_results, write_run_report
 from runtime.config import EXIT_BAD_INPUT, entry_point, error_line, parse_config
 
 log = logging.getLogger("pipelines.run")
-
-
-def shorthand(argv: Sequence[str]) -> list[str]:
-    """``dataset=market1501`` is accepted for ``data.dataset=market1501``."""
-    return [f"data.{a}" if a.startswith("dataset=") else a for a in argv]
 
 
 def run_pipeline(cfg: PipelineConfig, check: bool = True) -> dict[str, Any]:

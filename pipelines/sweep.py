@@ -36,10 +36,10 @@ import pandas as pd
 import yaml
 
 from augment.scheduler import dask_client
+from pipelines.cli import shorthand
 from pipelines.config import METHODS, PRESETS_DIR, PipelineConfig
 from pipelines.graph import Stage, build_stages, checks, execute
 from pipelines.report import run_results, write_run_report
-from pipelines.run import shorthand
 from runtime.atomic import atomic_path, atomic_write_text
 from runtime.config import EXIT_BAD_INPUT, ConfigError, entry_point, error_line, help_text, resolve, to_dict
 

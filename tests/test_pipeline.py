@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines import run as run_module
+from pipelines.cli import shorthand
 from pipelines.config import load_pipeline_config
 from pipelines.graph import build_stages
 from pipelines.report import format_run
@@ -223,4 +223,4 @@ def test_paired_gains_are_taken_within_each_seed():
 
 
 def test_shorthand_dataset_key():
-    assert run_module.shorthand(["dataset=market1501", "portion=0.2"]) == ["data.dataset=market1501", "portion=0.2"]
+    assert shorthand(["dataset=market1501", "portion=0.2"]) == ["data.dataset=market1501", "portion=0.2"]
