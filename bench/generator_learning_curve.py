@@ -38,6 +38,7 @@ from bench_common import stacked_pairs
 from PIL import Image
 
 from pona_model.annotations import read_annotations, read_pairs
+from pona_model.checkpoint import GENERATOR_FORMAT, load_checkpoint
 from pona_model.inference import LoadedGenerator
 from pona_model.metrics.masks import apply_mask, body_mask
 from pona_model.metrics.pckh import PCKhAccumulator
@@ -154,6 +155,22 @@ def evaluate(trainer: Trainer, pairs: TestPairs, seconds: float, sheet: Path, se
     return row
 
 
+def previous_rows(path: Path, iteration: int) -> list[dict[str, Any]]:
+    """The rows of an earlier chunk's curve up to the resumed ``iteration`` (later rows belong to a lost
+    tail), with numbers read back as numbers."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for row in rows:
+        parsed = {k: (float(v) if k not in ("gates",) and v not in ("",) else v) for k, v in row.items()}
+        parsed["iteration"] = int(parsed["iteration"])
+        if parsed["iteration"] <= iteration:
+            out.append(parsed)
+    return out
+
+
 def overfit_one_batch(overrides: list[str], iterations: int) -> list[float]:
     """L1 alone on one fixed batch: the network and the loop can fit at all."""
     cfg = load_train_config(*overrides, "loss.lambda_gan=0", "out=/nonexistent-overfit")
@@ -212,6 +229,11 @@ def main() -> None:
     parser.add_argument("--overfit-batch", type=int, default=0, help="first: this many L1-only steps on one batch")
     parser.add_argument("--keep-schedule", action="store_true",
                         help="keep the recipe's own schedule length instead of stretching it to --iterations")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out (its checkpoint and curve.csv) instead of starting a fresh "
+                             "curve: for long trainings run in chunks")
+    parser.add_argument("--snapshots", action="store_true",
+                        help="keep the generator's weights at every evaluation in --out/snapshots/ (for later scoring)")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -229,24 +251,36 @@ def main() -> None:
             summary["overfit_one_batch_l1"] = {"first": curve[0], "last": curve[-1], "iterations": len(curve)}
             print(f"overfit one batch: L1 {curve[0]:.3f} -> {curve[-1]:.3f} in {len(curve)} iterations")
         cfg = load_train_config(*overrides)
-        if (out / "train" / "checkpoint.pt").exists():
-            (out / "train" / "checkpoint.pt").unlink()  # this script's own folder: always a fresh curve
+        checkpoint = out / "train" / "checkpoint.pt"
+        if checkpoint.exists() and not args.resume:
+            checkpoint.unlink()  # this script's own folder: a fresh curve unless --resume
         trainer = Trainer(cfg)
+        if checkpoint.exists():
+            trainer.load_state_dict(load_checkpoint(checkpoint, GENERATOR_FORMAT, map_location=trainer.device),
+                                    checkpoint)
         estimator = None
         if not args.no_pckh:
             from pona_model.poses import PoseEstimator
             estimator = PoseEstimator()
         pairs = TestPairs(Path(args.data), tuple(cfg.generator.image_size), args.pairs, estimator)
-        rows = [evaluate(trainer, pairs, 0.0, out / "sheets" / "iter_0000000.png", cfg.seed)]
-        print(json.dumps(rows[-1]))
-        trained = 0.0
-        while trainer.iteration < min(args.iterations, trainer.total_iterations) and trained < args.minutes * 60:
+        rows = previous_rows(out / "curve.csv", trainer.iteration) if args.resume else []
+        if not rows:
+            rows = [evaluate(trainer, pairs, 0.0, out / "sheets" / "iter_0000000.png", cfg.seed)]
+            print(json.dumps(rows[-1]))
+        trained = float(rows[-1]["train_seconds"])
+        budget_end = trained + args.minutes * 60
+        while trainer.iteration < min(args.iterations, trainer.total_iterations) and trained < budget_end:
             start = time.perf_counter()
             trainer.fit(max_iterations=args.eval_every)
             trained += time.perf_counter() - start
             rows.append(evaluate(trainer, pairs, trained, out / "sheets" / f"iter_{trainer.iteration:07d}.png",
                                  cfg.seed))
             print(json.dumps(rows[-1]), flush=True)
+            if args.snapshots:
+                snapshot = out / "snapshots" / f"generator_{trainer.iteration:07d}.pt"
+                snapshot.parent.mkdir(parents=True, exist_ok=True)
+                torch.save({k: v.half() if v.is_floating_point() else v
+                            for k, v in trainer.generator.state_dict().items()}, snapshot)
             with open(out / "curve.csv", "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=list(rows[0]))
                 writer.writeheader()
