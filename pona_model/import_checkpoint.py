@@ -22,11 +22,10 @@ from __future__ import annotations
 import logging
 import pickle
 import sys
-import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -45,10 +44,6 @@ from pona_model.models import build_discriminators, build_generator
 from pona_model.train_config import PRESETS_DIR, TrainConfig
 from runtime.config import ConfigError, build, entry_point, parse_config, resolve, to_dict
 
-if TYPE_CHECKING:
-    from pona_model.trainer import Trainer
-
-log = logging.getLogger(__name__)
 PROG = "python -m pona_model.import_checkpoint"
 OWN_KEYS = ("src", "arch", "out", "d_pose", "d_appearance", "iteration")
 REQUIRED = ("src", "arch", "out")
@@ -90,7 +85,7 @@ def convert(config: TrainConfig, generator: Mapping[str, Tensor], source: str,
 def imported_state(config: TrainConfig, converted: Mapping[str, Converted], provenance: dict[str, Any],
                    iteration: int = 0) -> dict[str, Any]:
     """A project checkpoint holding imported weights only (no optimiser state): loadable for generation
-    everywhere and as the start of a training run (``start_from_imported``)."""
+    everywhere and as the start of a training run (``Trainer.start_from_imported``)."""
     state: dict[str, Any] = {
         "format": GENERATOR_FORMAT, "version": FORMAT_VERSION, "iteration": iteration,
         "total_iterations": config.schedule.iterations(), "config": to_dict(config),
@@ -99,34 +94,6 @@ def imported_state(config: TrainConfig, converted: Mapping[str, Converted], prov
     for name, c in converted.items():
         state[name] = c.state_dict
     return state
-
-
-def start_from_imported(trainer: Trainer, state: dict[str, Any], source: Path) -> None:
-    """Resume ``trainer`` from an imported checkpoint: the networks it holds, optimisers and history
-    pools fresh (the authors save no optimiser state either), the schedule at the recorded iteration.
-    The networks' configs must match; data and run settings may differ."""
-    mine, theirs = to_dict(trainer.config), state["config"]
-    diff = [k for k in ("generator", "discriminator") if mine[k] != theirs.get(k)]
-    if diff:
-        raise CheckpointError(f"{source} holds imported weights for another {' and '.join(diff)} config: train with "
-                              "the preset and keys it was imported with")
-    try:
-        trainer.generator.load_state_dict(state["generator"])
-        for key, net in (("d_pose", trainer.d_pose), ("d_appearance", trainer.d_app)):
-            if key in state:
-                net.load_state_dict(state[key])
-    except RuntimeError as exc:
-        raise CheckpointError(f"{source} does not match this model: {str(exc).splitlines()[0]}") from exc
-    trainer.iteration = int(state["iteration"])
-    if trainer.iteration:
-        with warnings.catch_warnings():  # "step() before optimizer.step()": deliberate, nothing is skipped
-            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
-            for sched in trainer.schedulers:  # LambdaLR sets lr from last_epoch on its next step
-                sched.last_epoch = trainer.iteration - 1
-                sched.step()
-    absent = [k for k in ("d_pose", "d_appearance") if k not in state]
-    log.info("starting from imported weights %s at iteration %d%s", source, trainer.iteration,
-             f" (fresh {', '.join(absent)})" if absent else "")
 
 
 def _split_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -206,8 +207,7 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
         if "imported" in state:  # weights from pona_model.import_checkpoint, no optimiser state
-            from pona_model.import_checkpoint import start_from_imported
-            return start_from_imported(self, state, source)
+            return self.start_from_imported(state, source)
         diff = config_differences(to_dict(self.config), state["config"], RUN_CONTROL_KEYS)
         if diff:
             raise CheckpointError(
@@ -228,6 +228,34 @@ class Trainer:
             raise CheckpointError(f"{source} does not match this model: {str(exc).splitlines()[0]}") from exc
         set_rng_state(state["rng"], self.device)
         self.iteration = int(state["iteration"])
+
+    def start_from_imported(self, state: dict[str, Any], source: Path) -> None:
+        """Start from an imported checkpoint (``pona_model.import_checkpoint.imported_state``): the networks
+        it holds, optimisers and history pools fresh (the authors save no optimiser state either), the
+        schedule at the recorded iteration. The networks' configs must match; data and run settings may
+        differ. Here rather than beside the import command, which would make a module cycle."""
+        mine, theirs = to_dict(self.config), state["config"]
+        diff = [k for k in ("generator", "discriminator") if mine[k] != theirs.get(k)]
+        if diff:
+            raise CheckpointError(f"{source} holds imported weights for another {' and '.join(diff)} config: train "
+                                  "with the preset and keys it was imported with")
+        try:
+            self.generator.load_state_dict(state["generator"])
+            for key, net in (("d_pose", self.d_pose), ("d_appearance", self.d_app)):
+                if key in state:
+                    net.load_state_dict(state[key])
+        except RuntimeError as exc:
+            raise CheckpointError(f"{source} does not match this model: {str(exc).splitlines()[0]}") from exc
+        self.iteration = int(state["iteration"])
+        if self.iteration:
+            with warnings.catch_warnings():  # "step() before optimizer.step()": deliberate, nothing is skipped
+                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+                for sched in self.schedulers:  # LambdaLR sets lr from last_epoch on its next step
+                    sched.last_epoch = self.iteration - 1
+                    sched.step()
+        absent = [k for k in ("d_pose", "d_appearance") if k not in state]
+        log.info("starting from imported weights %s at iteration %d%s", source, self.iteration,
+                 f" (fresh {', '.join(absent)})" if absent else "")
 
     def save(self) -> Path:
         path = self.out / CHECKPOINT_NAME
