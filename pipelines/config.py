@@ -159,6 +159,9 @@ class PipelineConfig:
         if self.reid.loss.generated_label != "hard":
             raise ValueError("in the pipeline, synthesised images' labels are augment.label (and augment.label_epsilon); "
                              "leave reid.loss.generated_label at hard")
+        if self.reid.budget_steps:
+            raise ValueError("in the pipeline, reid.budget=iterations counts the full set's optimiser steps itself; "
+                             "leave reid.budget_steps at 0")
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise ValueError(f"methods must be a non-empty list of {', '.join(METHODS)}, got {self.methods}")

@@ -9,7 +9,7 @@ from typing import Any
 
 from pipelines.config import PipelineConfig
 from pipelines.graph import Stage
-from pipelines.methods import evaluation
+from pipelines.methods import evaluation, trainings
 from pipelines.provenance import provenance
 from pipelines.stage_cache import StageResult
 from pona_model.atomic import atomic_write_text
@@ -23,12 +23,17 @@ def _generator_scores(result: dict[str, Any]) -> dict[str, Any]:
 
 def run_results(cfg: PipelineConfig, stages: dict[str, Stage], results: dict[str, StageResult]) -> dict[str, Any]:
     methods = {}
+    trained = trainings(cfg)
     for method in cfg.methods:
         r = results[evaluation(cfg, method)].result
+        summary = results[trained[method]].result.get("summary", {}) if trained[method] in results else {}
         methods[method] = {"mAP": r["mAP"], "rank1": r["rank1"], "rank5": r.get("rank5"),
                            "rank10": r.get("rank10"), "ap_definition": r.get("ap_definition"),
                            "weights_init": r.get("weights_init"), "train_precision": r.get("train_precision"),
-                           "precision": r.get("precision")}
+                           "precision": r.get("precision"),
+                           # the re-ID training's optimiser steps (reid.budget=iterations: the same for every
+                           # method); trainings cached before the count was recorded give None
+                           "optimizer_steps": summary.get("optimizer_steps")}
     out: dict[str, Any] = {
         "portion": cfg.portion, "seed": cfg.seed, "dataset": cfg.data.dataset, "methods": methods,
         "subsample": {k: results["subsample"].result[k] for k in ("n_kept", "n_missing", "n_identities")},

@@ -100,7 +100,8 @@ def run_sweep(base: PipelineConfig, portions: Sequence[float], seeds: Sequence[i
 
 def results_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
     rows = [{"budget": r.get("reid_budget", "epochs"), "portion": r["portion"], "seed": r["seed"], "method": m,
-             "mAP": v["mAP"], "rank1": v["rank1"]} for r in reports for m, v in r["methods"].items()]
+             "mAP": v["mAP"], "rank1": v["rank1"], "optimizer_steps": v.get("optimizer_steps")}
+            for r in reports for m, v in r["methods"].items()]
     return pd.DataFrame(rows)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reid.losses import ReidLossConfig
 from reid.model import ModelConfig
@@ -79,11 +80,25 @@ class ReidTrainConfig:
     data: ReidDataConfig = param(default_factory=ReidDataConfig, help="training data and augmentation")
     optim: OptimConfig = param(default_factory=OptimConfig, help="optimisation schedule")
     budget: str = param("epochs", "epochs: optim.epochs over this training set (the paper; larger sets get more "
-                        "steps); iterations: the steps budget_images images take in optim.epochs epochs (epochs, "
-                        "decay step and warm-up scaled), the same for every training set", choices=["epochs", "iterations"])
-    budget_images: int = param(0, "budget=iterations: the training-set size that defines the step budget (the "
-                               "pipeline sets the full set's; 0 = this set's)")
+                        "steps); iterations: budget_steps optimiser steps, the same for every training set, with "
+                        "the decay and warm-up at the same fractions of training (reid/step_budget.py)",
+                        choices=["epochs", "iterations"])
+    budget_steps: int = param(0, "budget=iterations: the optimiser steps to train (the pipeline sets the full "
+                              "set's: its loader's batches per epoch x optim.epochs); 0 = this set's own")
     loss: ReidLossConfig = param(default_factory=ReidLossConfig, help="training loss")
+
+    def __post_init__(self) -> None:
+        if self.budget_steps < 0:
+            raise ValueError(f"budget_steps must be >= 0 (0 = this training set's own steps), got {self.budget_steps}")
+
+
+# The image count the iterations budget was once scaled by; stored configs of older runs hold it.
+RETIRED_KEYS = ("budget_images",)
+
+
+def current_keys(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored config dict (a checkpoint's) without the retired keys, so older checkpoints still load."""
+    return {k: v for k, v in stored.items() if k not in RETIRED_KEYS}
 
 
 # Keys that change how a run is executed, not what it computes (declared run_only): a resumed run may change them.

@@ -1,16 +1,20 @@
 """Training the re-ID baseline: cross-entropy over the training identities, one checkpoint per epoch.
 
+Under ``budget=iterations`` the run is a number of optimiser steps (``reid.step_budget``): it makes
+passes over the data until they are done, the last pass possibly partial, and the learning-rate decay
+and warm-up follow the step count.
+
 The checkpoint holds everything a resumed run needs to continue as if never stopped: weights,
-optimiser, scheduler, the completed epoch and the global RNG states (torch, Python, NumPy; CUDA when
-used) that dropout, augmentation in the main process and torchreid's identity sampler draw from.
-The data order and the loader workers' seeds of epoch ``e`` come from generators seeded by
+optimiser, scheduler, the completed epoch (pass), the optimiser steps and the global RNG states
+(torch, Python, NumPy; CUDA when used) that dropout, augmentation in the main process and
+torchreid's identity sampler draw from. A partial last pass ends the run, so every checkpoint a run
+resumes from lies at the end of a pass. The data order and the loader workers' seeds of epoch ``e`` come from generators seeded by
 (seed, e), so they need no saved state. Everything stored is a tensor or a plain Python value, so
 the file loads with ``weights_only=True``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -29,7 +33,8 @@ from reid.data import ManifestDataset, read_manifest, train_sampler, train_trans
 from reid.losses import ReidLoss
 from reid.market_index import MarketLayoutError, index_market
 from reid.model import build_model, build_optimizer
-from reid.train_config import RUN_CONTROL_KEYS, OptimConfig, ReidTrainConfig
+from reid.step_budget import StepSchedule, identity_counts, step_schedule
+from reid.train_config import RETIRED_KEYS, RUN_CONTROL_KEYS, ReidTrainConfig, current_keys
 from runtime import config as runtime_config
 from runtime.atomic import atomic_write_text
 from runtime.checkpoint import (
@@ -90,20 +95,6 @@ def synthesised_names(config: ReidTrainConfig) -> frozenset[str]:
     return frozenset(table.loc[table["source"] != "real", "name"].astype(str))
 
 
-def budgeted_schedule(config: ReidTrainConfig, n_images: int) -> OptimConfig:
-    """The schedule actually run. ``budget=epochs`` (the paper): ``optim`` as given, so a larger set
-    gets more steps. ``budget=iterations``: every training set gets the optimiser steps that
-    ``budget_images`` images take in ``optim.epochs`` epochs; epochs, decay step and warm-up are
-    scaled by ``budget_images / n_images`` (rounded to whole epochs, so the step count matches to
-    within one epoch of this set)."""
-    o = config.optim
-    if config.budget == "epochs" or config.budget_images <= 0 or config.budget_images == n_images:
-        return o
-    scale = config.budget_images / n_images
-    return dataclasses.replace(o, epochs=max(1, round(o.epochs * scale)), step_size=max(1, round(o.step_size * scale)),
-                               warmup_epochs=o.warmup_epochs * scale)
-
-
 def fingerprint(table: pd.DataFrame) -> str:
     """Content of a training set (file names, identities, cameras), to refuse resuming on another."""
     names = [Path(p).name for p in table["path"]]
@@ -148,25 +139,44 @@ class ReidTrainer:
         # A resumed run takes its weights from the checkpoint (the ImageNet file need not exist any more).
         self.model, self.weights_init = build_model(config.model, self.n_classes, load_weights=state is None)
         self.model.to(self.device, memory_format=self.memory_format)
-        self.optim = budgeted_schedule(config, len(self.dataset))
+        self.optim = config.optim
+        # budget=iterations: the schedule in optimiser steps (the decay is then stepped per step); else None
+        self.budget: StepSchedule | None = step_schedule(
+            config, identity_counts(label for _, label, *_ in self.dataset.train))
         o = self.optim
         self.optimizer = build_optimizer(self.model, o, self.device)
-        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=o.step_size, gamma=o.gamma)
+        decay_every = o.step_size if self.budget is None else self.budget.decay_every
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=decay_every, gamma=o.gamma)
         self.loss = ReidLoss(config.loss, self.n_classes)
         self.synthesised = synthesised_names(config) if config.loss.generated_label != "hard" else frozenset()
-        self.epoch = 0  # completed epochs
+        self.epoch = 0  # completed epochs (passes over the data)
+        self.optimizer_steps = 0  # completed optimiser steps, all epochs together
         self._steps_in_epoch = 0
         self.last_epoch_record: dict[str, Any] = {}
         if state is not None:
             self.load_state_dict(state, ckpt)
-            log.info("resuming %s after epoch %d / %d", ckpt, self.epoch, self.optim.epochs)
+            log.info("resuming %s after epoch %d / %d (%d optimiser steps)", ckpt, self.epoch, self.epochs,
+                     self.optimizer_steps)
+
+    # ------------------------------------------------------------------ the schedule
+    @property
+    def epochs(self) -> int:
+        """Epochs of the run: ``optim.epochs``, or under ``budget=iterations`` the passes its steps take (at
+        least ``budget.passes``: a pass of the identity sampler can end a batch early)."""
+        return self.optim.epochs if self.budget is None else max(self.budget.passes, self.epoch)
+
+    @property
+    def finished(self) -> bool:
+        if self.budget is None:
+            return self.epoch >= self.optim.epochs
+        return self.optimizer_steps >= self.budget.steps
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         return {
             "format": REID_FORMAT, "version": FORMAT_VERSION,
-            "epoch": self.epoch, "epochs": self.optim.epochs,
-            "finished": self.epoch >= self.optim.epochs,
+            "epoch": self.epoch, "epochs": self.epochs, "optimizer_steps": self.optimizer_steps,
+            "finished": self.finished,
             "config": to_dict(self.config), "weights_init": self.weights_init,
             "precision": precision_name(self.dtype),
             "n_classes": self.n_classes, "identities": [int(i) for i in self.dataset.identities],
@@ -177,7 +187,13 @@ class ReidTrainer:
         }
 
     def _check_compatible(self, state: dict[str, Any], source: Path, n_images: int, n_ids: int) -> None:
-        diff = config_differences(to_dict(self.config), state["config"], RUN_CONTROL_KEYS)
+        retired = {k: v for k, v in state["config"].items() if k in RETIRED_KEYS and v}
+        if retired:  # budget_images > 0: trained under the image-scaled iterations budget, another schedule
+            raise CheckpointError(
+                f"{source} was trained under the retired image-count step budget "
+                f"({', '.join(f'{k}={v}' for k, v in retired.items())}); it cannot continue under the step budget "
+                "(budget_steps): use another out=, or delete the run folder to start over.")
+        diff = config_differences(to_dict(self.config), current_keys(state["config"]), RUN_CONTROL_KEYS)
         if diff:
             raise CheckpointError(
                 f"{source} was written with another config (differs in: {', '.join(diff)}). Use another out= for "
@@ -203,8 +219,19 @@ class ReidTrainer:
             raise CheckpointError(f"{source} does not match this model: {str(exc).splitlines()[0]}") from exc
         set_rng_state(state["rng"], self.device)
         self.epoch = int(state["epoch"])
+        steps = state.get("optimizer_steps")  # absent from checkpoints older than the key: counted from the log
+        self.optimizer_steps = int(steps) if steps is not None else self._logged_steps()
         self.weights_init = state["weights_init"]
         self.last_epoch_record = dict(state.get("last_epoch", {}))
+
+    def _logged_steps(self) -> int:
+        """The optimiser steps of the completed epochs, as their log records count them."""
+        path = self.out / LOG_NAME
+        if not path.exists():
+            return 0
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return sum(int(r.get("steps", 0)) for r in records
+                   if r.get("event") == "epoch" and int(r.get("epoch", 0)) <= self.epoch)
 
     def save(self) -> Path:
         path = self.out / CHECKPOINT_NAME
@@ -214,11 +241,15 @@ class ReidTrainer:
     # ------------------------------------------------------------------ one step
     def warmup_factor(self) -> float:
         """layumi's warm-up: the loss of global step k (0-based) is scaled by min(1, 0.1 + 0.9 (k + 1) / W),
-        W = warmup_epochs x steps per epoch. A function of the step count alone, so resume needs no state."""
-        warm_steps = self.optim.warmup_epochs * self.steps_per_epoch
+        W = warmup_epochs x steps per epoch (``budget=iterations``: the step schedule's warm-up steps, and
+        k the optimiser steps done). A function of the step count alone, so resume needs no more state."""
+        if self.budget is None:
+            warm_steps = self.optim.warmup_epochs * self.steps_per_epoch
+            k = self.epoch * self.steps_per_epoch + self._steps_in_epoch
+        else:
+            warm_steps, k = self.budget.warmup_steps, self.optimizer_steps
         if warm_steps <= 0:
             return 1.0
-        k = self.epoch * self.steps_per_epoch + self._steps_in_epoch
         return min(1.0, 0.1 + 0.9 * (k + 1) / warm_steps)
 
     def step(self, batch: dict[str, Any]) -> tuple[float, int, int]:
@@ -234,6 +265,9 @@ class ReidTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         (loss * self.warmup_factor()).backward()
         self.optimizer.step()
+        self.optimizer_steps += 1
+        if self.budget is not None:
+            self.scheduler.step()  # the decay counts optimiser steps
         value = float(loss.detach())
         if not np.isfinite(value):
             raise TrainingDiverged(f"epoch {self.epoch + 1}: the loss became {value}; the last good checkpoint is "
@@ -272,23 +306,30 @@ class ReidTrainer:
         ckpt = self.out / CHECKPOINT_NAME
         self._truncate_log()
         atomic_write_text(self.out / "config.json", json.dumps(to_dict(cfg), indent=2) + "\n")
-        total = self.optim.epochs
+        total = self.epochs
         stop = total if max_epochs is None else min(total, self.epoch + max_epochs)
         log.info("training %s/%s (%s) on %d images of %d identities, epochs %d..%d of %d on %s; writing to %s",
                  cfg.model.backbone, cfg.model.head, self.weights_init, len(self.dataset), self.n_classes,
                  self.epoch + 1, stop, total, self.device, self.out)
+        budget = {} if self.budget is None else {"budget_steps": self.budget.steps, "steps_per_pass": self.budget.per_pass,
+                                                 "decay_every": self.budget.decay_every,
+                                                 "warmup_steps": self.budget.warmup_steps}
         self._log({"event": "start", "epoch": self.epoch, "device": str(self.device), "precision": precision_name(self.dtype),
                    "channels_last": cfg.channels_last,
                    "weights_init": self.weights_init, "train_images": len(self.dataset),
-                   "n_classes": self.n_classes, "steps_per_epoch": self.steps_per_epoch})
+                   "n_classes": self.n_classes, "steps_per_epoch": self.steps_per_epoch, "budget": cfg.budget,
+                   **budget, "optimizer_steps": self.optimizer_steps})
         t_run = time.perf_counter()
         epochs_bar = tqdm(total=total, initial=self.epoch, desc="re-ID epochs", unit="epoch",
                           disable=not cfg.progress, dynamic_ncols=True)
         self.model.train()
-        while self.epoch < stop:
-            self.last_epoch_record = self._train_epoch()
+        first = self.epoch
+        while not self.finished and (max_epochs is None or self.epoch < first + max_epochs):
+            limit = None if self.budget is None else self.budget.steps - self.optimizer_steps
+            self.last_epoch_record = self._train_epoch(limit)
             self.epoch += 1
-            self.scheduler.step()
+            if self.budget is None:
+                self.scheduler.step()  # the decay counts epochs
             self._log(self.last_epoch_record)
             self.save()
             epochs_bar.update(1)
@@ -297,16 +338,19 @@ class ReidTrainer:
         epochs_bar.close()
         if not ckpt.exists():
             self.save()
-        done = self.epoch >= total
-        log.info("%s after epoch %d; checkpoint %s", "finished" if done else "stopped", self.epoch, ckpt)
+        done = self.finished
+        log.info("%s after epoch %d (%d optimiser steps); checkpoint %s", "finished" if done else "stopped",
+                 self.epoch, self.optimizer_steps, ckpt)
         return {"epoch": self.epoch, "finished": done, "checkpoint": str(ckpt), "weights_init": self.weights_init,
+                "optimizer_steps": self.optimizer_steps, "budget": cfg.budget,
                 "precision": precision_name(self.dtype),
                 "n_classes": self.n_classes, "train_images": len(self.dataset), **{
                     k: self.last_epoch_record[k] for k in ("loss", "acc", "seconds_per_step")
                     if k in self.last_epoch_record},
                 "seconds": time.perf_counter() - t_run}
 
-    def _train_epoch(self) -> dict[str, Any]:
+    def _train_epoch(self, limit: int | None = None) -> dict[str, Any]:
+        """One pass over the data, or its first ``limit`` steps (the step budget's last, partial pass)."""
         cfg = self.config
         epoch = self.epoch + 1  # 1-based number of the epoch being trained
         lrs = self._lrs()
@@ -317,6 +361,7 @@ class ReidTrainer:
                    disable=not cfg.progress, dynamic_ncols=True)
         self._steps_in_epoch = 0
         for batch in bar:
+            step_lrs = self._lrs()  # the rates this step runs at (budget=iterations decays within a pass)
             loss, right, n = self.step(batch)
             steps += 1
             self._steps_in_epoch = steps
@@ -325,15 +370,22 @@ class ReidTrainer:
             seen += n
             bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
             if cfg.log_every > 0 and steps % cfg.log_every == 0:
-                self._log({"epoch": epoch, "step": self.epoch * self.steps_per_epoch + steps, "loss": loss,
-                           "acc": right / n, **lrs, "seconds": round(time.perf_counter() - t0, 3)})
+                step = self.epoch * self.steps_per_epoch + steps if self.budget is None else self.optimizer_steps
+                self._log({"epoch": epoch, "step": step, "loss": loss, "acc": right / n, **step_lrs,
+                           "seconds": round(time.perf_counter() - t0, 3)})
+            if steps == limit:
+                break
         bar.close()
+        if steps == 0:
+            raise RuntimeError(f"epoch {epoch}: the training loader yielded no batch; check optim.batch_size and "
+                               "data.num_instances against the training set")
         seconds = time.perf_counter() - t0
         return {"event": "epoch", "epoch": epoch, "loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1),
-                **lrs, "steps": steps, "images": seen, "seconds": round(seconds, 3),
+                **lrs, "steps": steps, "optimizer_steps": self.optimizer_steps, "images": seen,
+                "seconds": round(seconds, 3),
                 "seconds_per_step": round(seconds / max(steps, 1), 4)}
 
 
 def config_from_checkpoint(state: dict[str, Any]) -> ReidTrainConfig:
     """Rebuild the typed config a checkpoint was trained with (the stored dict is plain data)."""
-    return runtime_config.config_from_checkpoint(ReidTrainConfig, state)
+    return runtime_config.config_from_checkpoint(ReidTrainConfig, {**state, "config": current_keys(state["config"])})

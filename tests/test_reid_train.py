@@ -212,16 +212,16 @@ def test_precision_and_channels_last_are_applied_and_recorded(synth_root: Path, 
     assert results["bf16"]["mAP"] == pytest.approx(results["fp32"]["mAP"], abs=3.0)
 
 
-def test_iteration_budget_scales_the_schedule_to_the_reference_set(synth_root: Path, tmp_path: Path):
-    from reid.trainer import budgeted_schedule
+def test_iteration_budget_runs_the_steps_of_the_reference_set(synth_root: Path, tmp_path: Path):
+    from reid.step_budget import step_schedule
 
     cfg = load_reid_config("optim.epochs=8", "optim.step_size=6", "optim.warmup_epochs=1", "budget=iterations",
-                           "budget_images=1222")
-    o = budgeted_schedule(cfg, 240)  # p = 0.2 of SynthMarket: 1222 / 240 = 5.09 times fewer images
-    assert (o.epochs, o.step_size, o.warmup_epochs) == (41, 31, pytest.approx(1222 / 240))
-    assert budgeted_schedule(load_reid_config("optim.epochs=8", "budget_images=1222"), 240).epochs == 8  # epochs
+                           "budget_steps=304")  # SynthMarket's full set at batch 32: 38 batches x 8 epochs
+    o = step_schedule(cfg, [12] * 20)  # 240 images: 7 batches per pass
+    assert (o.steps, o.decay_every, o.warmup_steps, o.per_pass, o.passes) == (304, 228, 38.0, 7, 44)
+    assert step_schedule(load_reid_config("optim.epochs=8", "budget_steps=304"), [12] * 20) is None  # epochs
     plain = ReidTrainer(_config(synth_root, tmp_path / "e", "optim.epochs=2"))
     n = len(plain.dataset)
     scaled = ReidTrainer(_config(synth_root, tmp_path / "i", "optim.epochs=2", "budget=iterations",
-                                 f"budget_images={3 * n}"))
-    assert scaled.optim.epochs == 6 and scaled.state_dict()["epochs"] == 6 and plain.optim.epochs == 2
+                                 f"budget_steps={3 * (n // 16) * 2}"))
+    assert scaled.budget.passes == 6 and scaled.state_dict()["epochs"] == 6 and plain.optim.epochs == 2

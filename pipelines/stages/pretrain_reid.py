@@ -13,7 +13,6 @@ from pipelines.config import PipelineConfig
 from pipelines.stages import Instance, same, train_reid
 from reid.train_config import ReidTrainConfig
 from reid.trainer import ReidTrainer
-from runtime.config import content
 
 
 def needed(cfg: PipelineConfig) -> bool:
@@ -32,13 +31,13 @@ def config(cfg: PipelineConfig, folder: Path, root: str) -> ReidTrainConfig:
                                 backbone_lr_mult=p.backbone_lr_mult, step_size=p.step_size,
                                 warmup_epochs=p.warmup_epochs)
     return dataclasses.replace(reid, out=str(folder / "train"), device=cfg.device, seed=p.seed, optim=optim,
-                               budget="epochs", budget_images=0,
+                               budget="epochs", budget_steps=0,
                                model=dataclasses.replace(reid.model, weights=p.weights),
                                data=dataclasses.replace(reid.data, root=root, manifest=""))
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
-    return {"reid": content(config(cfg, Path("."), ""), drop=train_reid.FROM_DEPENDENCIES)}
+    return {"reid": train_reid.reid_inputs(config(cfg, Path("."), ""))}
 
 
 def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:

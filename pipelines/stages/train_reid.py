@@ -1,5 +1,10 @@
 """Stage 6: train the ResNet-50 re-ID baseline on one method's training folder (reduced, augmented,
-copied or full; ``pipelines.methods.training_set``). Methods on the same folder share one instance."""
+copied or full; ``pipelines.methods.training_set``). Methods on the same folder share one instance.
+
+Under ``reid.budget=iterations`` every training set, the full one included, trains the full set's
+optimiser steps (``reid.step_budget``), counted on ``prepare_data``'s folder. The full set's run under
+``epochs`` cannot stand in for it: torchreid's identity sampler ends a pass a batch early at random,
+so its step count is known only once it has run."""
 
 from __future__ import annotations
 
@@ -11,13 +16,24 @@ from typing import Any
 from pipelines import methods
 from pipelines.config import PipelineConfig
 from pipelines.stages import Instance
-from reid.market_index import index_market
+from reid.step_budget import budget_steps, folder_counts
 from reid.train_config import ReidTrainConfig
 from reid.trainer import ReidTrainer
 from runtime.config import content
 
 # Set by the pipeline from the upstream stages' results (whose fingerprints cover them), not read from reid.*.
-FROM_DEPENDENCIES = ("data.root", "data.manifest")
+FROM_DEPENDENCIES = ("data.root", "data.manifest", "budget_steps")
+
+
+def reid_inputs(reid: ReidTrainConfig) -> dict[str, Any]:
+    """``reid.*`` as a re-ID training stage's fingerprint holds it, without ``FROM_DEPENDENCIES``.
+    ``budget_images: 0`` stands where that retired key stood, so the cached stages of ``budget=epochs``
+    runs keep their fingerprints; ``budget_unit`` keeps the step-counted ``iterations`` runs apart from
+    the image-scaled ones cached before."""
+    tree = {**content(reid, drop=FROM_DEPENDENCIES), "budget_images": 0}
+    if reid.budget == "iterations":
+        tree["budget_unit"] = "optimizer_steps"
+    return tree
 
 
 def reid_config(cfg: PipelineConfig, synthesised: bool) -> ReidTrainConfig:
@@ -37,16 +53,6 @@ def labelled_view(cfg: PipelineConfig) -> PipelineConfig:
     return view
 
 
-def full_set_view(cfg: PipelineConfig) -> PipelineConfig:
-    """The full set under ``reid.budget=iterations`` gets its own epochs' steps, exactly what ``epochs``
-    gives it: one view (and one cached training) serves both budgets."""
-    if cfg.reid.budget == "epochs":
-        return cfg
-    view = copy.copy(cfg)
-    view.reid = dataclasses.replace(cfg.reid, budget="epochs")
-    return view
-
-
 def instances(cfg: PipelineConfig) -> list[Instance]:
     out = []
     trainings = methods.trainings(cfg)
@@ -58,32 +64,31 @@ def instances(cfg: PipelineConfig) -> list[Instance]:
         if cfg.reid.model.weights == "auxiliary":
             deps["pretrain_reid"] = "pretrain_reid"
         if cfg.reid.budget == "iterations" and source != methods.FULL:
-            deps["prepare_data"] = "prepare_data"  # the full set's size is the step budget
+            deps["prepare_data"] = "prepare_data"  # the full set's steps are the step budget
         synthesised = source not in (methods.REDUCED, methods.FULL)  # augment.label applies
-        view = labelled_view(cfg) if synthesised else full_set_view(cfg) if source == methods.FULL else None
-        out.append(Instance(trainings[method], deps, view))
+        out.append(Instance(trainings[method], deps, labelled_view(cfg) if synthesised else None))
     return out
 
 
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
-    return {"reid": {**content(cfg.reid, drop=FROM_DEPENDENCIES), "seed": cfg.seed}}
+    return {"reid": {**reid_inputs(cfg.reid), "seed": cfg.seed}}
 
 
 def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
     """``deps``: ``training_set`` (its ``root``), ``pretrain_reid`` (the start when
-    ``reid.model.weights=auxiliary``), ``prepare_data`` (the full set, whose size is the step budget
-    of ``reid.budget=iterations``)."""
+    ``reid.model.weights=auxiliary``), ``prepare_data`` (the full set, whose optimiser steps are the
+    budget of ``reid.budget=iterations``; the full set's own training reads its ``training_set``)."""
     root = deps["training_set"]["root"]
     pretrained = deps.get("pretrain_reid", {}).get("checkpoint", "")
     model = cfg.reid.model
     if model.weights == "auxiliary":
         model = dataclasses.replace(model, weights=pretrained)
-    budget_images = cfg.reid.budget_images
+    steps = 0
     if cfg.reid.budget == "iterations":
         full_root = deps["prepare_data"]["root"] if "prepare_data" in deps else root
-        budget_images = len(index_market(full_root, splits=("train",), progress=False))
+        steps = budget_steps(folder_counts(full_root), cfg.reid.data, cfg.reid.optim)
     train = dataclasses.replace(cfg.reid, out=str(folder / "train"), device=cfg.device, seed=cfg.seed, model=model,
-                                budget_images=budget_images,
+                                budget_steps=steps,
                                 data=dataclasses.replace(cfg.reid.data, root=root, manifest=""))
     summary = ReidTrainer(train).fit()
     return {"checkpoint": str(folder / "train" / "checkpoint.pt"), "root": root,
