@@ -1,34 +1,4 @@
-"""Ctrl-C in a training loop: held until the current iteration ends, so the loop saves a consistent
-checkpoint (one a rerun resumes bit for bit) and then stops; a second Ctrl-C stops at once."""
+"""Moved to ``runtime.training.interrupt`` (the training engine's); this name stays for code written against it."""
 
-from __future__ import annotations
-
-import contextlib
-import logging
-import signal
-import threading
-from collections.abc import Callable, Iterator
-
-log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def deferred_interrupt() -> Iterator[Callable[[], bool]]:
-    """Yield ``requested()``: true once Ctrl-C was pressed. Outside the main thread (a dask worker
-    thread) signals cannot be caught, so ``requested()`` stays false and Ctrl-C acts as usual."""
-    requested: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if requested:
-            raise KeyboardInterrupt
-        requested.append(True)
-        log.warning("interrupted: saving a checkpoint after this iteration, then stopping (Ctrl-C again stops now)")
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield lambda: bool(requested)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+from runtime.training.interrupt import *  # noqa: F403
+from runtime.training.interrupt import deferred_interrupt  # noqa: F401

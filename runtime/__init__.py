@@ -7,6 +7,7 @@ the project needs and none of them owns. It imports none of those four packages 
 - ``atomic``, ``jsonl_log``: files a later run trusts, written so a crash never leaves half of one.
 - ``device``: device names, CPU threads, precision and autocast.
 - ``checkpoint``: checkpoint files and the RNG state a resumed run restores.
+- ``training``: the resumable-training engine every trainer runs on, and the settings they share.
 - ``weights``: pretrained weight files that are never downloaded (a configured file or the torch hub cache).
 - ``images``: which files are images, and the ImageNet normalisation.
 """
