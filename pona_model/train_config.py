@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pona_model.generator import GeneratorConfig
 from runtime.config import param, resolve, run_only_keys
-from runtime.device import PRECISIONS
+from runtime.training.settings import RunSettings, setting
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 
@@ -79,22 +79,14 @@ class ScheduleConfig:
 
 
 @dataclass
-class TrainConfig:
-    out: str = param("runs/pona", "run folder: checkpoint, log, sample grids", run_only=True)
-    seed: int = param(0, "seed of initialisation, pair sampling, dropout and the history pool")
-    device: str = param("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N, mps", run_only=True)
-    precision: str = param("auto", "autocast dtype of the forward passes: auto (bf16 on CUDA and on CPUs with "
-                           "native bf16, else fp32), fp32, bf16; losses, norm statistics and Adam state stay "
-                           "fp32", choices=PRECISIONS)
-    channels_last: bool = param(True, "channels-last memory layout for models and batches (faster convs on "
-                                "CPU and on CUDA tensor cores; same numbers up to float rounding)")
+class TrainConfig(RunSettings):
+    """The generator's run: the shared training keys (``runtime.training.RunSettings``: out, seed, device,
+    precision, channels_last, threads, resume, checkpoint_every, log_every, num_workers) and its own."""
+
+    out: str = setting("out", "runs/pona")
+    channels_last: bool = setting("channels_last", True)
     amp: bool = param(True, "false forces fp32 whatever precision says (the key of older configs)")
-    num_workers: int = param(2, "data-loading worker processes (0 = load in the main process)", run_only=True)
-    threads: int = param(0, "CPU threads for torch (0 = torch's default)", run_only=True)
-    resume: bool = param(True, "continue from out/checkpoint.pt when present (same config required)", run_only=True)
-    checkpoint_every: int = param(1000, "iterations between checkpoints (one is also written at the end)", run_only=True)
     sample_every: int = param(1000, "iterations between PNG sample grids", run_only=True)
-    log_every: int = param(50, "iterations between JSON-lines log records", run_only=True)
     sample_count: int = param(6, "pairs shown in each sample grid")
     generator: GeneratorConfig = param(default_factory=GeneratorConfig, help="generator architecture")
     discriminator: DiscriminatorConfig = param(default_factory=DiscriminatorConfig, help="discriminators")

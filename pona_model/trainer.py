@@ -3,14 +3,14 @@
 Everything a resumed run needs to reproduce the uninterrupted one is in the checkpoint: weights,
 optimisers, schedulers, history pools, the global RNG state (dropout) and the iteration. Training
 pairs for iteration i are drawn from a generator seeded by (seed, i), so the data order needs no
-state at all and does not depend on the number of loader workers.
+state at all and does not depend on the number of loader workers. The run folder, checkpoints, resume
+checks, Ctrl-C, periodic checkpoints and the log are the training engine's (``runtime.training``);
+this module holds the models, the step and the state only the generator has.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,21 +19,11 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
-from tqdm import tqdm
 
 from pona_model.annotations import read_annotations, read_pairs
-from pona_model.checkpoint import (
-    FORMAT_VERSION,
-    GENERATOR_FORMAT,
-    CheckpointError,
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from pona_model.checkpoint import GENERATOR_FORMAT, CheckpointError
 from pona_model.generator import generator_pose_maps, generator_pose_pair
 from pona_model.history_pool import HistoryPool
-from pona_model.interrupt import deferred_interrupt
 from pona_model.losses import (
     MissingWeightsError,
     PerceptualLoss,
@@ -45,26 +35,19 @@ from pona_model.losses import (
 from pona_model.models import build_discriminators, build_generator
 from pona_model.pair_dataset import PairDataset
 from pona_model.sample_grid import save_sample_grid
-from pona_model.train_config import RUN_CONTROL_KEYS, TrainConfig
+from pona_model.train_config import TrainConfig
 from runtime import config as runtime_config
-from runtime.atomic import atomic_write_text
-from runtime.config import config_differences, to_dict
-from runtime.device import (
-    autocast,
-    loader_context,
-    precision_name,
-    resolve_device,
-    resolve_precision,
-    torch_threads,
-)
+from runtime.config import to_dict
+from runtime.device import autocast, loader_context
 from runtime.errors import TrainingDiverged
-from runtime.jsonl_log import append_record, truncate_records
+from runtime.training import CHECKPOINT_NAME, LOG_NAME, Step, TrainingRun
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "checkpoint.pt"
 ARCH_NAMES = {"pona": "PoNA", "patn": "PATN"}  # for the log and the progress bar
-LOG_NAME = "train_log.jsonl"
+
+__all__ = ["CHECKPOINT_NAME", "LOG_NAME", "IterationBatches", "Trainer", "TrainingDiverged", "config_from_checkpoint",
+           "linear_decay"]
 
 
 class IterationBatches(Sampler[list[int]]):
@@ -125,13 +108,20 @@ def body_weighted_l1(fake: torch.Tensor, target: torch.Tensor, pose_target: torc
 
 
 class Trainer:
+    """``Trainer(config).fit()`` trains (or resumes) the generator run in ``config.out``, on the training
+    engine (``self.run``)."""
+
+    unit = "iteration"  # the engine's names for a step: in messages, the progress bar and the log
+    log_key = "iteration"
+
     def __init__(self, config: TrainConfig, check_data: bool = True) -> None:
         """``check_data=False`` builds the models and optimisers without a dataset (benchmarks)."""
         self.config = config
-        self.out = Path(config.out)
-        self.device = resolve_device(config.device)
-        self.dtype = resolve_precision(config.precision if config.amp else "fp32", self.device)
-        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        # amp=false forces fp32; both keys set the precision, which resume checks compare as resolved
+        self.run = TrainingRun(config, GENERATOR_FORMAT, precision=config.precision if config.amp else "fp32",
+                               precision_keys=("precision", "amp"))
+        self.out, self.device, self.dtype = self.run.out, self.run.device, self.run.dtype
+        self.memory_format = self.run.memory_format
         self.total_iterations = config.schedule.iterations()
         if check_data:
             self._check_data_paths()
@@ -155,6 +145,8 @@ class Trainer:
         self.pool_app = HistoryPool(s.pool_size, seed=config.seed + 2)
         self.perceptual, self.perceptual_note = self._perceptual_loss()
         self.iteration = 0
+        self._samples: dict[str, Any] | None = None  # the pairs of the sample grids, once a fit has read them
+        self._last: dict[str, float] = {}  # the last step's losses
 
     # ------------------------------------------------------------------ set-up
     def _check_data_paths(self) -> None:
@@ -190,29 +182,44 @@ class Trainer:
                            image_size=tuple(self.config.generator.image_size))
 
     # ------------------------------------------------------------------ checkpoints
+    @property
+    def position(self) -> int:
+        return self.iteration
+
+    @property
+    def total_steps(self) -> int:
+        return self.total_iterations
+
+    @property
+    def desc(self) -> str:
+        return f"{ARCH_NAMES[self.config.generator.arch]} training"
+
     def state_dict(self) -> dict[str, Any]:
+        """The whole checkpoint (the engine adds format, config, precision and RNG states to ``own_state``)."""
+        return self.run.state(self)
+
+    def own_state(self) -> dict[str, Any]:
         return {
-            "format": GENERATOR_FORMAT, "version": FORMAT_VERSION,
             "iteration": self.iteration, "total_iterations": self.total_iterations,
-            "config": to_dict(self.config), "perceptual": self.perceptual_note,
-            "precision": precision_name(self.dtype),
+            "perceptual": self.perceptual_note,
             "generator": self.generator.state_dict(), "d_pose": self.d_pose.state_dict(),
             "d_appearance": self.d_app.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d_pose": self.opt_dp.state_dict(),
             "opt_d_appearance": self.opt_da.state_dict(),
             "schedulers": [s.state_dict() for s in self.schedulers],
             "pool_pose": self.pool_pose.state_dict(), "pool_appearance": self.pool_app.state_dict(),
-            "rng": rng_state(self.device),
         }
 
     def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
+        """Continue from a checkpoint: the engine's resume checks, this trainer's state, the RNG states."""
+        self.run.restore(self, state, Path(source))
+
+    def check_resume(self, state: dict[str, Any], source: Path) -> dict[str, Any]:
+        return state["config"]  # nothing beyond the engine's checks
+
+    def load_own_state(self, state: dict[str, Any], source: Path) -> None:
         if "imported" in state:  # weights from pona_model.import_checkpoint, no optimiser state
             return self.start_from_imported(state, source)
-        diff = config_differences(to_dict(self.config), state["config"], RUN_CONTROL_KEYS)
-        if diff:
-            raise CheckpointError(
-                f"{source} was written with another config (differs in: {', '.join(diff)}). Use another "
-                "out= for the new config, or resume=false to start over in this folder.")
         try:
             self.generator.load_state_dict(state["generator"])
             self.d_pose.load_state_dict(state["d_pose"])
@@ -226,7 +233,6 @@ class Trainer:
             self.pool_app.load_state_dict(state["pool_appearance"], self.device)
         except (KeyError, RuntimeError) as exc:
             raise CheckpointError(f"{source} does not match this model: {str(exc).splitlines()[0]}") from exc
-        set_rng_state(state["rng"], self.device)
         self.iteration = int(state["iteration"])
 
     def start_from_imported(self, state: dict[str, Any], source: Path) -> None:
@@ -258,9 +264,7 @@ class Trainer:
                  f" (fresh {', '.join(absent)})" if absent else "")
 
     def save(self) -> Path:
-        path = self.out / CHECKPOINT_NAME
-        save_checkpoint(path, self.state_dict())
-        return path
+        return self.run.save(self)
 
     # ------------------------------------------------------------------ one iteration
     def _autocast(self):
@@ -359,73 +363,50 @@ class Trainer:
         save_sample_grid(path, batch["condition"], batch["kp_target"], fake, batch["target"])
         return path
 
-    def _log(self, record: dict[str, Any]) -> None:
-        append_record(self.out / LOG_NAME, record)
-
-    def _truncate_log(self) -> None:
-        """Drop log records past the resumed iteration: they belong to the lost tail of the old run."""
-        truncate_records(self.out / LOG_NAME, "iteration", self.iteration)
-
     def fit(self, max_iterations: int | None = None) -> dict[str, Any]:
         """Train until the schedule ends (or ``max_iterations`` more iterations, for interrupted-run
-        tests and quick checks); returns a summary with the last logged losses. ``threads`` applies
-        while it trains."""
-        with torch_threads(self.config.threads), deferred_interrupt() as self._interrupted:
-            return self._fit(max_iterations)
+        tests and quick checks), continuing from the folder's checkpoint; returns a summary with the
+        last logged losses. ``threads`` applies while it trains."""
+        self._last = {}
+        return self.run.fit(self, max_iterations)
 
-    def _fit(self, max_iterations: int | None) -> dict[str, Any]:
+    # ------------------------------------------------------------------ the engine's hooks
+    def batches(self, stop: int | None) -> Iterator[dict[str, Any]]:
+        """The batches of iterations ``iteration .. stop-1``: the pairs of each from (seed, iteration)."""
         cfg = self.config
-        self.out.mkdir(parents=True, exist_ok=True)
-        ckpt = self.out / CHECKPOINT_NAME
-        if ckpt.exists():
-            if not cfg.resume:
-                raise CheckpointError(f"{ckpt} exists; pass resume=true to continue it, or choose another out=")
-            self.load_state_dict(load_checkpoint(ckpt, GENERATOR_FORMAT, map_location=self.device), ckpt)
-            log.info("resumed %s at iteration %d / %d", ckpt, self.iteration, self.total_iterations)
-        self._truncate_log()
-        atomic_write_text(self.out / "config.json", json.dumps(to_dict(cfg), indent=2) + "\n")
+        stop = self.total_iterations if stop is None else stop
         dataset = self._dataset(cfg.data.images, cfg.data.annotations, cfg.data.pairs)
-        stop = self.total_iterations if max_iterations is None else min(self.total_iterations,
-                                                                        self.iteration + max_iterations)
         sampler = IterationBatches(len(dataset), cfg.schedule.batch_size, cfg.seed, self.iteration, stop)
         loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
                             pin_memory=self.device.type == "cuda", persistent_workers=False,
                             multiprocessing_context=loader_context(cfg.num_workers),
                             generator=torch.Generator())  # keeps the global RNG untouched by the loader
-        samples = self._sample_batch() if cfg.sample_every > 0 else None
+        self._samples = self._sample_batch() if cfg.sample_every > 0 else None
         log.info("training %s for iterations %d..%d of %d on %s in %s (%d pairs; perceptual loss %s); writing to %s",
-                 ARCH_NAMES[cfg.generator.arch], self.iteration, stop, self.total_iterations, self.device, precision_name(self.dtype),
-                 len(dataset), self.perceptual_note, self.out)
-        self._log({"event": "start", "iteration": self.iteration, "device": str(self.device),
-                   "perceptual": self.perceptual_note,
-                   "precision": precision_name(self.dtype), "channels_last": self.config.channels_last})
+                 ARCH_NAMES[cfg.generator.arch], self.iteration, stop, self.total_iterations, self.device,
+                 self.run.precision, len(dataset), self.perceptual_note, self.out)
         self.generator.train(), self.d_pose.train(), self.d_app.train()
-        last: dict[str, float] = {}
-        t0 = time.perf_counter()
-        bar = tqdm(loader, total=len(sampler), initial=0, desc=f"{ARCH_NAMES[cfg.generator.arch]} training", unit="it", dynamic_ncols=True)
-        for batch in bar:
-            lr = self.opt_g.param_groups[0]["lr"]  # the rate this iteration trains with
-            last = self.step(batch)
-            self.iteration += 1
-            bar.set_postfix(l1=f"{last['g_l1']:.3f}", d_p=f"{last['d_pose']:.3f}", refresh=False)
-            if self.iteration % cfg.log_every == 0 or self.iteration == stop:
-                self._log({"iteration": self.iteration, "lr": lr,
-                           "seconds": round(time.perf_counter() - t0, 3), **last})
-            if samples is not None and self.iteration % cfg.sample_every == 0:
-                self._write_samples(samples)
-            if self.iteration % cfg.checkpoint_every == 0 and self.iteration != stop:
-                self.save()
-            if self._interrupted():  # Ctrl-C: keep this iteration's work, then stop
-                bar.close()
-                raise KeyboardInterrupt(f"stopped at iteration {self.iteration}; checkpoint {self.save()}")
-        bar.close()
-        path = self.save()
-        if samples is not None:
-            self._write_samples(samples)
-        done = self.iteration >= self.total_iterations
-        log.info("%s at iteration %d; checkpoint %s", "finished" if done else "stopped", self.iteration, path)
-        return {"iteration": self.iteration, "finished": done, "checkpoint": str(path), "losses": last,
-                "seconds": time.perf_counter() - t0}
+        yield from loader
+
+    def train_step(self, batch: dict[str, Any]) -> Step:
+        lr = self.opt_g.param_groups[0]["lr"]  # the rate this iteration trains with
+        self._last = self.step(batch)
+        self.iteration += 1
+        if self._samples is not None and self.iteration % self.config.sample_every == 0:
+            self._write_samples(self._samples)
+        return Step({"iteration": self.iteration, "lr": lr, **self._last},
+                    postfix={"l1": f"{self._last['g_l1']:.3f}", "d_p": f"{self._last['d_pose']:.3f}"})
+
+    def start_record(self) -> dict[str, Any]:
+        return {"perceptual": self.perceptual_note}
+
+    def after_fit(self) -> None:
+        if self._samples is not None:
+            self._write_samples(self._samples)
+
+    def summary(self) -> dict[str, Any]:
+        return {"iteration": self.iteration, "finished": self.iteration >= self.total_iterations,
+                "losses": self._last}
 
 
 def config_from_checkpoint(state: dict[str, Any]) -> TrainConfig:
