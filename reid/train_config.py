@@ -15,7 +15,7 @@ from typing import Any
 from reid.losses import ReidLossConfig
 from reid.model import ModelConfig
 from runtime.config import param, resolve, run_only_keys
-from runtime.device import PRECISIONS
+from runtime.training.settings import RunSettings, setting
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 SAMPLERS = ("RandomSampler", "RandomIdentitySampler")
@@ -63,18 +63,13 @@ class OptimConfig:
 
 
 @dataclass
-class ReidTrainConfig:
-    out: str = param("runs/reid", "run folder: checkpoint.pt, train_log.jsonl, config.json, train_manifest.csv", run_only=True)
-    seed: int = param(0, "seed of initialisation, data order, augmentation and dropout")
-    device: str = param("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N, mps", run_only=True)
-    precision: str = param("auto", "autocast precision of the forward passes: auto (bf16 on CUDA and on CPUs with "
-                           "native bf16, else fp32), fp32 or bf16; losses, BatchNorm statistics and the optimiser "
-                           "stay fp32", choices=list(PRECISIONS))
-    channels_last: bool = param(False, "NHWC memory layout for the convolutions (measured by bench/reid_step.py)")
-    num_workers: int = param(2, "data-loading worker processes (0 = load in the main process)", run_only=True)
-    threads: int = param(0, "CPU threads for torch (0 = torch's default)", run_only=True)
-    resume: bool = param(True, "continue from out/checkpoint.pt when present (same config required)", run_only=True)
-    log_every: int = param(20, "steps between JSON-lines step records (epoch records are always written)", run_only=True)
+class ReidTrainConfig(RunSettings):
+    """The re-ID run: the shared training keys (``runtime.training.RunSettings``: out, seed, device,
+    precision, channels_last, threads, resume, checkpoint_every, log_every, num_workers) and its own."""
+
+    out: str = setting("out", "runs/reid")
+    checkpoint_every: int = setting("checkpoint_every", 500)
+    log_every: int = setting("log_every", 20)
     progress: bool = param(True, "progress bars", run_only=True)
     model: ModelConfig = param(default_factory=ModelConfig, help="network")
     data: ReidDataConfig = param(default_factory=ReidDataConfig, help="training data and augmentation")

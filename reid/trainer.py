@@ -1,16 +1,16 @@
-"""Training the re-ID baseline: cross-entropy over the training identities, one checkpoint per epoch.
+"""Training the re-ID baseline: cross-entropy over the training identities, on the training engine.
 
 Under ``budget=iterations`` the run is a number of optimiser steps (``reid.step_budget``): it makes
 passes over the data until they are done, the last pass possibly partial, and the learning-rate decay
 and warm-up follow the step count.
 
-The checkpoint holds everything a resumed run needs to continue as if never stopped: weights,
-optimiser, scheduler, the completed epoch (pass), the optimiser steps and the global RNG states
-(torch, Python, NumPy; CUDA when used) that dropout, augmentation in the main process and
-torchreid's identity sampler draw from. A partial last pass ends the run, so every checkpoint a run
-resumes from lies at the end of a pass. The data order and the loader workers' seeds of epoch ``e`` come from generators seeded by
-(seed, e), so they need no saved state. Everything stored is a tensor or a plain Python value, so
-the file loads with ``weights_only=True``.
+A run resumes exactly from any step. The engine (``runtime.training``) writes a checkpoint after every
+epoch, every ``checkpoint_every`` steps and on Ctrl-C; it holds the weights, optimiser, scheduler, the
+completed epochs (passes), the steps into the current one and their running tally, the optimiser steps
+and the global RNG states (dropout). The data needs no saved state: epoch ``e``'s batches and each
+image's augmentation are functions of (seed, e, batch) (``reid.data_order``), so a resumed run rebuilds
+the epoch and skips the batches already trained. Everything stored is a tensor or a plain Python
+value, so the file loads with ``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import json
 import logging
 import random
 import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,41 +29,23 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
-from reid.data import ManifestDataset, read_manifest, train_sampler, train_transform, write_manifest
+from reid.data import ManifestDataset, read_manifest, train_transform, write_manifest
+from reid.data_order import DATA_ORDER_VERSION, Batch, batch_loader, epoch_batches
 from reid.losses import ReidLoss
 from reid.market_index import MarketLayoutError, index_market
 from reid.model import build_model, build_optimizer
 from reid.step_budget import StepSchedule, identity_counts, step_schedule
-from reid.train_config import RETIRED_KEYS, RUN_CONTROL_KEYS, ReidTrainConfig, current_keys
+from reid.train_config import RETIRED_KEYS, ReidTrainConfig, current_keys
 from runtime import config as runtime_config
-from runtime.atomic import atomic_write_text
-from runtime.checkpoint import (
-    FORMAT_VERSION,
-    CheckpointError,
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
-from runtime.config import config_differences, to_dict
-from runtime.device import (
-    autocast,
-    loader_context,
-    precision_name,
-    resolve_device,
-    resolve_precision,
-    torch_threads,
-)
+from runtime.checkpoint import CheckpointError
+from runtime.device import autocast
 from runtime.errors import TrainingDiverged
-from runtime.jsonl_log import append_record, truncate_records
+from runtime.training import CHECKPOINT_NAME, LOG_NAME, Step, TrainingRun
 
 log = logging.getLogger(__name__)
 
 REID_FORMAT = "reid-baseline-training"
-CHECKPOINT_NAME = "checkpoint.pt"
-LOG_NAME = "train_log.jsonl"
 MANIFEST_NAME = "train_manifest.csv"
 
 __all__ = ["CHECKPOINT_NAME", "LOG_NAME", "MANIFEST_NAME", "REID_FORMAT", "ReidTrainer", "TrainingDiverged",
@@ -102,32 +86,45 @@ def fingerprint(table: pd.DataFrame) -> str:
     return hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
 
+@dataclass
+class EpochTally:
+    """The running sums of the epoch in progress, for its log record; saved with a mid-epoch checkpoint."""
+
+    lrs: dict[str, float] = field(default_factory=dict)  # the rates at the epoch's start
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    seconds: float = 0.0  # spent in the epoch before the run was cut (a resumed epoch adds its own)
+
+
 class ReidTrainer:
-    """``ReidTrainer(config).fit()`` trains (or resumes) the run in ``config.out``."""
+    """``ReidTrainer(config).fit()`` trains (or resumes) the run in ``config.out``, on the training engine
+    (``self.run``)."""
+
+    unit = "step"  # the engine's names for a step: in messages, the progress bar and the log
+    log_key = "optimizer_steps"
+    desc = "re-ID training"
 
     def __init__(self, config: ReidTrainConfig) -> None:
         self.config = config
-        self.out = Path(config.out)
-        self.device = resolve_device(config.device)
-        self.dtype = resolve_precision(config.precision, self.device)  # autocast dtype; float32 = none
-        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.run = TrainingRun(config, REID_FORMAT)
+        self.out, self.device, self.dtype = self.run.out, self.run.device, self.run.dtype
+        self.memory_format = self.run.memory_format
 
         table = training_table(config)
         self.fingerprint = fingerprint(table)
-        ckpt = self.out / CHECKPOINT_NAME
-        state = None
-        if ckpt.exists():  # checked before anything is written into the run folder
-            if not config.resume:
-                raise CheckpointError(f"{ckpt} exists; pass resume=true to continue it, or choose another out=")
-            state = load_checkpoint(ckpt, REID_FORMAT, map_location=self.device)
-            n_ids = int(table.loc[table["identity"] > 0, "identity"].nunique())
-            self._check_compatible(state, ckpt, len(table), n_ids)
+        self._table_size = (len(table), int(table.loc[table["identity"] > 0, "identity"].nunique()))
+        ckpt = self.run.checkpoint_path
+        state = self.run.existing()
+        if state is not None:  # checked before anything is written into the run folder
+            self.run.check_resume(self, state, ckpt)
         self.out.mkdir(parents=True, exist_ok=True)
         self.manifest = write_manifest(table, self.out / MANIFEST_NAME)
         d = config.data
         self.dataset = ManifestDataset(self.manifest, mode="train",
                                        transform=train_transform(d.image_size, d.pad, d.flip, d.erasing_p))
         self.n_classes = self.dataset.num_train_pids
+        self._table_size = (len(self.dataset), self.n_classes)
         self.steps_per_epoch = len(self.dataset) // config.optim.batch_size
         if self.steps_per_epoch == 0:
             raise ValueError(f"the training set has {len(self.dataset)} images, fewer than optim.batch_size="
@@ -151,12 +148,16 @@ class ReidTrainer:
         self.synthesised = synthesised_names(config) if config.loss.generated_label != "hard" else frozenset()
         self.epoch = 0  # completed epochs (passes over the data)
         self.optimizer_steps = 0  # completed optimiser steps, all epochs together
-        self._steps_in_epoch = 0
+        self._steps_in_epoch = 0  # completed steps of the epoch in progress
+        self._tally = EpochTally()
+        self._epoch_len = 0  # batches of the epoch in progress (its budget-cut length)
+        self._epoch_started = time.perf_counter()
+        self._max_epochs: int | None = None
         self.last_epoch_record: dict[str, Any] = {}
         if state is not None:
-            self.load_state_dict(state, ckpt)
-            log.info("resuming %s after epoch %d / %d (%d optimiser steps)", ckpt, self.epoch, self.epochs,
-                     self.optimizer_steps)
+            self.run.restore(self, state, ckpt)
+            log.info("resuming %s at epoch %d / %d, step %d of it (%d optimiser steps)", ckpt, self.epoch + 1,
+                     self.epochs, self._steps_in_epoch, self.optimizer_steps)
 
     # ------------------------------------------------------------------ the schedule
     @property
@@ -171,62 +172,79 @@ class ReidTrainer:
             return self.epoch >= self.optim.epochs
         return self.optimizer_steps >= self.budget.steps
 
+    @property
+    def position(self) -> int:
+        return self.optimizer_steps
+
+    @property
+    def total_steps(self) -> int | None:
+        return None if self.budget is None else self.budget.steps
+
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
+        """The whole checkpoint (the engine adds format, config, precision and RNG states to ``own_state``)."""
+        return self.run.state(self)
+
+    def own_state(self) -> dict[str, Any]:
+        tally = asdict(self._tally)
+        tally["seconds"] = round(self._tally.seconds + time.perf_counter() - self._epoch_started, 3) \
+            if self._steps_in_epoch else 0.0
         return {
-            "format": REID_FORMAT, "version": FORMAT_VERSION,
             "epoch": self.epoch, "epochs": self.epochs, "optimizer_steps": self.optimizer_steps,
-            "finished": self.finished,
-            "config": to_dict(self.config), "weights_init": self.weights_init,
-            "precision": precision_name(self.dtype),
+            "steps_in_epoch": self._steps_in_epoch, "epoch_tally": tally, "data_order": DATA_ORDER_VERSION,
+            "finished": self.finished, "weights_init": self.weights_init,
             "n_classes": self.n_classes, "identities": [int(i) for i in self.dataset.identities],
             "train_images": len(self.dataset), "train_fingerprint": self.fingerprint,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "rng": rng_state(self.device),
+            "scheduler": self.scheduler.state_dict(),
             "last_epoch": dict(self.last_epoch_record), "torch_version": str(torch.__version__),
         }
 
-    def _check_compatible(self, state: dict[str, Any], source: Path, n_images: int, n_ids: int) -> None:
+    def check_resume(self, state: dict[str, Any], source: Path) -> dict[str, Any]:
+        """This trainer's checks before the engine's (config, precision); returns the stored config
+        without its retired keys."""
         retired = {k: v for k, v in state["config"].items() if k in RETIRED_KEYS and v}
         if retired:  # budget_images > 0: trained under the image-scaled iterations budget, another schedule
             raise CheckpointError(
                 f"{source} was trained under the retired image-count step budget "
                 f"({', '.join(f'{k}={v}' for k, v in retired.items())}); it cannot continue under the step budget "
                 "(budget_steps): use another out=, or delete the run folder to start over.")
-        diff = config_differences(to_dict(self.config), current_keys(state["config"]), RUN_CONTROL_KEYS)
-        if diff:
+        order = int(state.get("data_order", 1))
+        if order != DATA_ORDER_VERSION and not state.get("finished"):
             raise CheckpointError(
-                f"{source} was written with another config (differs in: {', '.join(diff)}). Use another out= for "
-                "the new config, or delete the run folder to start over.")
-        stored = state.get("precision", precision_name(self.dtype))
-        if stored != precision_name(self.dtype):
-            raise CheckpointError(
-                f"{source} was trained in {stored} and precision={self.config.precision} resolves to "
-                f"{precision_name(self.dtype)} here: pass precision={stored} to resume it")
+                f"{source} was trained with re-ID data order {order} and this code draws order {DATA_ORDER_VERSION} "
+                "(reid/data_order.py), so it cannot continue that run exactly: use another out=, or delete "
+                f"{source.parent} to start over.")
         if state["train_fingerprint"] != self.fingerprint:
+            n_images, n_ids = self._table_size
             raise CheckpointError(
                 f"{source} was trained on another training set ({state['train_images']} images, "
                 f"{state['n_classes']} classes; this one: {n_images} images, {n_ids} identities). "
                 "A checkpoint resumes only on the same images; use another out= for this training set.")
+        return current_keys(state["config"])
 
     def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
-        self._check_compatible(state, source, len(self.dataset), self.n_classes)
+        """Continue from a checkpoint: the engine's resume checks, this trainer's state, the RNG states."""
+        self.run.restore(self, state, Path(source))
+
+    def load_own_state(self, state: dict[str, Any], source: Path) -> None:
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{source} does not match this model: {str(exc).splitlines()[0]}") from exc
-        set_rng_state(state["rng"], self.device)
         self.epoch = int(state["epoch"])
         steps = state.get("optimizer_steps")  # absent from checkpoints older than the key: counted from the log
         self.optimizer_steps = int(steps) if steps is not None else self._logged_steps()
+        self._steps_in_epoch = int(state.get("steps_in_epoch", 0))
+        self._tally = EpochTally(**state["epoch_tally"]) if self._steps_in_epoch else EpochTally()
         self.weights_init = state["weights_init"]
         self.last_epoch_record = dict(state.get("last_epoch", {}))
 
     def _logged_steps(self) -> int:
         """The optimiser steps of the completed epochs, as their log records count them."""
-        path = self.out / LOG_NAME
+        path = self.run.log_path
         if not path.exists():
             return 0
         records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -234,9 +252,7 @@ class ReidTrainer:
                    if r.get("event") == "epoch" and int(r.get("epoch", 0)) <= self.epoch)
 
     def save(self) -> Path:
-        path = self.out / CHECKPOINT_NAME
-        save_checkpoint(path, self.state_dict())
-        return path
+        return self.run.save(self)
 
     # ------------------------------------------------------------------ one step
     def warmup_factor(self) -> float:
@@ -275,115 +291,105 @@ class ReidTrainer:
         correct = int((logits.detach().argmax(1) == labels).sum())
         return value, correct, int(labels.numel())
 
-    # ------------------------------------------------------------------ the run
-    def _epoch_loader(self, epoch: int) -> DataLoader:
+    # ------------------------------------------------------------------ the data
+    def epoch_order(self, epoch: int) -> list[Batch]:
+        """Epoch ``epoch``'s batches (0-based), cut where the step budget ends (its last, partial pass)."""
         cfg = self.config
-        seed = cfg.seed * 1_000_003 + epoch
-        sampler = train_sampler(self.dataset, cfg.data.sampler, cfg.optim.batch_size, cfg.data.num_instances,
-                                generator=torch.Generator().manual_seed(seed))
-        return DataLoader(self.dataset, batch_size=cfg.optim.batch_size, sampler=sampler, drop_last=True,
-                          num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
-                          multiprocessing_context=loader_context(cfg.num_workers), generator=torch.Generator().manual_seed(seed + 500_009))  # worker seeds
+        batches = epoch_batches(self.dataset, cfg.data, cfg.optim.batch_size, cfg.seed, epoch)
+        if self.budget is not None and epoch == self.epoch:
+            batches = batches[:self.budget.steps - (self.optimizer_steps - self._steps_in_epoch)]
+        return batches
+
+    def _epoch_loader(self, epoch: int) -> DataLoader:
+        """A loader of epoch ``epoch``'s batches from its start."""
+        return batch_loader(self.dataset, epoch_batches(self.dataset, self.config.data, self.config.optim.batch_size,
+                                                        self.config.seed, epoch),
+                            self.config.num_workers, pin_memory=self.device.type == "cuda")
 
     def _lrs(self) -> dict[str, float]:
         return {f"lr_{g.get('name', i)}": float(g["lr"]) for i, g in enumerate(self.optimizer.param_groups)}
 
-    def _log(self, record: dict[str, Any]) -> None:
-        append_record(self.out / LOG_NAME, record)
+    # ------------------------------------------------------------------ the run
+    def fit(self, max_epochs: int | None = None, max_steps: int | None = None) -> dict[str, Any]:
+        """Train to the end of the schedule (or ``max_epochs`` more epochs, or ``max_steps`` more steps,
+        whichever ends first); returns a summary. ``threads`` applies while it trains."""
+        self._max_epochs = max_epochs
+        return self.run.fit(self, max_steps, restore=False, progress=self.config.progress)
 
-    def _truncate_log(self) -> None:
-        """Drop log records past the resumed epoch: they belong to the lost tail of the old run."""
-        truncate_records(self.out / LOG_NAME, "epoch", self.epoch)
-
-    def fit(self, max_epochs: int | None = None) -> dict[str, Any]:
-        """Train to the end of the schedule (or ``max_epochs`` more epochs); returns a summary.
-        ``threads`` applies while it trains."""
-        with torch_threads(self.config.threads):
-            return self._fit(max_epochs)
-
-    def _fit(self, max_epochs: int | None) -> dict[str, Any]:
+    def batches(self, stop: int | None) -> Iterator[dict[str, Any]]:
+        """The batches from the current step to the end of the schedule (or of ``max_epochs``), epoch by
+        epoch; a resumed epoch skips the batches already trained."""
         cfg = self.config
-        ckpt = self.out / CHECKPOINT_NAME
-        self._truncate_log()
-        atomic_write_text(self.out / "config.json", json.dumps(to_dict(cfg), indent=2) + "\n")
-        total = self.epochs
-        stop = total if max_epochs is None else min(total, self.epoch + max_epochs)
-        log.info("training %s/%s (%s) on %d images of %d identities, epochs %d..%d of %d on %s; writing to %s",
-                 cfg.model.backbone, cfg.model.head, self.weights_init, len(self.dataset), self.n_classes,
-                 self.epoch + 1, stop, total, self.device, self.out)
+        log.info("training %s/%s (%s) on %d images of %d identities, from epoch %d (step %d of it) of %d on %s in %s; "
+                 "writing to %s", cfg.model.backbone, cfg.model.head, self.weights_init, len(self.dataset),
+                 self.n_classes, self.epoch + 1, self._steps_in_epoch, self.epochs, self.device, self.run.precision,
+                 self.out)
+        self.model.train()
+        first = self.epoch
+        while not self.finished and (self._max_epochs is None or self.epoch < first + self._max_epochs):
+            epoch = self.epoch
+            order = self.epoch_order(epoch)
+            if len(order) <= self._steps_in_epoch:
+                raise RuntimeError(f"epoch {epoch + 1}: the training loader yielded no batch; check optim.batch_size "
+                                   "and data.num_instances against the training set")
+            self._epoch_len = len(order)
+            if self._steps_in_epoch == 0:
+                self._tally = EpochTally(lrs=self._lrs())
+            self._epoch_started = time.perf_counter()
+            for batch in batch_loader(self.dataset, order[self._steps_in_epoch:], self.config.num_workers,
+                                      pin_memory=self.device.type == "cuda"):
+                yield batch
+                if self.epoch != epoch:
+                    break
+
+    def train_step(self, batch: dict[str, Any]) -> Step:
+        lrs = self._lrs()  # the rates this step runs at (budget=iterations decays within a pass)
+        loss, right, n = self.step(batch)
+        self._steps_in_epoch += 1
+        t = self._tally
+        t.loss_sum += loss * n
+        t.correct += right
+        t.seen += n
+        epoch = self.epoch + 1  # 1-based number of the epoch being trained
+        step = self.epoch * self.steps_per_epoch + self._steps_in_epoch if self.budget is None else self.optimizer_steps
+        record = {"epoch": epoch, "step": step, "optimizer_steps": self.optimizer_steps, "loss": loss,
+                  "acc": right / n, **lrs}
+        events = [self._end_epoch()] if self._steps_in_epoch == self._epoch_len else []
+        return Step(record, postfix={"epoch": str(epoch), "loss": f"{loss:.3f}"}, boundary=bool(events),
+                    events=events)
+
+    def _end_epoch(self) -> dict[str, Any]:
+        """Close the epoch in progress: its record, the per-epoch decay (``budget=epochs``), the counters."""
+        t, steps = self._tally, self._steps_in_epoch
+        seconds = t.seconds + time.perf_counter() - self._epoch_started
+        self.last_epoch_record = {
+            "event": "epoch", "epoch": self.epoch + 1, "loss": t.loss_sum / max(t.seen, 1),
+            "acc": t.correct / max(t.seen, 1), **t.lrs, "steps": steps, "optimizer_steps": self.optimizer_steps,
+            "images": t.seen, "seconds": round(seconds, 3), "seconds_per_step": round(seconds / max(steps, 1), 4)}
+        self.epoch += 1
+        self._steps_in_epoch = 0
+        self._tally = EpochTally()
+        if self.budget is None:
+            self.scheduler.step()  # the decay counts epochs
+        return self.last_epoch_record
+
+    def start_record(self) -> dict[str, Any]:
         budget = {} if self.budget is None else {"budget_steps": self.budget.steps, "steps_per_pass": self.budget.per_pass,
                                                  "decay_every": self.budget.decay_every,
                                                  "warmup_steps": self.budget.warmup_steps}
-        self._log({"event": "start", "epoch": self.epoch, "device": str(self.device), "precision": precision_name(self.dtype),
-                   "channels_last": cfg.channels_last,
-                   "weights_init": self.weights_init, "train_images": len(self.dataset),
-                   "n_classes": self.n_classes, "steps_per_epoch": self.steps_per_epoch, "budget": cfg.budget,
-                   **budget, "optimizer_steps": self.optimizer_steps})
-        t_run = time.perf_counter()
-        epochs_bar = tqdm(total=total, initial=self.epoch, desc="re-ID epochs", unit="epoch",
-                          disable=not cfg.progress, dynamic_ncols=True)
-        self.model.train()
-        first = self.epoch
-        while not self.finished and (max_epochs is None or self.epoch < first + max_epochs):
-            limit = None if self.budget is None else self.budget.steps - self.optimizer_steps
-            self.last_epoch_record = self._train_epoch(limit)
-            self.epoch += 1
-            if self.budget is None:
-                self.scheduler.step()  # the decay counts epochs
-            self._log(self.last_epoch_record)
-            self.save()
-            epochs_bar.update(1)
-            epochs_bar.set_postfix(loss=f"{self.last_epoch_record['loss']:.3f}",
-                                   acc=f"{self.last_epoch_record['acc']:.3f}", refresh=False)
-        epochs_bar.close()
-        if not ckpt.exists():
-            self.save()
-        done = self.finished
-        log.info("%s after epoch %d (%d optimiser steps); checkpoint %s", "finished" if done else "stopped",
-                 self.epoch, self.optimizer_steps, ckpt)
-        return {"epoch": self.epoch, "finished": done, "checkpoint": str(ckpt), "weights_init": self.weights_init,
-                "optimizer_steps": self.optimizer_steps, "budget": cfg.budget,
-                "precision": precision_name(self.dtype),
+        return {"epoch": self.epoch, "steps_in_epoch": self._steps_in_epoch, "weights_init": self.weights_init,
+                "train_images": len(self.dataset), "n_classes": self.n_classes,
+                "steps_per_epoch": self.steps_per_epoch, "budget": self.config.budget, **budget}
+
+    def after_fit(self) -> None:
+        pass
+
+    def summary(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "finished": self.finished, "weights_init": self.weights_init,
+                "optimizer_steps": self.optimizer_steps, "budget": self.config.budget, "precision": self.run.precision,
                 "n_classes": self.n_classes, "train_images": len(self.dataset), **{
                     k: self.last_epoch_record[k] for k in ("loss", "acc", "seconds_per_step")
-                    if k in self.last_epoch_record},
-                "seconds": time.perf_counter() - t_run}
-
-    def _train_epoch(self, limit: int | None = None) -> dict[str, Any]:
-        """One pass over the data, or its first ``limit`` steps (the step budget's last, partial pass)."""
-        cfg = self.config
-        epoch = self.epoch + 1  # 1-based number of the epoch being trained
-        lrs = self._lrs()
-        loader = self._epoch_loader(self.epoch)
-        loss_sum, correct, seen, steps = 0.0, 0, 0, 0
-        t0 = time.perf_counter()
-        bar = tqdm(loader, total=len(loader), desc=f"epoch {epoch}", unit="step", leave=False,
-                   disable=not cfg.progress, dynamic_ncols=True)
-        self._steps_in_epoch = 0
-        for batch in bar:
-            step_lrs = self._lrs()  # the rates this step runs at (budget=iterations decays within a pass)
-            loss, right, n = self.step(batch)
-            steps += 1
-            self._steps_in_epoch = steps
-            loss_sum += loss * n
-            correct += right
-            seen += n
-            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-            if cfg.log_every > 0 and steps % cfg.log_every == 0:
-                step = self.epoch * self.steps_per_epoch + steps if self.budget is None else self.optimizer_steps
-                self._log({"epoch": epoch, "step": step, "loss": loss, "acc": right / n, **step_lrs,
-                           "seconds": round(time.perf_counter() - t0, 3)})
-            if steps == limit:
-                break
-        bar.close()
-        if steps == 0:
-            raise RuntimeError(f"epoch {epoch}: the training loader yielded no batch; check optim.batch_size and "
-                               "data.num_instances against the training set")
-        seconds = time.perf_counter() - t0
-        return {"event": "epoch", "epoch": epoch, "loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1),
-                **lrs, "steps": steps, "optimizer_steps": self.optimizer_steps, "images": seen,
-                "seconds": round(seconds, 3),
-                "seconds_per_step": round(seconds / max(steps, 1), 4)}
+                    if k in self.last_epoch_record}}
 
 
 def config_from_checkpoint(state: dict[str, Any]) -> ReidTrainConfig:

@@ -10,6 +10,7 @@ import torch
 from pona_model.trainer import Trainer
 from reid.trainer import ReidTrainer
 from runtime.device import resolve_device, torch_threads
+from runtime.training import TrainingRun
 
 
 def test_torch_threads_sets_and_restores():
@@ -34,9 +35,11 @@ def test_torch_threads_sets_and_restores():
 @pytest.mark.parametrize("trainer_class", [Trainer, ReidTrainer])
 def test_trainers_use_their_threads_only_while_they_train(trainer_class, monkeypatch):
     seen = []
-    monkeypatch.setattr(trainer_class, "_fit", lambda self, limit: seen.append(torch.get_num_threads()) or {})
-    trainer = object.__new__(trainer_class)
-    trainer.config = SimpleNamespace(threads=1)
+    monkeypatch.setattr(TrainingRun, "_fit", lambda self, *args: seen.append(torch.get_num_threads()) or {})
+    trainer = object.__new__(trainer_class)  # both trainers train on the engine, which sets the threads
+    trainer.config = SimpleNamespace(threads=1, progress=False)
+    trainer.run = object.__new__(TrainingRun)
+    trainer.run.config = trainer.config
     torch.set_num_threads(2)
     trainer.fit()
     assert seen == [1] and torch.get_num_threads() == 2

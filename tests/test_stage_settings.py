@@ -50,12 +50,14 @@ def test_run_only_keys_are_declared_once_and_left_out_of_fingerprints():
     from pona_model.train_config import RUN_CONTROL_KEYS as GAN_RUN_KEYS
     from reid.train_config import RUN_CONTROL_KEYS as REID_RUN_KEYS
 
-    assert set(REID_RUN_KEYS) == {"out", "device", "num_workers", "threads", "resume", "log_every", "progress"}
+    assert set(REID_RUN_KEYS) == {"out", "device", "num_workers", "threads", "resume", "checkpoint_every", "log_every",
+                                  "progress"}
     assert set(GAN_RUN_KEYS) == {"out", "device", "num_workers", "threads", "resume", "checkpoint_every",
                                  "sample_every", "log_every"}
     base = build_stages(load_pipeline_config("preset=smoke"))
     run_only = build_stages(load_pipeline_config("preset=smoke", "reid.threads=3", "reid.log_every=7",
-                                                 "generator.train.log_every=3", "data.synthmarket.workers=2"))
+                                                 "reid.checkpoint_every=5", "generator.train.log_every=3",
+                                                 "data.synthmarket.workers=2"))
     assert {n: s.key for n, s in base.items()} == {n: s.key for n, s in run_only.items()}
     computed = build_stages(load_pipeline_config("preset=smoke", "reid.optim.lr=0.02",
                                                  "generator.train.schedule.lr=0.001"))

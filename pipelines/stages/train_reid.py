@@ -16,6 +16,7 @@ from typing import Any
 from pipelines import methods
 from pipelines.config import PipelineConfig
 from pipelines.stages import Instance
+from reid.data_order import DATA_ORDER_VERSION
 from reid.step_budget import budget_steps, folder_counts
 from reid.train_config import ReidTrainConfig
 from reid.trainer import ReidTrainer
@@ -27,10 +28,11 @@ FROM_DEPENDENCIES = ("data.root", "data.manifest", "budget_steps")
 
 def reid_inputs(reid: ReidTrainConfig) -> dict[str, Any]:
     """``reid.*`` as a re-ID training stage's fingerprint holds it, without ``FROM_DEPENDENCIES``.
-    ``budget_images: 0`` stands where that retired key stood, so the cached stages of ``budget=epochs``
-    runs keep their fingerprints; ``budget_unit`` keeps the step-counted ``iterations`` runs apart from
-    the image-scaled ones cached before."""
-    tree = {**content(reid, drop=FROM_DEPENDENCIES), "budget_images": 0}
+    ``budget_images: 0`` stands where that retired key stood; ``budget_unit`` keeps the step-counted
+    ``iterations`` runs apart from the image-scaled ones cached before. ``data_order`` is the version of
+    the training data order (``reid.data_order``): a new order gives other weights, so stages trained
+    under another one are never reused for this code's."""
+    tree = {**content(reid, drop=FROM_DEPENDENCIES), "budget_images": 0, "data_order": DATA_ORDER_VERSION}
     if reid.budget == "iterations":
         tree["budget_unit"] = "optimizer_steps"
     return tree
