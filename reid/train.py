@@ -6,8 +6,9 @@ Examples:
   python -m reid.train preset=market1501 data.root=runs/aug/p0.2 out=runs/reid-p0.2
   python -m reid.train preset=market1501 model.head=plain     # torchreid's resnet50 for comparison
 
-A run folder holds checkpoint.pt (written atomically after every epoch; rerunning the same
-command resumes it), config.json, train_manifest.csv (the images trained on) and train_log.jsonl.
+A run folder holds checkpoint.pt (written atomically after every epoch, every checkpoint_every steps
+and on Ctrl-C; rerunning the same command resumes it exactly, mid-epoch included), config.json,
+train_manifest.csv (the images trained on) and train_log.jsonl.
 Evaluate with: python -m reid.evaluate checkpoint=OUT/checkpoint.pt
 """
 
