@@ -3,7 +3,8 @@ re-ID framework reads it as it reads Market-1501 (torchreid, layumi's baseline, 
 
 The folder gets ``bounding_box_train/`` (real + generated images under Market names), links to the
 source's ``query/`` and ``bounding_box_test/`` (so it is a complete dataset root), and
-``manifest.csv`` saying where every training image came from. It is built under a temporary name
+``manifest.csv`` saying where every training image came from (inside a pipeline's run folder, links
+and origins are relative, so the run folder can move). It is built under a temporary name
 and renamed into place at the end, so an interrupted merge never leaves a folder that looks complete.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from runtime.atomic import atomic_path
+from runtime.portable import current_root, is_under, relative
 
 MANIFEST = "manifest.csv"
 PARTIAL_MARKER = ".merge-partial"  # in the temporary folder while it is built: "this folder is mine"
@@ -23,9 +25,20 @@ LINK_MODES = ("hardlink", "copy", "symlink")
 SOURCES = {"generated": "generated", "copied_condition": "copied"}  # synthesis status -> manifest source
 
 
-def _place(src: Path, dst: Path, mode: str) -> None:
+def _link_target(src: Path, final_dir: Path) -> str:
+    """What a link in ``final_dir`` (the folder it will sit in once the merged root is renamed into place)
+    points at: relative when ``src`` lies in the same movable run folder (``runtime.portable``), so a
+    moved or copied run folder still resolves it; absolute otherwise (a user's dataset stays put)."""
+    target = Path(os.path.abspath(src))
+    root = current_root()
+    if root is not None and is_under(target, root):
+        return os.path.relpath(target, os.path.abspath(final_dir))
+    return str(src.resolve())
+
+
+def _place(src: Path, dst: Path, mode: str, final_dir: Path) -> None:
     if mode == "symlink":
-        dst.symlink_to(src.resolve())
+        dst.symlink_to(_link_target(src, final_dir))
         return
     if mode == "hardlink":
         try:
@@ -68,12 +81,12 @@ def merge_training_set(kept: pd.DataFrame, synthesized: pd.DataFrame | None, sou
     (tmp / "bounding_box_train").mkdir(parents=True)
     (tmp / PARTIAL_MARKER).touch()
     for r in manifest.itertuples(index=False):
-        _place(Path(r.origin), tmp / "bounding_box_train" / r.name, link)
+        _place(Path(r.origin), tmp / "bounding_box_train" / r.name, link, out / "bounding_box_train")
     for split in ("query", "bounding_box_test"):
         if (source_root / split).is_dir():
-            (tmp / split).symlink_to((source_root / split).resolve(), target_is_directory=True)
-    with atomic_path(tmp / MANIFEST) as t:
-        manifest.to_csv(t, index=False)
+            (tmp / split).symlink_to(_link_target(source_root / split, out), target_is_directory=True)
+    with atomic_path(tmp / MANIFEST) as t:  # origins inside the run folder: relative to the manifest's folder
+        manifest.assign(origin=relative(list(manifest["origin"]), out)).to_csv(t, index=False)
     tmp.rename(out)
     (out / PARTIAL_MARKER).unlink()
     return manifest

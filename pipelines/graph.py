@@ -87,7 +87,8 @@ def execute(stage: Stage, cache_root: str | Path, upstream: dict[str, Any]) -> S
     """Run (or find) ``stage``; ``upstream``: the results of its upstream stages, by stage name."""
     deps = {role: upstream[name] for role, name in stage.roles.items()}
     return run_stage(cache_root, stage.kind, stage.key, stage.inputs, lambda folder: stage.body(folder, deps),
-                     getattr(stage.module, "verify", None))
+                     getattr(stage.module, "verify", None), check=stage.cfg.verify,
+                     stale=getattr(stage.module, "stale", None))
 
 
 def run_in_order(stages: dict[str, Stage], cache_root: str | Path) -> dict[str, StageResult]:

@@ -14,6 +14,7 @@ from pipelines.provenance import provenance
 from pipelines.stage_cache import StageResult
 from pona_model.atomic import atomic_write_text
 from pona_model.cli import to_dict
+from runtime.portable import relative
 
 
 def _generator_scores(result: dict[str, Any]) -> dict[str, Any]:
@@ -69,11 +70,15 @@ def run_results(cfg: PipelineConfig, stages: dict[str, Stage], results: dict[str
     return out
 
 
-def write_run_report(folder: Path, report: dict[str, Any]) -> Path:
+def write_run_report(folder: Path, report: dict[str, Any], root: Path | None = None) -> Path:
     """results.json with its provenance; a rerun served from the cache keeps the run that computed
-    the results (its timings and provenance) under ``first_run`` beside its own."""
+    the results (its timings and provenance) under ``first_run`` beside its own. Paths under ``root``
+    (``out=``, by default the folder above ``folder``) are written relative to ``folder``, so the
+    file reads the same wherever the run folder is moved or copied."""
     path = folder / "results.json"
-    report = {**report, "provenance": provenance(report.get("config", {}))}
+    base = Path(folder).absolute()
+    report = relative({**report, "provenance": provenance(report.get("config", {}))}, base,
+                      root if root is not None else base.parent)
     if path.is_file():
         try:
             before = json.loads(path.read_text(encoding="utf-8"))

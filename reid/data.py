@@ -34,6 +34,7 @@ from reid.train_config import SAMPLERS
 from runtime.atomic import atomic_path
 from runtime.device import loader_context
 from runtime.images import IMAGENET_MEAN, IMAGENET_STD
+from runtime.portable import current_root, relative
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,11 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 
 
 def write_manifest(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write a manifest atomically; inside a pipeline's run folder its image paths are written relative
+    to the manifest's folder (``runtime.portable``), as ``read_manifest`` reads them."""
     p = Path(path)
+    if "path" in table.columns and current_root() is not None:
+        table = table.assign(path=relative([str(q) for q in table["path"]], p.parent))
     with atomic_path(p) as tmp:
         table.to_csv(tmp, index=False)
     return p

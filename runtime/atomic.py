@@ -12,6 +12,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from runtime.diskspace import DiskFullError, disk_full_error, is_disk_full
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -28,20 +30,28 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     The temporary file lives in the same directory so the final ``os.replace`` is a rename on one
     file system (atomic on POSIX). On any exception the temporary file is removed and ``path`` is
-    left untouched.
+    left untouched. A write that finds the disk full raises ``DiskFullError`` (an ``OSError`` with
+    ENOSPC) in one line naming the folder and its free space, the partial file removed.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(final.parent, final.name) from exc
+        raise
     os.close(fd)
     os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file an ordinary file's mode
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, Exception) and not isinstance(exc, DiskFullError) and is_disk_full(exc, final.parent):
+            raise disk_full_error(final.parent, final.name) from exc
         raise
 
 

@@ -7,6 +7,7 @@ than failing deep inside ``load_state_dict``.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import pickle
@@ -20,6 +21,7 @@ import torch
 
 from runtime.atomic import atomic_path
 from runtime.errors import CheckpointError
+from runtime.portable import current_root, is_under, relative, resolve
 
 FORMAT_VERSION = 1
 
@@ -39,10 +41,57 @@ def unreadable_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {kept[0]}" if kept else type(exc).__name__
 
 
+PORTABLE_KEYS = "portable_paths"  # the dotted config keys a checkpoint stores relative to its own folder
+
+
+def portable_state(state: dict[str, Any], folder: str | os.PathLike) -> dict[str, Any]:
+    """``state`` as a pipeline stage stores it (``runtime.portable``): the config's paths inside the run
+    folder relative to the checkpoint's ``folder``, their keys listed under ``PORTABLE_KEYS`` so
+    ``load_checkpoint`` makes them absolute again wherever the folder is then; top-level texts that
+    name such a path ("checkpoint: /.../a.pt (sha256 ...)") relative too. Unchanged outside a stage."""
+    root = current_root()
+    if root is None or not isinstance(state.get("config"), dict):
+        return state
+    moved: list[str] = []
+
+    def walk(tree: dict[str, Any], prefix: str) -> dict[str, Any]:
+        out = {}
+        for key, value in tree.items():
+            dotted = f"{prefix}{key}"
+            if isinstance(value, dict):
+                out[key] = walk(value, dotted + ".")
+            elif isinstance(value, str) and os.path.isabs(value) and is_under(value, root):
+                out[key] = relative(value, folder)
+                moved.append(dotted)
+            else:
+                out[key] = relative(value, folder)
+        return out
+
+    texts = {k: relative(v, folder) for k, v in state.items() if isinstance(v, str)}
+    return {**state, **texts, "config": walk(state["config"], ""), PORTABLE_KEYS: moved}
+
+
+def _absolute_paths(state: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The inverse of ``portable_state`` for the folder the checkpoint is read from now."""
+    keys = state.get(PORTABLE_KEYS)
+    if not keys or not isinstance(state.get("config"), dict):
+        return state
+    config = copy.deepcopy(state["config"])
+    for dotted in keys:
+        *parents, last = dotted.split(".")
+        node = config
+        for name in parents:
+            node = node.get(name, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict) and isinstance(node.get(last), str):
+            node[last] = resolve(node[last], folder)
+    return {k: v for k, v in state.items() if k != PORTABLE_KEYS} | {"config": config}
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    """Write ``state`` atomically: an interrupted save leaves the previous checkpoint intact."""
+    """Write ``state`` atomically: an interrupted save leaves the previous checkpoint intact. Inside a
+    pipeline stage its config's paths are stored relative to the checkpoint (``portable_state``)."""
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        torch.save(portable_state(state, Path(path).absolute().parent), tmp)
 
 
 def load_checkpoint(path: str | os.PathLike, expected_format: str | tuple[str, ...],
@@ -69,7 +118,7 @@ def load_checkpoint(path: str | os.PathLike, expected_format: str | tuple[str, .
     if state.get("version") != FORMAT_VERSION:
         raise CheckpointError(f"{p} has checkpoint version {state.get('version')}, this code reads "
                               f"version {FORMAT_VERSION}")
-    return state
+    return _absolute_paths(state, p.absolute().parent)
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

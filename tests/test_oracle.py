@@ -13,6 +13,7 @@ import pytest
 from pipelines.config import load_pipeline_config
 from pipelines.graph import build_stages, run_in_order
 from pipelines.run import main as run_main
+from pipelines.stage_tables import read_table
 from pipelines.sweep import markdown_table, paired_gains, summary_table
 from pona_model.annotations import read_annotations
 from reid.synthmarket import SynthMarketConfig, generate_synthmarket
@@ -82,8 +83,8 @@ def test_same_names_identities_and_counts_as_copy(tmp_path: Path) -> None:
     stages = build_stages(cfg)
     wanted = ("prepare_data", "subsample", "synthesize[copy]", "synthesize[oracle]", "merge[copy]", "merge[oracle]")
     results = run_in_order({n: stages[n] for n in wanted}, tmp_path / "cache")
-    copy = pd.read_csv(results["synthesize[copy]"].result["manifest"], keep_default_na=False)
-    oracle_rows = pd.read_csv(results["synthesize[oracle]"].result["manifest"], keep_default_na=False)
+    copy = read_table(results["synthesize[copy]"].result["manifest"], keep_default_na=False)
+    oracle_rows = read_table(results["synthesize[oracle]"].result["manifest"], keep_default_na=False)
     columns = ["name", "identity", "camera", "condition", "target", "status"]
     assert (copy["status"] == "copied_condition").sum() > 0
     assert oracle_rows[columns].assign(status=oracle_rows["status"].replace({"generated": "copied_condition"})).equals(

@@ -79,7 +79,8 @@ def test_patn_run_end_to_end(tmp_path):
     assert 0 <= results["methods"]["patn"]["mAP"] <= 100
     gen = results["patn_generator"]
     assert gen["trained"] and "generator" not in results
-    assert load_checkpoint(gen["checkpoint"], GENERATOR_FORMAT)["config"]["generator"]["arch"] == "patn"
+    checkpoint = Path(report["results_path"]).parent / gen["checkpoint"]  # relative to results.json's folder
+    assert load_checkpoint(checkpoint, GENERATOR_FORMAT)["config"]["generator"]["arch"] == "patn"
     counts = results["patn_synthesis"]
     assert counts.get("generated", 0) + counts.get("skipped", 0) == results["subsample"]["n_missing"]
     assert -1 <= gen["metrics"]["ssim"] <= 1

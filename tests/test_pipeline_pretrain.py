@@ -4,6 +4,7 @@ re-ID training when reid.model.weights=auxiliary, recorded in results.json."""
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from pipelines.config import load_pipeline_config
 from pipelines.graph import build_stages
 from pipelines.run import run_pipeline
 from reid.metrics import SkippedQueryWarning
+from reid.trainer import REID_FORMAT
+from runtime.checkpoint import load_checkpoint
 
 FAST = ("preset=smoke", "methods=[none]", "evaluate_generator=false", "reid.model.backbone=resnet18",
         "reid.model.weights=auxiliary", "auxiliary.n_ids=6", "pretrain.epochs=1", "pretrain.step_size=1")
@@ -38,16 +41,18 @@ def test_run_starts_from_the_pretrained_trunk_and_says_so(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedQueryWarning)
         report = run_pipeline(cfg)
-    results = json.loads(Path(report["results_path"]).read_text())
+    results = json.loads(Path(report["results_path"]).read_text())  # its paths: relative to its folder
     assert results["reid_start"] == "auxiliary" and results["pretrain"]["identities"] == 6
-    pretrained = torch.load(results["pretrain"]["checkpoint"], weights_only=True)["model"]
-    train = Path(results["stages"]["train_reid[none]"]["folder"]) / "train" / "checkpoint.pt"
-    state = torch.load(train, weights_only=True)
-    assert state["weights_init"].startswith("checkpoint: ") and results["pretrain"]["checkpoint"] in state["weights_init"]
-    assert state["config"]["model"]["weights"] == results["pretrain"]["checkpoint"]
+    start = report["pretrain"]["checkpoint"]  # the returned report's paths are absolute
+    assert os.path.normpath(Path(report["results_path"]).parent / results["pretrain"]["checkpoint"]) == start
+    pretrained = torch.load(start, weights_only=True)["model"]
+    train = Path(report["stages"]["train_reid[none]"]["folder"]) / "train" / "checkpoint.pt"
+    state = load_checkpoint(train, REID_FORMAT)  # paths in the run folder: stored relative to the checkpoint
+    assert state["weights_init"].startswith("checkpoint: ") and os.path.relpath(start, train.parent) in state["weights_init"]
+    assert state["config"]["model"]["weights"] == start
     from reid.model import ModelConfig, build_model
 
-    model, note = build_model(ModelConfig(weights=results["pretrain"]["checkpoint"], backbone="resnet18"), 4)
+    model, note = build_model(ModelConfig(weights=start, backbone="resnet18"), 4)
     assert torch.equal(model.backbone.layer4[1].conv2.weight, pretrained["backbone.layer4.1.conv2.weight"])
     assert torch.equal(model.backbone.bn1.running_mean, pretrained["backbone.bn1.running_mean"])
     assert note.startswith("checkpoint: ")

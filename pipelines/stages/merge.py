@@ -12,7 +12,9 @@ import pandas as pd
 from augment.merge import MANIFEST, merge_training_set
 from pipelines import methods
 from pipelines.config import PipelineConfig
+from pipelines.stage_tables import read_table
 from pipelines.stages import Instance, same
+from pipelines.stages.synthesize import MANIFEST_PATHS
 
 
 def instances(cfg: PipelineConfig) -> list[Instance]:
@@ -30,8 +32,8 @@ def inputs(cfg: PipelineConfig) -> dict[str, Any]:
 
 def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
     """``deps["synthesis"]``, when present, is the stage whose manifest is merged in (absent: the reduced set)."""
-    kept = pd.read_csv(deps["subsample"]["kept"])
-    synthesized = pd.read_csv(deps["synthesis"]["manifest"]) if "synthesis" in deps else None
+    kept = read_table(deps["subsample"]["kept"])
+    synthesized = read_table(deps["synthesis"]["manifest"], MANIFEST_PATHS) if "synthesis" in deps else None
     out = folder / "dataset"
     if out.exists():  # a previous attempt renamed it into place but died before the stage was recorded
         if not (out / MANIFEST).is_file():

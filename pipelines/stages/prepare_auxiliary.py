@@ -18,8 +18,9 @@ from typing import Any
 
 from pipelines.config import PipelineConfig
 from pipelines.stages import Instance
+from pipelines.stages.prepare_data import reopen_incomplete
 from reid.market_index import index_market, resolve_root
-from reid.synthmarket.auxiliary import ANNOTATIONS, PAIRS, generate_auxiliary
+from reid.synthmarket.auxiliary import ANNOTATIONS, MARKER, PAIRS, generate_auxiliary
 
 
 def needed(cfg: PipelineConfig) -> bool:
@@ -60,6 +61,7 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
     if cfg.data.dataset == "synthmarket":
         root = folder / "dataset"
         sm = dataclasses.replace(cfg.data.synthmarket, out=str(root))
+        reopen_incomplete(root, MARKER, (ANNOTATIONS, PAIRS))
         manifest = generate_auxiliary(root, sm, cfg.auxiliary.n_ids)
         return {"root": str(root), "annotations": str(root / ANNOTATIONS), "pairs": str(root / PAIRS),
                 "n_ids": int(manifest["identity"].nunique()), "n_images": len(manifest)}

@@ -5,17 +5,26 @@ annotation CSV, annotated with the offline pose estimator."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from pipelines.config import PipelineConfig
 from pipelines.stage_cache import file_digest
 from pipelines.stages import Instance
 from reid.market_index import index_market, resolve_root
 from reid.synthmarket import generate_synthmarket
+from reid.synthmarket.dataset import PARTIAL
 
 ANNOTATION_TRAIN = "market-annotation-train.csv"
+SYNTHMARKET_TABLES = (ANNOTATION_TRAIN, "market-annotation-test.csv", "market-pairs-train.csv", "market-pairs-test.csv")
+
+log = logging.getLogger(__name__)
 
 
 def market_root(cfg: PipelineConfig) -> Path:
@@ -54,9 +63,28 @@ def check(cfg: PipelineConfig) -> None:
         index_market(cfg.data.root, progress=False)  # layout, names, disjoint identities
 
 
+def reopen_incomplete(root: Path, marker: str, tables: tuple[str, ...]) -> bool:
+    """A finished SynthMarket root (``marker`` written) in a stage folder that lost a file (the stage
+    cache removed a damaged one) is marked unfinished again, so the generator renders it anew (the same
+    bytes) instead of returning it as it is. Only the stage's own folder is touched. ``tables``: the CSV
+    files the root holds beside ``manifest.csv``. Returns whether it was reopened."""
+    if not (root / marker).is_file():
+        return False
+    wanted = [root / name for name in ("manifest.csv", *tables)]
+    if wanted[0].is_file():
+        wanted += [root / name for name in pd.read_csv(wanted[0], usecols=["file"])["file"]]
+    if all(path.is_file() for path in wanted):
+        return False
+    log.warning("%s lost files since it was finished: rendering it again", root)
+    (root / PARTIAL).touch()
+    (root / marker).unlink()
+    return True
+
+
 def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
     if cfg.data.dataset == "synthmarket":
         root = folder / "dataset"
+        reopen_incomplete(root, "synthmarket.json", SYNTHMARKET_TABLES)
         generate_synthmarket(root, dataclasses.replace(cfg.data.synthmarket, out=str(root)))
         return {"root": str(root), "annotations": str(root / ANNOTATION_TRAIN),
                 "test_annotations": str(root / "market-annotation-test.csv"),
@@ -70,7 +98,39 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
         annotate_folder(root / "bounding_box_train", annotations, estimator_factory=EstimatorFactory(),
                         workers=max(1, cfg.dask.workers))
     return {"root": str(root), "annotations": str(annotations),
-            "test_annotations": _absolute(cfg.data.test_annotations), "test_pairs": _absolute(cfg.data.test_pairs)}
+            "test_annotations": _absolute(cfg.data.test_annotations), "test_pairs": _absolute(cfg.data.test_pairs),
+            "content": images_digest(root)}
+
+
+MARKET_SPLITS = ("bounding_box_train", "bounding_box_test", "query")
+
+
+def images_digest(root: Path) -> dict[str, Any]:
+    """What a user's dataset outside the run folder held when the stage was recorded: the number of
+    images and a SHA-256 over their split, name and size (one ``stat`` each, no image read)."""
+    h, n = hashlib.sha256(), 0
+    for split in MARKET_SPLITS:
+        if (root / split).is_dir():
+            with os.scandir(root / split) as entries:
+                for entry in sorted(entries, key=lambda e: e.name):
+                    if entry.is_file():
+                        h.update(f"{split}/{entry.name}\t{entry.stat().st_size}\n".encode())
+                        n += 1
+    return {"images": n, "sha256": h.hexdigest()}
+
+
+def stale(result: dict[str, Any]) -> str | None:
+    """Why a recorded stage over a user's dataset must not be reused: its images changed in place
+    since (names or sizes). Every later stage would read other images than it was computed from, so the
+    run is refused with the way out rather than redone half."""
+    if "content" not in result:
+        return None
+    now = images_digest(Path(result["root"]))
+    if now == result["content"]:
+        return None
+    return (f"the images under {result['root']} changed since this stage was recorded ({result['content']['images']} "
+            f"images then, {now['images']} now, or other sizes): its results and every stage after it were computed "
+            "from the old ones; restore them, or use another out= to compute everything from the new ones")
 
 
 def verify(result: dict[str, Any]) -> None:

@@ -13,9 +13,9 @@ import pandas as pd
 from augment import plan_synthesis, select_conditions, synthesize
 from pipelines import methods
 from pipelines.config import PipelineConfig, effective_precision, generator_view
+from pipelines.stage_tables import read_table, write_table
 from pipelines.stages import Instance, same
 from pona_model.annotations import read_annotations
-from runtime.atomic import atomic_path
 
 
 def instances(cfg: PipelineConfig) -> list[Instance]:
@@ -32,16 +32,18 @@ def inputs(cfg: PipelineConfig) -> dict[str, Any]:
 
 def synthesis_plan(cfg: PipelineConfig, deps: dict[str, Any]) -> tuple[pd.DataFrame, dict, Path]:
     data, sub = deps["prepare_data"], deps["subsample"]
-    kept, missing = pd.read_csv(sub["kept"]), pd.read_csv(sub["missing"])
+    kept, missing = read_table(sub["kept"]), read_table(sub["missing"])
     keypoints = read_annotations(data["annotations"])
     images = Path(data["root"]) / "bounding_box_train"
     plan = select_conditions(missing, kept, cfg.augment.condition_policy, cfg.seed, keypoints=keypoints)
     return plan_synthesis(plan, keypoints, images, cfg.augment.unusable_pose), keypoints, images
 
 
+MANIFEST_PATHS = ("path", "condition_path", "checkpoint")  # written relative to the manifest's folder
+
+
 def write_manifest(folder: Path, manifest: pd.DataFrame) -> dict[str, Any]:
-    with atomic_path(folder / "synthesis.csv") as tmp:
-        manifest.to_csv(tmp, index=False)
+    write_table(manifest, folder / "synthesis.csv", MANIFEST_PATHS)
     counts = manifest["status"].value_counts().to_dict()
     return {"manifest": str(folder / "synthesis.csv"), "images": str(folder / "images"),
             "counts": {k: int(v) for k, v in counts.items()}}
@@ -60,7 +62,7 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
 
 def verify(result: dict[str, Any]) -> None:
     """Every image the manifest says was written exists."""
-    manifest = pd.read_csv(result["manifest"], keep_default_na=False)
+    manifest = read_table(result["manifest"], MANIFEST_PATHS, keep_default_na=False)
     paths = [p for p, status in zip(manifest["path"], manifest["status"]) if status != "skipped"]
     absent = [p for p in paths if not Path(p).is_file()]
     if absent:

@@ -26,9 +26,11 @@ from pona_model.trainer import Trainer
 from runtime.atomic import atomic_path
 from runtime.checkpoint import file_sha256
 from runtime.config import content
+from runtime.errors import CheckpointError
 from runtime.releases import ReleaseError, read_manifest, release_dir
 
 RELEASE_COPY = "generator.pt"  # the release's weights, copied into the stage folder (portable with the cache)
+GIVEN_COPY = "given-checkpoint.pt"  # generator.checkpoint=PATH, copied in as well
 
 # Set by the stage from the upstream stages' results (the pairs and image folders), not read from the config.
 FROM_DEPENDENCIES = ("data",)
@@ -72,9 +74,8 @@ def inputs(cfg: PipelineConfig) -> dict[str, Any]:
     name = _released(cfg)
     if name is not None:  # no name, no path: the same weights are the same stage wherever they live
         return {"source": "released", "sha256": release_digest(name)}
-    if cfg.generator.checkpoint:
-        return {"checkpoint": str(Path(cfg.generator.checkpoint).resolve()),
-                "sha256": file_digest(cfg.generator.checkpoint, Path(cfg.out) / "cache")}
+    if cfg.generator.checkpoint:  # by content alone, as a release: a moved file is the same stage
+        return {"source": "path", "sha256": file_digest(cfg.generator.checkpoint, Path(cfg.out) / "cache")}
     train = content(cfg.generator.train, drop=FROM_DEPENDENCIES)
     train["seed"] = generator_seed(cfg)
     train["precision"] = effective_precision(cfg)
@@ -129,13 +130,27 @@ def use_release(folder: Path, cfg: PipelineConfig) -> dict[str, Any]:
             "source": f"released:{release.name}", "iterations": model.iteration}
 
 
+def use_path(folder: Path, cfg: PipelineConfig) -> dict[str, Any]:
+    """Copy a given checkpoint into the stage folder, as a release is: later stages read the copy, which
+    moves with the run folder, and a later change to the user's file cannot reach them (the stage's
+    fingerprint is the file's SHA-256, so a changed file is another stage)."""
+    given = Path(cfg.generator.checkpoint).absolute()
+    local = folder / GIVEN_COPY
+    want = file_sha256(given)
+    with atomic_path(local) as tmp:
+        shutil.copyfile(given, tmp)
+        if file_sha256(tmp) != want:
+            raise CheckpointError(f"{given} changed while it was copied to {local}; rerun")
+    model = load_generator(local, "cpu")
+    return {"checkpoint": str(local), "sha256": model.sha256, "trained": False, "source": "path",
+            "given": str(given), "iterations": model.iteration}
+
+
 def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
     if _released(cfg) is not None:
         return use_release(folder, cfg)
     if cfg.generator.checkpoint:
-        model = load_generator(cfg.generator.checkpoint, "cpu")
-        return {"checkpoint": str(Path(model.checkpoint).absolute()), "sha256": model.sha256, "trained": False,
-                "source": "path", "iterations": model.iteration}
+        return use_path(folder, cfg)
     data = deps["prepare_data"]
     source = deps["prepare_auxiliary"] if cfg.generator.train_on == "auxiliary" else data
     keypoints = read_annotations(source["annotations"])

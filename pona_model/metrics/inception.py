@@ -201,11 +201,12 @@ def kernel_inception_distance(features_1: np.ndarray, features_2: np.ndarray, su
 # ----------------------------------------------------------------------------- cached real statistics
 
 def files_digest(paths: Sequence[Path]) -> str:
-    """SHA-256 over the names, sizes and modification times of ``paths`` (a changed folder changes it)."""
+    """SHA-256 over the names, sizes and content hashes of ``paths``: the statistics cache's key, so an
+    edited image is seen whatever its modification time says, and a folder restored or copied with new
+    times (same bytes) still reuses its statistics."""
     h = hashlib.sha256()
     for p in paths:
-        st = p.stat()
-        h.update(f"{p.name}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        h.update(f"{p.name}\t{p.stat().st_size}\t{file_sha256(p)}\n".encode())
     return h.hexdigest()
 
 
