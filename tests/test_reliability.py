@@ -391,7 +391,7 @@ def test_help_shows_the_default_presets_values_and_sweep_usage_works(tmp_path: P
 
     assert PipelineConfig().methods == ["none", "pona"]
     assert _exit_code(run_main, ["--help"]) == 0
-    assert "  methods=[none, pona, copy]  " in capsys.readouterr().out  # the default preset's value
+    assert "  methods=[none, pona, copy, oracle]  " in capsys.readouterr().out  # the default preset's value
     assert sweep_main(["--print-config", "portions=0.5", "seeds=3", f"out={tmp_path}"]) == 0
     assert "portions:\n- 0.5\nseeds:\n- 3\n" in capsys.readouterr().out and not any(tmp_path.iterdir())
     one_seed = pd.DataFrame([(0.2, 0, "none", 2.0, 1.0)], columns=["portion", "seed", "method", "mAP", "rank1"])
