@@ -10,7 +10,8 @@ pairs, all at the generator's size:
 - SSIM and mask-SSIM, beside the identity baseline (the condition image handed back unchanged);
 - self_l1: L1 of G(I_c, P_c, P_c) to I_c, the "target = condition" sanity check;
 - pckh_gt: the offline pose estimator on the generated images against the target annotations,
-  beside the same estimator's score on the real target images (its ceiling);
+  beside the same estimator's score on the real target images (its ceiling); ``--pose-estimator``
+  (auto: the synth estimator, releases/pose-synth, on SynthMarket; photo: BlazePose) says which;
 - seconds of training so far (evaluation time excluded).
 
 Writes ``curve.csv``, ``curve.png`` and, per evaluation, ``sheets/iter_NNNNNNN.png``: one test
@@ -226,6 +227,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-pckh", action="store_true", help="skip the pose estimator (faster searches)")
+    parser.add_argument("--pose-estimator", default="auto", choices=("auto", "synth", "photo"),
+                        help="PCKh's estimator: synth (releases/pose-synth, for 64 x 32 SynthMarket crops), photo "
+                             "(BlazePose), auto (synth when --data is SynthMarket, else photo)")
     parser.add_argument("--overfit-batch", type=int, default=0, help="first: this many L1-only steps on one batch")
     parser.add_argument("--keep-schedule", action="store_true",
                         help="keep the recipe's own schedule length instead of stretching it to --iterations")
@@ -260,8 +264,14 @@ def main() -> None:
                                     checkpoint)
         estimator = None
         if not args.no_pckh:
-            from pona_model.poses import PoseEstimator
-            estimator = PoseEstimator()
+            from pona_model.evaluation.networks import make_pose_estimator
+            from pona_model.evaluation.settings import MetricSettings
+
+            estimator, reason = make_pose_estimator(MetricSettings(pose_estimator=args.pose_estimator),
+                                                    Path(args.data) / "bounding_box_test")
+            if estimator is None:
+                raise SystemExit(f"generator_learning_curve: error: {reason} (or pass --no-pckh)")
+            summary["pose_estimator"] = estimator.provenance  # which estimator scored pckh_gt and its ceiling
         pairs = TestPairs(Path(args.data), tuple(cfg.generator.image_size), args.pairs, estimator)
         rows = previous_rows(out / "curve.csv", trainer.iteration) if args.resume else []
         if not rows:

@@ -143,6 +143,10 @@ class PipelineConfig:
                                "full (all real images)")
     evaluate_generator: bool = param(True, "score the generator on the test pairs (SSIM, PSNR, L1, ...)")
     evaluate_pairs: int = param(200, "test pairs generated and scored by the generator evaluation")
+    pose_estimator: str = param("auto", "PCKh's pose estimator in the generator evaluation: auto (synth on "
+                                "synthmarket, photo on real data), synth (releases/pose-synth, a CNN for 64 x 32 "
+                                "SynthMarket crops) or photo (mediapipe BlazePose, the paper's kind)",
+                                choices=["auto", "synth", "photo"])
     data: DataSection = field(default_factory=DataSection, metadata={"help": "dataset"})
     generator: GeneratorSection = field(default_factory=GeneratorSection, metadata={"help": "PoNA generator"})
     patn: GeneratorSection = field(default_factory=patn_section, metadata={

@@ -102,7 +102,8 @@ def _generator_lines(metrics: dict[str, Any]) -> list[str]:
 
     lines = [f"    pose_gain_l1 {num('pose_gain_l1')}, pose_sensitivity_l1 {num('pose_sensitivity_l1')} "
              "(0 = the target pose is ignored)",
-             f"    PCKh {num('pckh_gt')} (the estimator on the real targets: {num('pckh_gt_ceiling')})"]
+             f"    PCKh {num('pckh_gt')} (the {metrics.get('pckh_estimator', 'pose')} estimator on the real targets: "
+             f"{num('pckh_gt_ceiling')})"]
     for key in ("ssim", "mask_ssim", "psnr", "l1"):
         if key in metrics:
             lines.append(f"    {key} {num(key)} (identity baseline {num(key + '_identity')})")
@@ -125,7 +126,7 @@ def format_run(report: dict[str, Any]) -> str:
         metrics = report.get(key, {}).get("metrics")
         if metrics:
             lines += ["", f"  {label} on test pairs:"] + _generator_lines(metrics)
-            skipped = [k for k, v in metrics.items() if isinstance(v, str)]
+            skipped = [k for k, v in metrics.items() if isinstance(v, str) and v.startswith("skipped")]
             if skipped:
                 lines.append(f"  skipped (weights absent, see results.json): {', '.join(skipped)}")
     lines += ["", "  stage                          seconds"]

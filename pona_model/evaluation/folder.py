@@ -95,7 +95,7 @@ def evaluate_folder(generated: str | Path | None, annotations: str | Path | dict
                                      f"(at least {LPIPS_MIN_SIZE} pixels a side); set metrics.size")
     estimator, pose_reason = pose_estimator, ""
     if estimator is None and wanted & {"pckh", "pckh_gt"}:
-        estimator, pose_reason = make_pose_estimator(settings)
+        estimator, pose_reason = make_pose_estimator(settings, images_dir)
     try:
         tallies = score_pairs(selected, loader, settings, inception, lpips, estimator, progress)
     finally:

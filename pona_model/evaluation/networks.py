@@ -44,14 +44,52 @@ def load_networks(settings: MetricSettings, wanted: set[str], inception: Feature
     return inception, inception_reason, lpips, lpips_reason
 
 
-def make_pose_estimator(settings: MetricSettings) -> tuple[Any, str]:
-    """The offline pose estimator for PCKh, or None with the reason it is unavailable."""
+# Files a SynthMarket root holds beside its image folders (reid.synthmarket, reid.synthmarket.auxiliary).
+SYNTHMARKET_MARKERS = ("synthmarket.json", "auxiliary.json")
+
+
+def is_synthmarket(images: str | Path | None) -> bool:
+    """Whether ``images`` is a SynthMarket image folder (or root): a marker file beside or in it."""
+    if not images:
+        return False
+    folder = Path(images)
+    return any((d / m).is_file() for d in (folder, folder.parent) for m in SYNTHMARKET_MARKERS)
+
+
+def pose_estimator_kind(choice: str, images: str | Path | None) -> tuple[str, str]:
+    """``metrics.pose_estimator`` resolved to synth or photo, with why: auto picks the synth estimator
+    for SynthMarket images (the photo one finds few people in them) and the photo one elsewhere."""
+    if choice != "auto":
+        return choice, f"metrics.pose_estimator={choice}"
+    if is_synthmarket(images):
+        return "synth", f"auto: SynthMarket images ({' or '.join(SYNTHMARKET_MARKERS)} beside the image folder)"
+    return "photo", "auto: not SynthMarket images"
+
+
+def make_pose_estimator(settings: MetricSettings, images: str | Path | None = None) -> tuple[Any, str]:
+    """The offline pose estimator for PCKh that ``settings.pose_estimator`` names (``auto`` decides by
+    ``images``), or None with the reason it is unavailable. Its ``provenance`` says which one scored."""
+    kind, why = pose_estimator_kind(settings.pose_estimator, images)
+    if kind == "synth":
+        from pona_model.metrics.synth_pose import load_synth_estimator
+        from runtime.releases import ReleaseError
+
+        try:
+            estimator = load_synth_estimator(visibility=settings.pose_visibility)
+        except (ReleaseError, ValueError) as exc:
+            return None, f"the synth pose estimator is unavailable ({why}): {exc}"
+        estimator.provenance.update(pose_estimator="synth", chosen_by=why)
+        return estimator, ""
     try:
         from pona_model.poses import PoseEstimator
 
-        return PoseEstimator(visibility=settings.pose_visibility), ""
+        estimator = PoseEstimator(visibility=settings.pose_visibility)
     except ImportError as exc:
         return None, f"the offline pose estimator is unavailable: {exc}"
+    estimator.provenance = {"estimator": "pona_model.poses.PoseEstimator (mediapipe BlazePose full, "
+                                         "model_complexity=1, mapped to OpenPose-18)",
+                            "visibility": settings.pose_visibility, "pose_estimator": "photo", "chosen_by": why}
+    return estimator, ""
 
 
 def real_features(net: FeatureExtractor, folder: Path, size: tuple[int, int], settings: MetricSettings,

@@ -11,6 +11,7 @@ from runtime.config import param
 RESULT_FORMAT = "pona-generator-metrics/2"
 ALL_METRICS = ("ssim", "mask_ssim", "psnr", "psnr_legacy_wrap", "l1", "is", "mask_is", "pckh", "pckh_gt", "fid",
                "kid", "lpips")
+POSE_ESTIMATORS = ("auto", "synth", "photo")
 # The metrics with a value per pair (the _pairs.csv).
 PER_PAIR = ("ssim", "mask_ssim", "psnr", "psnr_legacy_wrap", "l1", "lpips")
 
@@ -43,6 +44,9 @@ class MetricSettings:
     pose_max_pairs: int = param(0, "pairs whose images go through the pose estimator for PCKh (seeded random "
                                 "subset, about 70 ms per image on a CPU); 0 = all")
     pose_visibility: float = param(0.5, "pose estimator: joints below this visibility count as missing")
+    pose_estimator: str = param("auto", "PCKh's pose estimator: synth (releases/pose-synth, a CNN for 64 x 32 "
+                                "SynthMarket crops), photo (mediapipe BlazePose, for real photographs), auto (synth "
+                                "for SynthMarket images, photo otherwise)", choices=POSE_ESTIMATORS)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.include if m not in ALL_METRICS]
@@ -54,6 +58,8 @@ class MetricSettings:
             raise ValueError("max_pairs, fid_max_train_images and pose_max_pairs must be >= 0")
         if self.batch_size < 1 or self.is_splits < 1 or self.kid_subsets < 1:
             raise ValueError("batch_size, is_splits and kid_subsets must be >= 1")
+        if self.pose_estimator not in POSE_ESTIMATORS:
+            raise ValueError(f"pose_estimator must be one of {list(POSE_ESTIMATORS)}, got {self.pose_estimator!r}")
         if self.kid_subset_size < 2:
             raise ValueError("kid_subset_size must be >= 2")
 
