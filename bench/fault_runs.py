@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -86,11 +87,17 @@ def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def _default_sigint() -> None:
+    """Ctrl-C acts in the run even when this script was started in the background (``&``, nohup), where
+    SIGINT is ignored and a child would inherit that and never see a SIGINT trial's signal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(out: Path, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], Run]:
     """Start ``python -m pipelines.run`` on the smoke preset into ``out``; a thread collects stderr."""
     args = [sys.executable, "-m", "pipelines.run", *RUN_ARGS, f"out={out}", *extra_args]
     proc = subprocess.Popen(args, cwd=out.parent, env=environment(env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_default_sigint)
     run = Run(args=args)
 
     def pump() -> None:

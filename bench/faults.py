@@ -51,6 +51,7 @@ class Matrix:
         self.work = work
         self.rng = random.Random(seed)
         self.rows: list[dict[str, Any]] = []
+        self.kill_stages: tuple[str, ...] = ()  # signal only inside stages whose names start so (empty: all)
         self.ref = work / "ref" / "out"
         self.ref.parent.mkdir(parents=True, exist_ok=True)
         count_file = work / "ref" / "replace_calls.tsv"
@@ -111,8 +112,9 @@ class Matrix:
     def kill_targets(self, n: int, offset: int) -> list[str]:
         """``n`` stages to signal inside: every stage in run order, then the long ones again (re-ID
         training, synthesis, the generator), starting ``offset`` into that list."""
-        long = [s for s in self.order if self.seconds[s] >= 0.3]
-        cycle = self.order + long * 4
+        order = [s for s in self.order if not self.kill_stages or s.startswith(self.kill_stages)]
+        long = [s for s in order if self.seconds[s] >= 0.3]
+        cycle = order + long * 4
         return [cycle[(offset + k) % len(cycle)] for k in range(n)]
 
     def signal_trials(self, fault: str, sig: int, n: int, offset: int) -> None:
@@ -284,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(moved, corrupted, ENOSPC: one rerun each) always run their full count")
     parser.add_argument("--seed", type=int, default=0, help="seeds the kill delays, damaged files, ENOSPC points")
     parser.add_argument("--only", default="", help="comma-separated faults to run (default: all)")
+    parser.add_argument("--kill-stages", default="",
+                        help="comma-separated stage name prefixes the SIGKILL / SIGINT trials aim at (default: every "
+                             "stage in run order, then the long ones again)")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     work = args.out.absolute()
@@ -293,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         return max(1, round(n * args.trials_scale))
 
     m = Matrix(work, args.seed)
+    m.kill_stages = tuple(s.strip() for s in args.kill_stages.split(",") if s.strip())
     plan: list[tuple[str, int, Callable[[int], None]]] = [
         ("SIGKILL", scaled(30), lambda n: m.signal_trials("SIGKILL", signal.SIGKILL, n, 0)),
         ("SIGINT", scaled(10), lambda n: m.signal_trials("SIGINT", signal.SIGINT, n, 7)),
