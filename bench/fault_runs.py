@@ -54,7 +54,8 @@ class Run:
         return self.folders(DONE_LINE, 2)
 
     def redone_for_damage(self) -> list[str]:
-        return self.folders(REDO_LINE, 2)
+        """Stage ids redone because an output (the file the line names) changed since it was recorded."""
+        return [owner(m.group(2)) for line in self.lines if (m := REDO_LINE.search(line))]
 
     def running_stage(self, names: dict[str, str]) -> str:
         """The stage (instance name, via ``names``: id -> name) started last and not finished."""
@@ -131,6 +132,13 @@ def run_once(out: Path, extra_args: tuple[str, ...] = (), env: dict[str, str] | 
 def ident(folder: str) -> str:
     """A stage folder as ``kind/key``: the same stage whichever run folder holds it."""
     return "/".join(Path(folder).parts[-2:])
+
+
+def owner(path: str) -> str:
+    """The stage id (``kind/key``) of a file under a run folder's ``cache/``."""
+    parts = Path(path).parts
+    at = len(parts) - 1 - parts[::-1].index("cache") if "cache" in parts else len(parts) - 3
+    return "/".join(parts[at + 1: at + 3])
 
 
 def run_with_signal(out: Path, stage_id: str, delay: float, sig: int, names: dict[str, str],
