@@ -24,6 +24,17 @@ def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
+def append_csv_row(path: str | Path, row: dict[str, Any], fieldnames: tuple[str, ...]) -> None:
+    """One more row of a CSV that grows across invocations (its header written when the file is new)."""
+    path = Path(path)
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fieldnames)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
 PAIR_KEYS = ("condition", "target", "kp_condition", "kp_target")
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from bench_common import stacked_pairs
+from bench_common import stacked_pairs, write_csv
 from PIL import Image
 
 from pona_model.annotations import read_annotations, read_pairs
@@ -291,10 +291,7 @@ def main() -> None:
                 snapshot.parent.mkdir(parents=True, exist_ok=True)
                 torch.save({k: v.half() if v.is_floating_point() else v
                             for k, v in trainer.generator.state_dict().items()}, snapshot)
-            with open(out / "curve.csv", "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
+            write_csv(out / "curve.csv", rows)
             plot(rows, out / "curve.png", f"recipe {args.recipe} {' '.join(args.set)}")
     summary["rows"] = rows
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -15,11 +15,12 @@ Each variant is a name and pipeline ``key=value`` overrides; every run uses one 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import time
 from pathlib import Path
+
+from bench_common import append_csv_row
 
 FIELDS = ("variant", "seed", "mAP", "rank1", "reid_seconds", "pretrain_seconds", "total_seconds", "overrides")
 
@@ -39,15 +40,6 @@ def run_variant(name: str, overrides: list[str], seed: int, out: Path) -> dict:
                                       if n.startswith(("train_reid", "evaluate_reid"))), 1),
             "pretrain_seconds": round(stages.get("pretrain_reid", {}).get("seconds", 0.0), 1),
             "total_seconds": round(time.perf_counter() - t0, 1), "overrides": " ".join(overrides)}
-
-
-def append(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
 
 
 def plot(csv_path: Path, png: Path) -> None:
@@ -91,7 +83,7 @@ def main() -> None:
             parser.error("--variant NAME is required (or --plot-only)")
         for seed in args.seeds:
             row = run_variant(args.variant, args.overrides, seed, out)
-            append(csv_path, row)
+            append_csv_row(csv_path, row, FIELDS)
             print(json.dumps(row), flush=True)
     plot(csv_path, out / "recipe.png")
     print(f"{csv_path}, {out / 'recipe.png'}")

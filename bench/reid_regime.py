@@ -17,11 +17,12 @@ Rows go to ``--out/regime.csv``; ``--out/regime.png`` plots each candidate's met
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import time
 from pathlib import Path
+
+from bench_common import append_csv_row
 
 METHOD_COLUMNS = ("none", "copy", "oracle", "full")
 FIELDS = ("variant", "seed", "portion", *METHOD_COLUMNS, "full_minus_none", "copy_minus_none",
@@ -52,15 +53,6 @@ def run_variant(name: str, overrides: list[str], seed: int, portion: float, meth
     if row["copy"] != "" and row["none"] != "":
         row["copy_minus_none"] = round(row["copy"] - row["none"], 2)
     return row
-
-
-def append(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
 
 
 def plot(csv_path: Path, png: Path) -> None:
@@ -104,7 +96,7 @@ def main() -> None:
             parser.error("--variant NAME is required (or --plot-only)")
         for seed in args.seeds:
             row = run_variant(args.variant, args.overrides, seed, args.portion, args.methods.split(","), out)
-            append(csv_path, row)
+            append_csv_row(csv_path, row, FIELDS)
             print(json.dumps(row), flush=True)
     plot(csv_path, out / "regime.png")
     print(f"{csv_path}, {out / 'regime.png'}")
