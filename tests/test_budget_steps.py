@@ -18,6 +18,7 @@ from reid.step_budget import budget_steps, folder_counts, identity_counts, loade
 from reid.train_config import current_keys, load_reid_config
 from reid.trainer import CHECKPOINT_NAME, LOG_NAME, ReidTrainer, config_from_checkpoint
 from runtime.checkpoint import CheckpointError
+from tests.conftest import tiny_synthmarket
 
 # The synth preset's sampling and schedule (P x K = 4 x 4 here, batch 16): 3 epochs, x0.1 after 2, warm-up 0.5.
 SCHEDULE = ("data.sampler=RandomIdentitySampler", "data.num_instances=4", "optim.batch_size=16", "optim.epochs=3",
@@ -41,13 +42,7 @@ FULL_STEPS = 8 * 3  # the full set's 8 batches per epoch x 3 epochs
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory) -> Path:
-    from reid.synthmarket import SynthMarketConfig, generate_synthmarket
-
-    root = tmp_path_factory.mktemp("budget") / "synthmarket"
-    generate_synthmarket(root, SynthMarketConfig(
-        out=str(root), seed=0, n_train_ids=12, n_test_ids=1, n_distractors=0, n_junk=0, height=64, width=32,
-        supersample=1, workers=1, progress=False, test_pairs=1))
-    return root
+    return tiny_synthmarket(tmp_path_factory.mktemp("budget") / "synthmarket", n_train_ids=12)
 
 
 def training_sets(root: Path, portion: float) -> dict[str, pd.DataFrame]:

@@ -18,7 +18,7 @@ from pona_model.trainer import Trainer
 from reid.train_config import load_reid_config
 from reid.trainer import CHECKPOINT_NAME, LOG_NAME, ReidTrainer
 from runtime.checkpoint import CheckpointError
-from tests.conftest import TINY_TRAIN
+from tests.conftest import TINY_TRAIN, tiny_synthmarket
 
 # A tiny re-ID run on the pipeline's sampler (P x K = 4 x 2) with random erasing, so the data order draws
 # from torch's, Python's and NumPy's generators: 8 batches per epoch, 2 epochs.
@@ -32,13 +32,7 @@ STEPS_PER_EPOCH, EPOCHS = 8, 2
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory) -> Path:
-    from reid.synthmarket import SynthMarketConfig, generate_synthmarket
-
-    root = tmp_path_factory.mktemp("engine") / "synthmarket"
-    generate_synthmarket(root, SynthMarketConfig(
-        out=str(root), seed=0, n_train_ids=6, n_test_ids=1, n_distractors=0, n_junk=0, height=64, width=32,
-        supersample=1, workers=1, progress=False, test_pairs=1))
-    return root
+    return tiny_synthmarket(tmp_path_factory.mktemp("engine") / "synthmarket", n_train_ids=6)
 
 
 def reid_config(root: Path, out: Path, *extra: str):
