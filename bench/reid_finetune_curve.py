@@ -1,0 +1,140 @@
+"""Test mAP against fine-tune steps, for each training set: where (if anywhere) missing data costs mAP.
+
+The regime search (``bench/reid_regime.py``) scores one end point per candidate; this script draws the
+whole curve in one training per method. It builds the run's training sets with the pipeline's own
+stages (cached: ``prepare_data``, ``subsample``, ``synthesize``, ``merge``, ``render_oracle``, and
+``pretrain_reid`` when the start is ``auxiliary``), then trains the re-ID model on each set from the
+same start, evaluating the test split every ``--eval-every`` optimiser steps. Every set gets the same
+steps at each point (the iterations budget's view); under the epochs budget a set of n images trains
+n / n_full of the full set's steps, which the curve also shows (``images_seen``).
+
+The learning rate is held constant (no decay) unless the overrides set one: the curve says where the
+sets part, the schedule is chosen afterwards.
+
+  python bench/reid_finetune_curve.py --variant aux400x8-m1 --start auxiliary --steps 400 --eval-every 50 \\
+      pretrain.epochs=8 pretrain.step_size=6 reid.optim.backbone_lr_mult=1.0
+
+Rows go to ``--out/curve.csv`` (one per variant, method and evaluation), the plot to ``--out/curve.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+from bench_common import append_csv_row
+
+FIELDS = ("variant", "seed", "portion", "method", "steps", "images_seen", "train_images", "identities", "mAP",
+          "rank1", "train_seconds", "start", "overrides")
+DATA_KINDS = ("prepare_data", "subsample", "synthesize", "merge", "copy_conditions", "render_oracle",
+              "prepare_auxiliary", "pretrain_reid")
+
+
+def training_sets(cfg, need_pretrain: bool) -> tuple[dict[str, str], str, str]:
+    """Each method's training folder, the test data root and the auxiliary start's checkpoint (or "")."""
+    from pipelines import methods
+    from pipelines.graph import build_stages, run_in_order
+
+    stages = {n: s for n, s in build_stages(cfg).items()
+              if s.kind in DATA_KINDS and (need_pretrain or s.kind != "pretrain_reid")}
+    results = run_in_order(stages, Path(cfg.out) / "cache")
+    roots = {m: results[methods.training_set(cfg, m)].result["root"] for m in cfg.methods}
+    pretrained = results["pretrain_reid"].result["checkpoint"] if need_pretrain else ""
+    return roots, results["prepare_data"].result["root"], pretrained
+
+
+def curve(args: argparse.Namespace, out: Path) -> None:
+    import torch
+
+    from pipelines.config import load_pipeline_config
+    from reid.evaluate import evaluate_model
+    from reid.trainer import ReidTrainer
+
+    cfg = load_pipeline_config(f"out={out}", f"seed={args.seed}", f"portion={args.portion}",
+                               f"methods=[{args.methods}]", "evaluate_generator=false", "reid.threads=1",
+                               "reid.progress=false", "reid.optim.step_size=100000", "reid.optim.epochs=100000",
+                               *args.overrides)
+    torch.set_num_threads(1)
+    roots, test_root, pretrained = training_sets(cfg, args.start == "auxiliary")
+    start = pretrained if args.start == "auxiliary" else args.start
+    for method in cfg.methods:
+        folder = out / "curves" / args.variant / f"seed{args.seed}" / method
+        model_cfg = dataclasses.replace(cfg.reid.model, weights=start)
+        train = dataclasses.replace(cfg.reid, out=str(folder), device=cfg.device, seed=cfg.seed, model=model_cfg,
+                                    checkpoint_every=10 ** 9,
+                                    data=dataclasses.replace(cfg.reid.data, root=roots[method], manifest=""))
+        trainer = ReidTrainer(train)
+        seconds = 0.0
+        points = [0] if args.eval_start else []
+        points += list(range(args.eval_every, args.steps + 1, args.eval_every))
+        for target in points:
+            t0 = time.perf_counter()
+            if target > trainer.optimizer_steps:
+                trainer.fit(max_steps=target - trainer.optimizer_steps)
+            seconds += time.perf_counter() - t0
+            result = evaluate_model(trainer.model, test_root, cfg.reid.data.image_size, progress=False,
+                                    precision=cfg.precision, channels_last=cfg.reid.channels_last)
+            trainer.model.train()
+            row = {"variant": args.variant, "seed": args.seed, "portion": args.portion, "method": method,
+                   "steps": trainer.optimizer_steps, "images_seen": trainer.optimizer_steps * cfg.reid.optim.batch_size,
+                   "train_images": len(trainer.dataset), "identities": trainer.n_classes,
+                   "mAP": round(result["mAP"], 2), "rank1": round(result["rank1"], 2),
+                   "train_seconds": round(seconds, 1), "start": args.start, "overrides": " ".join(args.overrides)}
+            append_csv_row(out / "curve.csv", row, FIELDS)
+            print(row, flush=True)
+
+
+def plot(csv_path: Path, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    table = pd.read_csv(csv_path)
+    variants = list(dict.fromkeys(table["variant"]))
+    fig, axes = plt.subplots(1, len(variants), figsize=(5 * len(variants), 4), squeeze=False)
+    for ax, variant in zip(axes[0], variants):
+        part = table[table["variant"] == variant]
+        for method, rows in part.groupby("method", sort=False):
+            mean = rows.groupby("steps")["mAP"].mean()
+            ax.plot(mean.index, mean.values, marker="o", ms=3, label=method)
+        ax.set_title(variant, fontsize=9)
+        ax.set_xlabel("optimiser steps")
+        ax.set_ylabel("test mAP (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", default="", help="name of the candidate (a CSV label)")
+    parser.add_argument("overrides", nargs="*", help="pipeline key=value overrides of this candidate")
+    parser.add_argument("--start", default="auxiliary", help="auxiliary (the pretrain_reid stage), random, or a file")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--portion", type=float, default=0.2)
+    parser.add_argument("--methods", default="none,copy,oracle,full")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--eval-every", type=int, default=50)
+    parser.add_argument("--eval-start", action="store_true", help="also score the start (step 0)")
+    parser.add_argument("--out", default="runs/curve", help="pipeline out= (cache shared by variants) and CSV/PNG")
+    parser.add_argument("--plot-only", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.plot_only:
+        if not args.variant:
+            parser.error("--variant NAME is required (or --plot-only)")
+        curve(args, out)
+    plot(out / "curve.csv", out / "curve.png")
+    print(out / "curve.csv", out / "curve.png")
+
+
+if __name__ == "__main__":
+    main()
