@@ -175,3 +175,27 @@ def test_both_trainers_refuse_a_resume_with_the_same_one_line_errors(synth, stra
         "<run>/checkpoint.pt was trained in bf16 and precision=fp32 is fp32 here: pass precision=bf16 to resume "
         "it, or use another out=.")
     assert all("\n" not in e for e in (reid_error(), gan_error(), reid_error("seed=1"), gan_error("resume=false")))
+
+
+def test_ctrl_c_during_the_final_save_stops_the_caller(pair_data, tmp_path):
+    """Defect: a Ctrl-C that arrived while the last checkpoint was written (after the loop) was held and then
+    dropped, so ``fit`` returned a success and a pipeline went on to its next stage."""
+    out = tmp_path / "final_save"
+    cfg = load_train_config(*TINY_TRAIN, f"data.root={pair_data}", f"out={out}", "precision=fp32",
+                            "checkpoint_every=0")
+    trainer = Trainer(cfg)
+    real_save = trainer.run.save
+
+    def save(t):
+        path = real_save(t)
+        if t.position == trainer.total_iterations:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the final checkpoint is being written
+        return path
+
+    trainer.run.save = save
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt, match=r"^stopped at iteration 8; checkpoint .*checkpoint\.pt$"):
+        trainer.fit()
+    assert signal.getsignal(signal.SIGINT) is before
+    assert torch.load(out / CHECKPOINT_NAME, weights_only=True)["iteration"] == 8  # the save itself completed
+    assert Trainer(cfg).fit()["finished"]  # the rerun resumes at the end and finishes without training again

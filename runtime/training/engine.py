@@ -163,6 +163,13 @@ class TrainingRun:
         append_record(self.log_path, record)
 
     # ------------------------------------------------------------------ the loop
+    def _stop_if_interrupted(self, trainer: Trainable, interrupted: Callable[[], bool]) -> None:
+        """Ctrl-C held past the loop (during the last save or ``after_fit``) still stops the caller: a
+        run that returned normally would let a pipeline record the stage and go on to the next one, so
+        the user's Ctrl-C would be lost. The checkpoint on disk is the last position's."""
+        if interrupted():
+            raise KeyboardInterrupt(f"stopped at {trainer.unit} {trainer.position}; checkpoint {self.checkpoint_path}")
+
     def fit(self, trainer: Trainable, max_steps: int | None = None, *, restore: bool = True,
             progress: bool = True) -> dict[str, Any]:
         """Train from the folder's checkpoint (``restore``; a trainer that restored it already passes
@@ -216,7 +223,9 @@ class TrainingRun:
         path = self.checkpoint_path
         if self._saved_at != trainer.position or not path.exists():
             self.save(trainer)
+        self._stop_if_interrupted(trainer, interrupted)  # Ctrl-C during the last save: saved, now stop
         trainer.after_fit()
+        self._stop_if_interrupted(trainer, interrupted)
         summary = trainer.summary()
         log.info("%s at %s %d; checkpoint %s", "finished" if summary.get("finished") else "stopped", trainer.unit,
                  trainer.position, path)
