@@ -76,6 +76,20 @@ def test_own_camera_gives_the_real_image_back(root: Path, oracle: Oracle) -> Non
     assert (oracle.render(target, condition, camera=oracle.job(target).camera).image == real).all()
 
 
+def test_test_gallery_images_are_addressed_when_asked(root: Path, oracle: Oracle) -> None:
+    gallery = Oracle(root, splits=("train", "gallery"))
+    annotations = read_annotations(root / "market-annotation-test.csv")
+    people = [j for j in gallery.jobs.values() if j.split == "gallery" and j.role == "person"]
+    assert people and set(oracle.jobs) < set(gallery.jobs)
+    for job in people:  # every test person's gallery image, with itself as condition
+        assert gallery.jpeg(job.name, job.name) == (root / "bounding_box_test" / job.name).read_bytes(), job.name
+        assert (gallery.render(job.name, job.name).keypoints == annotations[job.name]).all(), job.name
+    with pytest.raises(KeyError, match="bounding_box_train"):
+        oracle.job(people[0].name)  # the filler's oracle addresses training images only
+    with pytest.raises(ValueError, match="query"):
+        Oracle(root, splits=("query",))
+
+
 def test_same_names_identities_and_counts_as_copy(tmp_path: Path) -> None:
     cfg = load_pipeline_config("preset=smoke", f"out={tmp_path}", "methods=none,copy,oracle", "portion=0.5",
                                *(f"data.synthmarket.{k}={v}" for k, v in (("n_train_ids", 3), ("n_test_ids", 2),

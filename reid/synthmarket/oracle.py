@@ -58,21 +58,32 @@ def load_config(root: str | Path) -> SynthMarketConfig:
     return SynthMarketConfig(**{k: v for k, v in info.get("config", {}).items() if k in names})
 
 
-class Oracle:
-    """The renderer of one finished SynthMarket root, addressed by training image names."""
+# The splits whose images an oracle can address; their names are unique across them (train and test
+# people differ, and distractors and junk are gallery-only).
+SPLIT_FOLDERS = {"train": "bounding_box_train", "gallery": "bounding_box_test"}
 
-    def __init__(self, root: str | Path) -> None:
+
+class Oracle:
+    """The renderer of one finished SynthMarket root, addressed by the image names of ``splits``:
+    training images (the oracle filler's), or also the test gallery's (pictures of the test pairs)."""
+
+    def __init__(self, root: str | Path, splits: tuple[str, ...] = ("train",)) -> None:
+        unknown = sorted(set(splits) - set(SPLIT_FOLDERS))
+        if unknown:
+            raise ValueError(f"splits {unknown}: the oracle addresses {sorted(SPLIT_FOLDERS)} images only")
         self.config = load_config(root)
         self.content = self.config.content()
         plan = make_plan(self.config)
         self.appearances = plan.appearances
         self.cameras = dataset_cameras(self.config)
-        self.jobs: dict[str, Job] = {j.name: j for j in plan.jobs if j.split == "train"}
+        self.splits = tuple(splits)
+        self.jobs: dict[str, Job] = {j.name: j for j in plan.jobs if j.split in self.splits}
 
     def job(self, name: str) -> Job:
         if name not in self.jobs:
-            raise KeyError(f"{name} is not a training image of the SynthMarket dataset rendered with "
-                           f"{self.content}; give names from its bounding_box_train")
+            folders = " or ".join(SPLIT_FOLDERS[s] for s in self.splits)
+            raise KeyError(f"{name} is not an image of the SynthMarket dataset rendered with {self.content} "
+                           f"that this oracle addresses; give names from its {folders}")
         return self.jobs[name]
 
     def render(self, target: str, condition: str, camera: int | None = None) -> Rendered:
