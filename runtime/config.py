@@ -371,6 +371,17 @@ BAD_INPUT: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, Fil
 EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
 
 
+def close_progress_bars() -> None:
+    """Close every progress bar still open, before a command prints its last line. A bar that an
+    exception left open is closed only when it is collected: after the error message, so the redrawn
+    bar, not the error, was the last line the user saw (a full disk mid-synthesis did this)."""
+    from tqdm import tqdm  # here, not at the top: only a failing command needs it
+
+    for bar in list(getattr(tqdm, "_instances", ())):  # tqdm's registry of open bars (a WeakSet)
+        bar.close()
+    sys.stderr.flush()
+
+
 def error_line(exc: BaseException) -> str:
     """An exception as one line: its message's lines joined, or its type when it has none."""
     text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
@@ -393,6 +404,7 @@ def train_command(prog: str, cls: type[T], argv: Sequence[str] | None, *, descri
     try:
         summary = trainer(config).fit()
     except TRAINING_FAILURES as exc:
+        close_progress_bars()
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     print(json.dumps(summary, indent=2))
@@ -412,12 +424,14 @@ def entry_point(prog: str) -> Callable[[Callable[[list[str]], int]], Callable[[S
             try:
                 return main(args)
             except KeyboardInterrupt:
+                close_progress_bars()
                 if debug:
                     traceback.print_exc()
                 print(f"{prog}: interrupted; finished work and checkpoints are kept: rerun the same command to "
                       "resume", file=sys.stderr)
                 return EXIT_INTERRUPTED
             except Exception as exc:  # the one place a command's uncaught error becomes a message
+                close_progress_bars()
                 if debug:
                     traceback.print_exc()
                 code = EXIT_BAD_INPUT if isinstance(exc, BAD_INPUT) else EXIT_FAILURE

@@ -7,6 +7,9 @@ import errno
 import json
 import os
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -92,3 +95,34 @@ def test_a_run_that_fills_the_disk_mid_stage_fails_in_one_line_and_the_rerun_mat
     results = json.loads((out / "p0.5-seed0" / "results.json").read_text())
     assert {n for n, s in results["stages"].items() if s["cached"]} == {"prepare_data", "subsample"}
     assert results["methods"] == reference["methods"]
+
+
+def test_the_error_is_the_last_line_even_with_a_progress_bar_open(tmp_path: Path) -> None:
+    """Defect: a full disk inside a loop with a progress bar (synthesis's shards) left the bar open; it was
+    closed, and redrawn, only when collected after the error line, so the bar was the last line shown.
+    A real process: the bar's redraw at collection or exit is what the user saw."""
+    script = textwrap.dedent(f"""
+        from augment.scheduler import map_tasks
+        from runtime.config import entry_point
+        from runtime.diskspace import disk_full_error
+
+        def shard(i):
+            if i == 1:
+                raise disk_full_error({str(tmp_path)!r}, "000001.jpg")
+            return 1
+
+        @entry_point("prog")
+        def main(argv):
+            return sum(map_tasks(None, shard, [0, 1, 2], desc="synthesising"))
+
+        raise SystemExit(main([]))
+    """)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines[-1].startswith(f"prog: error: no space left on the disk holding {tmp_path} while writing "
+                                "000001.jpg"), lines[-3:]
+    assert lines[-1].endswith("free some space and rerun (--debug shows the traceback)")
+    assert any(line.startswith("synthesising:") for line in lines)  # the bar was there, and drawn before
