@@ -1,5 +1,5 @@
 """The oracle control for ``synthesize``: every row it would generate is drawn by a renderer that
-knows the dataset's scene (on SynthMarket, ``reid.synthmarket.oracle``) instead of a generator.
+knows the dataset's scene (on SynthMarket, ``synthmarket.oracle``) instead of a generator.
 
 Same plan, names, identities and counts as the PoNA-augmented and copied sets, so the three differ
 only in pixels: the oracle is the best a pose-transfer generator could produce from the same condition

@@ -7,7 +7,10 @@ training data hurt?" before anyone trains a CNN. mAP and rank-1 are the project'
 and junk, removed from each query's gallery), and the portion kept is drawn by ``augment.subsample``,
 the experiment's own rule.
 
-  python -m reid.synthmarket.difficulty root=data/synthmarket
+A bench script rather than part of ``synthmarket``: it measures a rendered dataset with the re-ID
+protocol and the augmentation's portion rule, both of which sit above the renderer.
+
+  .venv/bin/python bench/synthmarket_difficulty.py root=data/synthmarket
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from runtime.config import entry_point, param, parse_config
 
 STRIPES = 6
 HSV_BINS = (8, 3, 3)
+PROG = "python bench/synthmarket_difficulty.py"
 
 
 def colour_features(images: np.ndarray, centre: bool = True) -> np.ndarray:
@@ -125,14 +129,14 @@ def evaluate(root: str | Path, portions: Sequence[float] = (1.0, 0.2), seeds: in
 
 @dataclass
 class DifficultyConfig:
-    root: str = param("data/synthmarket", "SynthMarket root (made by python -m reid.synthmarket)")
+    root: str = param("data/synthmarket", "SynthMarket root (made by python -m synthmarket)")
     portions: list[float] = param([1.0, 0.2], "training portions for the learned metric")
     seeds: int = param(3, "portion draws averaged when portion < 1")
 
 
-@entry_point("python -m reid.synthmarket.difficulty")
+@entry_point(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = parse_config(DifficultyConfig, argv, prog="python -m reid.synthmarket.difficulty", description=__doc__)
+    cfg = parse_config(DifficultyConfig, argv, prog=PROG, description=__doc__)
     table = evaluate(cfg.root, cfg.portions, cfg.seeds)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0

@@ -16,10 +16,10 @@ from augment.subsample import check_portion
 from augment.synthesis import UNUSABLE_POLICIES
 from pona_model.generator import GeneratorConfig
 from pona_model.train_config import TrainConfig
-from reid.synthmarket.config import SynthMarketConfig
 from reid.train_config import ReidTrainConfig
 from runtime.config import param, resolve
 from runtime.device import PRECISIONS, precision_name, resolve_device, resolve_precision
+from synthmarket.config import SynthMarketConfig
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 METHODS = ("none", "patn", "pona", "copy", "oracle", "full")  # Table VI's rows: none, PATN-, PoNA-augmented

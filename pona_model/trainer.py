@@ -156,7 +156,7 @@ class Trainer:
             if not p.exists():
                 raise FileNotFoundError(
                     f"{label} = {p} does not exist (data.root = {d.root or '(unset)'}). For the project's "
-                    "generated data run `python -m reid.synthmarket out=data/synthmarket` first; for Market-1501 "
+                    "generated data run `python -m synthmarket out=data/synthmarket` first; for Market-1501 "
                     "set data.root to the dataset folder with PATN annotation and pair CSVs.")
 
     def _perceptual_loss(self) -> tuple[nn.Module | None, str]:

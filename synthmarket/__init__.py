@@ -2,10 +2,10 @@
 
 The stand-in for Market-1501 that every default run and test of the project uses (the real data
 cannot be downloaded here). ``generate_synthmarket(out, SynthMarketConfig(...))`` writes a dataset
-and returns its manifest; ``python -m reid.synthmarket --help`` lists every setting.
+and returns its manifest; ``python -m synthmarket --help`` lists every setting.
 """
 
-from reid.synthmarket.config import SynthMarketConfig
-from reid.synthmarket.dataset import MARKET_PATTERN, ConfigMismatchError, generate_synthmarket, make_plan
+from synthmarket.config import SynthMarketConfig
+from synthmarket.dataset import MARKET_PATTERN, ConfigMismatchError, generate_synthmarket, make_plan
 
 __all__ = ["MARKET_PATTERN", "ConfigMismatchError", "SynthMarketConfig", "generate_synthmarket", "make_plan"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reid.synthmarket.skeleton import Body, sample_body
+from synthmarket.skeleton import Body, sample_body
 
 RGB = tuple[int, int, int]
 

@@ -14,7 +14,7 @@ The folder is in Market layout for both consumers: ``bounding_box_train/`` (re-I
 ``market-pairs-train.csv`` (generator training with ``data.root`` = the folder), ``manifest.csv``,
 and ``auxiliary.json`` written last (its presence means the folder is complete).
 
-  python -m reid.synthmarket.auxiliary out=data/synthmarket-aux n_ids=400
+  python -m synthmarket.auxiliary out=data/synthmarket-aux n_ids=400
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ import pandas as pd
 
 from pona_model.annotations import build_pairs, write_annotations, write_pairs
 from pona_model.pose import MISSING, has_torso
-from reid.synthmarket.config import SynthMarketConfig
-from reid.synthmarket.dataset import (
+from runtime.atomic import atomic_path, atomic_write_text
+from runtime.config import ConfigError, entry_point, param, parse_config, to_dict
+from synthmarket.config import SynthMarketConfig
+from synthmarket.dataset import (
     DISTRACTOR_BASE,
     GENERATOR_VERSION,
     PARTIAL,
@@ -46,8 +48,6 @@ from reid.synthmarket.dataset import (
     _remove_strays,
     _render_all,
 )
-from runtime.atomic import atomic_path, atomic_write_text
-from runtime.config import ConfigError, entry_point, param, parse_config, to_dict
 
 # Appearance / track keys of auxiliary people: between the identity numbers (< 10000) and the distractor
 # keys (DISTRACTOR_BASE = 20000); keys from JUNK_BASE on would be rendered as background boxes.
@@ -131,7 +131,7 @@ def generate_auxiliary(out: str | os.PathLike, cfg: SynthMarketConfig, n_ids: in
     write_pairs(root / PAIRS, build_pairs(keypoints, n=cfg.train_pairs or None, seed=cfg.seed))
     with atomic_path(root / "manifest.csv") as tmp:
         manifest.to_csv(tmp, index=False)
-    info = {"generator": "reid.synthmarket.auxiliary", "version": GENERATOR_VERSION, "n_ids": n_ids,
+    info = {"generator": "synthmarket.auxiliary", "version": GENERATOR_VERSION, "n_ids": n_ids,
             "n_images": len(manifest), "content": cfg.content(), "dataset_config": to_dict(cfg),
             "identities": [int(i) for i in plan.train_ids]}
     atomic_write_text(root / MARKER, json.dumps(info, indent=2) + "\n")
@@ -139,13 +139,13 @@ def generate_auxiliary(out: str | os.PathLike, cfg: SynthMarketConfig, n_ids: in
     return manifest
 
 
-@entry_point("python -m reid.synthmarket.auxiliary")
+@entry_point("python -m synthmarket.auxiliary")
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = parse_config(AuxiliaryConfig, argv, prog="python -m reid.synthmarket.auxiliary", description=__doc__)
+    cfg = parse_config(AuxiliaryConfig, argv, prog="python -m synthmarket.auxiliary", description=__doc__)
     try:
         manifest = generate_auxiliary(cfg.out, cfg.synthmarket, cfg.n_ids)
     except (ConfigError, ValueError) as exc:
-        print(f"python -m reid.synthmarket.auxiliary: error: {exc}", file=sys.stderr)
+        print(f"python -m synthmarket.auxiliary: error: {exc}", file=sys.stderr)
         return 2
     print(f"{cfg.n_ids} auxiliary identities, {len(manifest)} images in {cfg.out}")
     return 0

@@ -2,7 +2,7 @@
 keypoints drawn over it - the picture for the README, and the quickest check that people look like
 pedestrians and keypoints sit on them.
 
-  python -m reid.synthmarket.contact_sheet out=runs/synthmarket/contact_sheet.png seed=0
+  python -m synthmarket.contact_sheet out=runs/synthmarket/contact_sheet.png seed=0
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from pona_model.pose import overlay_skeleton
-from reid.synthmarket.config import SynthMarketConfig
-from reid.synthmarket.dataset import dataset_cameras, make_plan, track_of
-from reid.synthmarket.render import render
-from reid.synthmarket.shots import sample_shot
-from reid.synthmarket.skeleton import POSE_KINDS, VIEWS
 from runtime.atomic import atomic_path
 from runtime.config import entry_point, param, parse_config
+from synthmarket.config import SynthMarketConfig
+from synthmarket.dataset import dataset_cameras, make_plan, track_of
+from synthmarket.render import render
+from synthmarket.shots import sample_shot
+from synthmarket.skeleton import POSE_KINDS, VIEWS
 
 BACKGROUND = (24, 24, 28)
 TEXT = (230, 230, 230)
@@ -81,9 +81,9 @@ class ContactSheetConfig:
     width: int = param(64, "image width")
 
 
-@entry_point("python -m reid.synthmarket.contact_sheet")
+@entry_point("python -m synthmarket.contact_sheet")
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = parse_config(ContactSheetConfig, argv, prog="python -m reid.synthmarket.contact_sheet", description=__doc__)
+    cfg = parse_config(ContactSheetConfig, argv, prog="python -m synthmarket.contact_sheet", description=__doc__)
     data_cfg = SynthMarketConfig(seed=cfg.seed, height=cfg.height, width=cfg.width,
                                  n_train_ids=max(cfg.n_ids, SynthMarketConfig().n_train_ids))
     write_contact_sheet(cfg.out, data_cfg, n_ids=cfg.n_ids, poses=cfg.poses, scale=cfg.scale)

@@ -25,13 +25,13 @@ from tqdm import tqdm
 from pona_model.annotations import build_pairs, write_annotations, write_pairs
 from pona_model.pose import MISSING, N_JOINTS, has_torso
 from reid.market_index import DISTRACTOR_ID, JUNK_ID, NAME_PATTERN
-from reid.synthmarket.appearance import Appearance, lookalike_groups, mutate, sample_appearance
-from reid.synthmarket.camera import N_CAMERAS, Camera, apply_camera, background_crop, make_cameras
-from reid.synthmarket.config import SynthMarketConfig
-from reid.synthmarket.render import Rendered, Shot, render
-from reid.synthmarket.shots import Track, sample_shot, sample_track
 from runtime.atomic import atomic_path, atomic_write_text
 from runtime.config import to_dict
+from synthmarket.appearance import Appearance, lookalike_groups, mutate, sample_appearance
+from synthmarket.camera import N_CAMERAS, Camera, apply_camera, background_crop, make_cameras
+from synthmarket.config import SynthMarketConfig
+from synthmarket.render import Rendered, Shot, render
+from synthmarket.shots import Track, sample_shot, sample_track
 
 GENERATOR_VERSION = 2  # bump whenever the same settings would draw different bytes
 SPLIT_DIRS: dict[str, str] = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
@@ -213,7 +213,7 @@ def _junk_shot(track: Track, rng: np.random.Generator, cfg: dict) -> Shot:
 def job_shot(job: Job, content: dict) -> tuple[Shot | None, np.random.Generator]:
     """What ``job`` shows (None for a box of background only) and the job's own random stream, left
     just after the shot's draws: ``render_shot`` continues the same stream, so a job's image can be
-    re-rendered under another camera (``reid.synthmarket.oracle``) with everything else unchanged."""
+    re-rendered under another camera (``synthmarket.oracle``) with everything else unchanged."""
     seed = content["seed"]
     rng = _rng(seed, _IMAGE, _SPLIT_CODE[job.split], _ROLE_CODE[job.role], job.source, job.camera, job.index)
     if job.source >= JUNK_BASE:
@@ -398,7 +398,7 @@ def generate_synthmarket(out: str | os.PathLike | None = None, config: SynthMark
     }
     cameras = dataset_cameras(cfg)
     info = {
-        "generator": "reid.synthmarket", "version": GENERATOR_VERSION, "config": to_dict(cfg),
+        "generator": "synthmarket", "version": GENERATOR_VERSION, "config": to_dict(cfg),
         "counts": counts, "cameras": [c.describe() for c in cameras],
     }
     atomic_write_text(root / "synthmarket.json", json.dumps(info, indent=2) + "\n")

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from reid.synthmarket.camera import Camera, jpeg_bytes
-from reid.synthmarket.config import SynthMarketConfig
-from reid.synthmarket.dataset import GENERATOR_VERSION, Job, dataset_cameras, job_shot, make_plan, render_shot
-from reid.synthmarket.render import Rendered
+from synthmarket.camera import Camera, jpeg_bytes
+from synthmarket.config import SynthMarketConfig
+from synthmarket.dataset import GENERATOR_VERSION, Job, dataset_cameras, job_shot, make_plan, render_shot
+from synthmarket.render import Rendered
 
 ORACLE_VERSION = 1  # bump whenever what the oracle takes from the target and from the condition changes
 RENDERER = f"synthmarket-oracle-v{GENERATOR_VERSION}.{ORACLE_VERSION}"

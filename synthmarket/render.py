@@ -38,9 +38,9 @@ from pona_model.pose import (
     R_SHOULDER,
     R_WRIST,
 )  # fmt: skip
-from reid.synthmarket.appearance import RGB, Appearance
-from reid.synthmarket.camera import Camera, apply_camera, background_crop
-from reid.synthmarket.skeleton import Pose, Posed, Projection, face_visible, pose_body
+from synthmarket.appearance import RGB, Appearance
+from synthmarket.camera import Camera, apply_camera, background_crop
+from synthmarket.skeleton import Pose, Posed, Projection, face_visible, pose_body
 
 # Part groups: what a pixel of the part-id map belongs to.
 (HEAD, NECK_G, TORSO, R_UPPER, R_FORE, L_UPPER, L_FORE, R_THIGH, R_SHIN, R_SHOE, L_THIGH, L_SHIN, L_SHOE,

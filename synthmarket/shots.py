@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reid.synthmarket.render import MISALIGNMENTS, OCCLUDERS, Shot
-from reid.synthmarket.skeleton import POSE_KINDS, VIEW_YAW, VIEWS, sample_pose
+from synthmarket.render import MISALIGNMENTS, OCCLUDERS, Shot
+from synthmarket.skeleton import POSE_KINDS, VIEW_YAW, VIEWS, sample_pose
 
 VIEW_WEIGHTS = (0.32, 0.32, 0.18, 0.18)
 WALK_SHARE = 0.72

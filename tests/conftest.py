@@ -56,7 +56,7 @@ def make_pair_data(root: Path, n_ids: int = 3, per_id: int = 3, size: tuple[int,
 def tiny_synthmarket(root: Path, n_train_ids: int) -> Path:
     """A SynthMarket with ``n_train_ids`` training people and nothing else worth rendering (one test
     person, no distractors or junk, 64 x 32, no supersampling): re-ID training tests in seconds."""
-    from reid.synthmarket import SynthMarketConfig, generate_synthmarket
+    from synthmarket import SynthMarketConfig, generate_synthmarket
 
     generate_synthmarket(root, SynthMarketConfig(
         out=str(root), seed=0, n_train_ids=n_train_ids, n_test_ids=1, n_distractors=0, n_junk=0, height=64,

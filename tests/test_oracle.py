@@ -16,11 +16,11 @@ from pipelines.run import main as run_main
 from pipelines.stage_tables import read_table
 from pipelines.sweep import markdown_table, paired_gains, summary_table
 from pona_model.annotations import read_annotations
-from reid.synthmarket import SynthMarketConfig, generate_synthmarket
-from reid.synthmarket.camera import jpeg_bytes
-from reid.synthmarket.dataset import dataset_cameras, job_shot
-from reid.synthmarket.oracle import RENDERER, NoRendererError, Oracle
-from reid.synthmarket.render import render
+from synthmarket import SynthMarketConfig, generate_synthmarket
+from synthmarket.camera import jpeg_bytes
+from synthmarket.dataset import dataset_cameras, job_shot
+from synthmarket.oracle import RENDERER, NoRendererError, Oracle
+from synthmarket.render import render
 
 # Occluders and bad boxes made common, so the eight training images have both (the shot carries them).
 TINY = SynthMarketConfig(n_train_ids=3, n_test_ids=2, max_cameras=3, max_images_per_camera=2, n_distractors=1,

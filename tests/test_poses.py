@@ -233,7 +233,7 @@ def test_real_estimator_on_synthmarket(estimator: PoseEstimator, tmp_path: Path)
     88 %: back and side views come out left/right swapped); 50 % of all true joints within 5 px,
     69 % when a whole-image left/right swap is forgiven. The bounds leave room for other CPUs."""
     from pona_model.pose import FLIP_PERMUTATION
-    from reid.synthmarket import SynthMarketConfig, generate_synthmarket
+    from synthmarket import SynthMarketConfig, generate_synthmarket
 
     cfg = SynthMarketConfig(seed=0, n_train_ids=6, n_test_ids=1, n_distractors=0, n_junk=0, test_pairs=0,
                             workers=1, progress=False)

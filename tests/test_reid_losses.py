@@ -56,7 +56,7 @@ def test_loss_parts_follow_the_config():
 
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory) -> Path:
-    from reid.synthmarket import SynthMarketConfig, generate_synthmarket
+    from synthmarket import SynthMarketConfig, generate_synthmarket
 
     root = tmp_path_factory.mktemp("losses") / "synthmarket"
     generate_synthmarket(root, SynthMarketConfig(out=str(root), n_train_ids=8, n_test_ids=4, n_distractors=2, n_junk=2,

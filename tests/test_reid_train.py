@@ -29,7 +29,7 @@ TINY = ("model.backbone=resnet18", "model.weights=random", "data.image_size=64,3
 
 @pytest.fixture(scope="module")
 def synth_root(tmp_path_factory) -> Path:
-    from reid.synthmarket import SynthMarketConfig, generate_synthmarket
+    from synthmarket import SynthMarketConfig, generate_synthmarket
 
     root = tmp_path_factory.mktemp("reid") / "synthmarket"
     cfg = SynthMarketConfig(out=str(root), seed=0, n_train_ids=20, n_test_ids=20, n_distractors=20, n_junk=10,

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from augment.merge import merge_training_set
-from reid.synthmarket import SynthMarketConfig, generate_synthmarket
-from reid.synthmarket.__main__ import main as synthmarket_main
-from reid.synthmarket.dataset import PARTIAL, OutputFolderError
+from synthmarket import SynthMarketConfig, generate_synthmarket
+from synthmarket.__main__ import main as synthmarket_main
+from synthmarket.dataset import PARTIAL, OutputFolderError
 
 
 def _tiny(**overrides) -> SynthMarketConfig:

@@ -137,7 +137,7 @@ def test_a_users_dataset_changed_in_place_is_refused_in_one_line(tmp_path: Path)
     were never noticed and every cached stage went on with results from the old ones."""
     from pipelines.graph import execute
     from pipelines.stage_cache import InputChanged
-    from reid.synthmarket import SynthMarketConfig, generate_synthmarket
+    from synthmarket import SynthMarketConfig, generate_synthmarket
 
     market = tmp_path / "Market-1501"
     generate_synthmarket(market, SynthMarketConfig(n_train_ids=3, n_test_ids=3, max_cameras=2, max_images_per_camera=2,

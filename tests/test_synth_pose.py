@@ -18,8 +18,8 @@ from pona_model.evaluation.settings import MetricSettings
 from pona_model.metrics.pose_ceiling import pckh_on_crops, real_targets
 from pona_model.metrics.synth_pose import RELEASE_NAME, SynthPoseEstimator, load_synth_estimator
 from pona_model.pose import MISSING, N_JOINTS, flip_keypoints
-from reid.synthmarket import SynthMarketConfig, generate_synthmarket
 from runtime.releases import RELEASES_DIR, ReleaseError, verify_release
+from synthmarket import SynthMarketConfig, generate_synthmarket
 
 SIZE = (64, 32)
 # Measured on the targets of `rendered`'s 24 test pairs (342 ground-truth joints) with the released

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from bench.synthmarket_difficulty import colour_features, keep_portion, market_map
 from pona_model.annotations import read_annotations, read_pairs
 from pona_model.pose import (
     L_ELBOW,
@@ -24,17 +25,16 @@ from pona_model.pose import (
     R_SHOULDER,
     R_WRIST,
 )  # fmt: skip
-from reid.synthmarket import ConfigMismatchError, SynthMarketConfig, generate_synthmarket
-from reid.synthmarket.__main__ import main
-from reid.synthmarket.appearance import GENES, _signature, mutate, sample_appearance
-from reid.synthmarket.camera import jpeg_bytes, make_cameras
-from reid.synthmarket.contact_sheet import write_contact_sheet
-from reid.synthmarket.dataset import render_job
-from reid.synthmarket.difficulty import colour_features, keep_portion, market_map
-from reid.synthmarket.render import Shot, render
-from reid.synthmarket.shots import sample_shot, sample_track
-from reid.synthmarket.skeleton import VIEW_YAW, Pose
 from runtime.config import ConfigError
+from synthmarket import ConfigMismatchError, SynthMarketConfig, generate_synthmarket
+from synthmarket.__main__ import main
+from synthmarket.appearance import GENES, _signature, mutate, sample_appearance
+from synthmarket.camera import jpeg_bytes, make_cameras
+from synthmarket.contact_sheet import write_contact_sheet
+from synthmarket.dataset import render_job
+from synthmarket.render import Shot, render
+from synthmarket.shots import sample_shot, sample_track
+from synthmarket.skeleton import VIEW_YAW, Pose
 
 MARKET = re.compile(r"^(-1|\d+)_c(\d)s(\d)_(\d+)_(\d+)\.jpg$")
 FOLDERS = ("bounding_box_train", "query", "bounding_box_test")
@@ -117,7 +117,7 @@ def test_annotations_and_manifest_cover_exactly_the_images(root: Path) -> None:
 
 def test_csv_keypoints_are_the_drawn_ones(root: Path) -> None:
     """Re-rendering a job gives the very keypoints and pixels that were written."""
-    from reid.synthmarket.dataset import make_plan
+    from synthmarket.dataset import make_plan
 
     cfg = tiny()
     plan = make_plan(cfg)

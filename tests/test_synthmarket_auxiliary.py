@@ -12,9 +12,9 @@ import pytest
 
 from pona_model.annotations import read_annotations, read_pairs
 from reid.market_index import index_market
-from reid.synthmarket import SynthMarketConfig, generate_synthmarket
-from reid.synthmarket.auxiliary import AUX_BASE, MARKER, generate_auxiliary, main
 from runtime.config import ConfigError
+from synthmarket import SynthMarketConfig, generate_synthmarket
+from synthmarket.auxiliary import AUX_BASE, MARKER, generate_auxiliary, main
 
 TINY = dict(n_train_ids=4, n_test_ids=4, max_cameras=3, max_images_per_camera=2, n_distractors=4, n_junk=3,
             test_pairs=40, workers=1, progress=False)

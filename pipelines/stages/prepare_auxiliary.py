@@ -1,7 +1,7 @@
 """Stage: the auxiliary identities, people who are in neither the train nor the test split of the
 experiment's dataset: what the re-ID trunk is pretrained on (``reid.model.weights=auxiliary``) and
 what the generator can be trained on (``generator.train_on=auxiliary``). For SynthMarket they are
-rendered once (``reid.synthmarket.auxiliary``, same cameras, the dataset's images untouched); for real
+rendered once (``synthmarket.auxiliary``, same cameras, the dataset's images untouched); for real
 data ``auxiliary.root`` names any Market-layout folder of other people.
 
 Its fingerprint depends on the dataset's settings and ``auxiliary.n_ids`` only, never on the portion,
@@ -20,7 +20,7 @@ from pipelines.config import PipelineConfig
 from pipelines.stages import Instance
 from pipelines.stages.prepare_data import reopen_incomplete
 from reid.market_index import index_market, resolve_root
-from reid.synthmarket.auxiliary import ANNOTATIONS, MARKER, PAIRS, generate_auxiliary
+from synthmarket.auxiliary import ANNOTATIONS, MARKER, PAIRS, generate_auxiliary
 
 
 def needed(cfg: PipelineConfig) -> bool:

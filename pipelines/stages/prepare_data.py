@@ -18,8 +18,8 @@ from pipelines.config import PipelineConfig
 from pipelines.stage_cache import file_digest
 from pipelines.stages import Instance
 from reid.market_index import index_market, resolve_root
-from reid.synthmarket import generate_synthmarket
-from reid.synthmarket.dataset import PARTIAL
+from synthmarket import generate_synthmarket
+from synthmarket.dataset import PARTIAL
 
 ANNOTATION_TRAIN = "market-annotation-train.csv"
 SYNTHMARKET_TABLES = (ANNOTATION_TRAIN, "market-annotation-test.csv", "market-pairs-train.csv", "market-pairs-test.csv")

@@ -1,6 +1,6 @@
 """Stage 4 of the ``oracle`` method: the synthesis plan (same conditions as the generators and the copy
 control get), with each missing image re-rendered by SynthMarket's own renderer from the condition's
-person and camera and the missing image's shot (``reid.synthmarket.oracle``). It is pona's ceiling:
+person and camera and the missing image's shot (``synthmarket.oracle``). It is pona's ceiling:
 ``oracle`` - ``pona`` is what a better generator could still add, ``full`` - ``oracle`` what the
 missing images' cameras add. Its own cache entry (kind ``render_oracle``), never the generators'."""
 
@@ -13,8 +13,8 @@ from augment.oracle import oracle_control
 from pipelines import methods
 from pipelines.config import PipelineConfig
 from pipelines.stages import Instance, same, synthesize
-from reid.synthmarket.dataset import GENERATOR_VERSION
-from reid.synthmarket.oracle import ORACLE_VERSION, RENDERER, Oracle
+from synthmarket.dataset import GENERATOR_VERSION
+from synthmarket.oracle import ORACLE_VERSION, RENDERER, Oracle
 
 
 def instances(cfg: PipelineConfig) -> list[Instance]:

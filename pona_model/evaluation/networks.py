@@ -44,7 +44,7 @@ def load_networks(settings: MetricSettings, wanted: set[str], inception: Feature
     return inception, inception_reason, lpips, lpips_reason
 
 
-# Files a SynthMarket root holds beside its image folders (reid.synthmarket, reid.synthmarket.auxiliary).
+# Files a SynthMarket root holds beside its image folders (synthmarket, synthmarket.auxiliary).
 SYNTHMARKET_MARKERS = ("synthmarket.json", "auxiliary.json")
 
 

@@ -45,8 +45,8 @@ def load_crops(images_dir: str | os.PathLike, annotations: str | os.PathLike) ->
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise FileNotFoundError(f"image folder {images_dir} does not exist; point data= at a Market-layout root "
-                                "(SynthMarket: `python -m reid.synthmarket`, its auxiliary identities: "
-                                "`python -m reid.synthmarket.auxiliary`)")
+                                "(SynthMarket: `python -m synthmarket`, its auxiliary identities: "
+                                "`python -m synthmarket.auxiliary`)")
     keypoints = read_annotations(annotations)
     names = sorted(keypoints)
     if not names:
