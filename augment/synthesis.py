@@ -23,7 +23,7 @@ from PIL import Image
 
 from augment.scheduler import dask_client, map_tasks, worker_device
 from pona_model.inference import LoadedGenerator, load_generator
-from pona_model.pose import has_torso
+from poseformats.keypoints import has_torso
 from runtime.atomic import atomic_path
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def plan_synthesis(plan: pd.DataFrame, keypoints: Mapping[str, np.ndarray], imag
     if no_condition_pose:
         raise ValueError(f"{len(no_condition_pose)} condition images have no keypoints in the annotation file "
                          f"(e.g. {no_condition_pose[:3]}); annotate the training images first "
-                         "(python -m pona_model.poses)")
+                         "(python -m poseformats.estimate)")
     actions, heights, widths = [], [], []
     for row in plan.itertuples(index=False):
         kp = keypoints.get(row.name)

@@ -38,7 +38,6 @@ import torch
 from bench_common import stacked_pairs, write_csv
 from PIL import Image
 
-from pona_model.annotations import read_annotations, read_pairs
 from pona_model.checkpoint import GENERATOR_FORMAT, load_checkpoint
 from pona_model.inference import LoadedGenerator
 from pona_model.metrics.masks import apply_mask, body_mask
@@ -46,10 +45,11 @@ from pona_model.metrics.pckh import PCKhAccumulator
 from pona_model.metrics.pose_control import pose_control
 from pona_model.metrics.ssim import ssim
 from pona_model.pair_dataset import PairDataset
-from pona_model.pose import draw_skeleton
 from pona_model.sample_grid import to_uint8
 from pona_model.train_config import load_train_config
 from pona_model.trainer import Trainer
+from poseformats.annotations import read_annotations, read_pairs
+from poseformats.keypoints import draw_skeleton
 from runtime.device import torch_threads
 
 # The recipes. "paper": the synth preset as it stands (the paper's dynamics at the CPU size: gates

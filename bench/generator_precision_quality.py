@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 from bench_common import stacked_pairs
 
-from pona_model.annotations import read_annotations, read_pairs
 from pona_model.inference import load_generator
 from pona_model.metrics.ssim import ssim
 from pona_model.pair_dataset import PairDataset
 from pona_model.sample_grid import to_uint8
 from pona_model.train_config import load_train_config
 from pona_model.trainer import LOG_NAME, Trainer
+from poseformats.annotations import read_annotations, read_pairs
 
 
 def train(precision: str, args: argparse.Namespace, out: Path) -> tuple[Path, list[dict], float]:

@@ -24,11 +24,11 @@ import torch
 from bench_common import stacked_pairs
 
 from augment import plan_synthesis, select_conditions, subsample, synthesize
-from pona_model.annotations import read_annotations
 from pona_model.inference import load_generator
 from pona_model.pair_dataset import PairDataset
 from pona_model.train_config import load_train_config
 from pona_model.trainer import Trainer
+from poseformats.annotations import read_annotations
 from reid.market_index import index_market
 
 

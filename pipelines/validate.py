@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pipelines import methods
 from pipelines.config import PipelineConfig, effective_precision
-from pona_model.annotations import read_annotations, read_pairs
 from pona_model.release_spec import is_release
+from poseformats.annotations import read_annotations, read_pairs
 from runtime.device import resolve_device
 
 

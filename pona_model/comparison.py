@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pona_model.pose import draw_skeleton
 from pona_model.sample_grid import grid_rows
+from poseformats.keypoints import draw_skeleton
 from runtime.atomic import atomic_path
 
 GAP = 4  # white pixels between sheet blocks

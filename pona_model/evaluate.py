@@ -33,12 +33,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pona_model.annotations import FormatError
 from pona_model.evaluation.folder import evaluate_folder, scores_summary
 from pona_model.evaluation.from_checkpoint import evaluate_checkpoint
 from pona_model.evaluation.report import PAPER_ROWS, format_table
 from pona_model.evaluation.selection import select_pairs
 from pona_model.evaluation.settings import ALL_METRICS, EvaluationError, MetricSettings
+from poseformats.annotations import FormatError
 from runtime.checkpoint import CheckpointError
 from runtime.config import entry_point, param, parse_config, to_dict
 from runtime.errors import MissingWeightsError

@@ -25,11 +25,11 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pona_model.annotations import FormatError, read_annotations, read_pairs
 from pona_model.inference import LoadedGenerator, load_generator
 from pona_model.pair_dataset import PairDataset
-from pona_model.pose import draw_skeleton
 from pona_model.sample_grid import to_uint8
+from poseformats.annotations import FormatError, read_annotations, read_pairs
+from poseformats.keypoints import draw_skeleton
 from runtime.atomic import atomic_path
 from runtime.checkpoint import CheckpointError
 from runtime.config import entry_point, param, parse_config

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from poseformats.keypoints import pose_maps
+
 from .pona_block import FUSIONS, PoNABlock
-from .pose import pose_maps
 
 NORMS: tuple[str, ...] = ("batch", "instance")
 ARCHS: tuple[str, ...] = ("pona", "patn")  # PATN: the generator PoNA was built on (pona_model/patn.py)

@@ -23,9 +23,9 @@ from pona_model.checkpoint import (
 )
 from pona_model.generator import GeneratorConfig, generator_pose_pair
 from pona_model.models import build_generator
-from pona_model.pose import scale_keypoints
 from pona_model.release_spec import resolve_release
 from pona_model.sample_grid import to_uint8
+from poseformats.keypoints import scale_keypoints
 from runtime.config import ConfigError, build
 from runtime.device import autocast, precision_name, resolve_device, resolve_precision
 

@@ -17,8 +17,8 @@ import torchvision.transforms.functional as TF
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from pona_model.annotations import read_annotations, read_pairs
-from pona_model.pose import scale_keypoints
+from poseformats.annotations import read_annotations, read_pairs
+from poseformats.keypoints import scale_keypoints
 
 
 class PairDataset(Dataset):

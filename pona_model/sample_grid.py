@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pona_model.pose import draw_skeleton
+from poseformats.keypoints import draw_skeleton
 from runtime.atomic import atomic_path
 
 

@@ -20,7 +20,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from pona_model.annotations import read_annotations, read_pairs
 from pona_model.checkpoint import GENERATOR_FORMAT, CheckpointError
 from pona_model.generator import generator_pose_maps, generator_pose_pair
 from pona_model.history_pool import HistoryPool
@@ -36,6 +35,7 @@ from pona_model.models import build_discriminators, build_generator
 from pona_model.pair_dataset import PairDataset
 from pona_model.sample_grid import save_sample_grid
 from pona_model.train_config import TrainConfig
+from poseformats.annotations import read_annotations, read_pairs
 from runtime import config as runtime_config
 from runtime.config import to_dict
 from runtime.device import autocast, loader_context

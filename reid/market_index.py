@@ -10,29 +10,20 @@ pipeline (index it with ``splits=("train",)``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from poseformats.market_names import N_CAMERAS, parse_name
 from runtime.images import IMAGE_EXTENSIONS, image_files
 
 MARKET_DIRNAME = "Market-1501-v15.09.15"
 SPLIT_FOLDERS: dict[str, str] = {"train": "bounding_box_train", "query": "query",
                                  "gallery": "bounding_box_test"}
 SPLITS: tuple[str, ...] = ("train", "query", "gallery")
-N_CAMERAS = 6
-DISTRACTOR_ID = 0
-JUNK_ID = -1
-KINDS = ("normal", "distractor", "junk")
 COLUMNS = ["path", "name", "identity", "identity_str", "camera", "sequence", "frame", "box", "split", "kind"]
 
-# 0002_c1s1_000451_03.jpg; a suffix after the box (``_gen``, ``_fake01``) is allowed so generated
-# images named after their source still parse.
-NAME_PATTERN = re.compile(r"^(?P<identity>-1|\d+)_c(?P<camera>\d)s(?P<sequence>\d+)_(?P<frame>\d+)"
-                          r"_(?P<box>\d+)(?:_[^.]*)?$")
 LAYOUT_HELP = (f"expected layout: ROOT/{{{','.join(SPLIT_FOLDERS.values())}}}/*.jpg, where ROOT is the "
                f"{MARKET_DIRNAME} folder or a folder containing it")
 _SHOWN = 5  # how many offending names an error message lists
@@ -40,37 +31,6 @@ _SHOWN = 5  # how many offending names an error message lists
 
 class MarketLayoutError(ValueError):
     """A Market-layout folder that cannot be indexed; the message names the files and the fix."""
-
-
-@dataclass(frozen=True)
-class MarketName:
-    """The fields of one Market-1501 file name."""
-
-    identity: int
-    identity_str: str
-    camera: int
-    sequence: int
-    frame: int
-    box: int
-
-    @property
-    def kind(self) -> str:
-        if self.identity == JUNK_ID:
-            return "junk"
-        return "distractor" if self.identity == DISTRACTOR_ID else "normal"
-
-
-def parse_name(name: str) -> MarketName | None:
-    """Parse ``0002_c1s1_000451_03.jpg``; None when the name is not Market style or the camera is
-    outside 1..6."""
-    match = NAME_PATTERN.match(Path(name).stem)
-    if match is None:
-        return None
-    camera = int(match["camera"])
-    if not 1 <= camera <= N_CAMERAS:
-        return None
-    return MarketName(identity=int(match["identity"]), identity_str=match["identity"], camera=camera,
-                      sequence=int(match["sequence"]), frame=int(match["frame"]), box=int(match["box"]))
 
 
 def resolve_root(root: str | Path) -> Path:

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from poseformats.market_names import DISTRACTOR_ID, JUNK_ID
 from reid._torchreid import torchreid_module
-from reid.market_index import DISTRACTOR_ID, JUNK_ID
 
 AP_DEFINITIONS = ("torchreid", "trapezoid")
 REPORTED_RANKS = (1, 5, 10)

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pona_model.annotations import build_pairs, write_annotations, write_pairs
-from pona_model.pose import MISSING, has_torso
+from poseformats.annotations import build_pairs, write_annotations, write_pairs
+from poseformats.keypoints import MISSING, has_torso
 from runtime.atomic import atomic_path, atomic_write_text
 from runtime.config import ConfigError, entry_point, param, parse_config, to_dict
 from synthmarket.config import SynthMarketConfig

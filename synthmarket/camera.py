@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from reid.market_index import N_CAMERAS
+from poseformats.market_names import N_CAMERAS
 
 WALLS: tuple[str, ...] = ("brick", "glass", "trees", "concrete", "shop", "fence")
 GROUNDS: tuple[str, ...] = ("tiles", "asphalt", "grass", "pavers")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pona_model.pose import overlay_skeleton
+from poseformats.keypoints import overlay_skeleton
 from runtime.atomic import atomic_path
 from runtime.config import entry_point, param, parse_config
 from synthmarket.config import SynthMarketConfig

@@ -22,13 +22,13 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from pona_model.annotations import build_pairs, write_annotations, write_pairs
-from pona_model.pose import MISSING, N_JOINTS, has_torso
-from reid.market_index import DISTRACTOR_ID, JUNK_ID, NAME_PATTERN
+from poseformats.annotations import build_pairs, write_annotations, write_pairs
+from poseformats.keypoints import MISSING, N_JOINTS, has_torso
+from poseformats.market_names import DISTRACTOR_ID, JUNK_ID, N_CAMERAS, NAME_PATTERN
 from runtime.atomic import atomic_path, atomic_write_text
 from runtime.config import to_dict
 from synthmarket.appearance import Appearance, lookalike_groups, mutate, sample_appearance
-from synthmarket.camera import N_CAMERAS, Camera, apply_camera, background_crop, make_cameras
+from synthmarket.camera import Camera, apply_camera, background_crop, make_cameras
 from synthmarket.config import SynthMarketConfig
 from synthmarket.render import Rendered, Shot, render
 from synthmarket.shots import Track, sample_shot, sample_track

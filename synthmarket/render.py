@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from pona_model.pose import (
+from poseformats.keypoints import (
     L_ANKLE,
     L_EAR,
     L_ELBOW,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pona_model.pose import (
+from poseformats.keypoints import (
     L_ANKLE,
     L_EAR,
     L_ELBOW,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pona_model.annotations import build_pairs, write_annotations, write_pairs
+from poseformats.annotations import build_pairs, write_annotations, write_pairs
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pona_model.annotations import (
+from poseformats.annotations import (
     FormatError,
     build_pairs,
     identity_of,
@@ -13,7 +13,7 @@ from pona_model.annotations import (
     write_annotations,
     write_pairs,
 )
-from pona_model.pose import L_HIP, MISSING
+from poseformats.keypoints import L_HIP, MISSING
 
 YS = list(range(18))
 XS = [v - 1 for v in range(18)]  # starts with -1

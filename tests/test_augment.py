@@ -16,7 +16,7 @@ from augment import (
     subsample,
     synthesize,
 )
-from pona_model.annotations import read_annotations
+from poseformats.annotations import read_annotations
 from reid.market_index import index_market
 
 

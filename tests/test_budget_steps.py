@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from augment import merge_training_set, plan_synthesis, select_conditions, subsample
-from pona_model.annotations import read_annotations
+from poseformats.annotations import read_annotations
 from reid.market_index import index_market
 from reid.step_budget import budget_steps, folder_counts, identity_counts, loader_batches, step_schedule
 from reid.train_config import current_keys, load_reid_config

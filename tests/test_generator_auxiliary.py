@@ -9,7 +9,7 @@ import pandas as pd
 
 from pipelines.config import load_pipeline_config
 from pipelines.graph import build_stages, run_in_order
-from pona_model.annotations import read_annotations
+from poseformats.annotations import read_annotations
 
 
 def _cfg(out: Path, *extra: str):

@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from pona_model.annotations import read_annotations, read_pairs
 from pona_model.generate import main as generate_main
 from pona_model.generate import output_name
 from pona_model.inference import load_generator
+from poseformats.annotations import read_annotations, read_pairs
 from runtime.checkpoint import CheckpointError
 
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from poseformats.market_names import parse_name
 from reid.market_index import (
     COLUMNS,
     MARKET_DIRNAME,
     MarketLayoutError,
     index_market,
-    parse_name,
     resolve_root,
 )
 

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pona_model.annotations import read_annotations, read_pairs, write_pairs
 from pona_model.comparison import SheetBlock, comparison_grid, pose_sheet
 from pona_model.evaluate import (
     ALL_METRICS,
@@ -28,6 +27,7 @@ from pona_model.generate import output_name
 from pona_model.metrics.masks import apply_mask, body_mask
 from pona_model.metrics.pixel import psnr
 from pona_model.metrics.ssim import ssim
+from poseformats.annotations import read_annotations, read_pairs, write_pairs
 from tests.conftest import make_pair_data
 from tests.metrics_stand_ins import STAND_IN, StandInPoseEstimator, stand_in_inception, stand_in_lpips
 
@@ -118,7 +118,7 @@ def test_absent_weights_and_estimator_are_reported_as_skipped(scored, monkeypatc
     def no_mediapipe(*args, **kwargs):
         raise ImportError("mediapipe is not installed (test)")
 
-    monkeypatch.setattr("pona_model.poses.PoseEstimator", no_mediapipe)
+    monkeypatch.setattr("poseformats.estimate.PoseEstimator", no_mediapipe)
     result = evaluate_folder(scored["generated"], scored["annotations"], images=scored["images"],
                              train_images=scored["images"], progress=False)  # TORCH_HOME is empty in tests
     metrics = result["metrics"]

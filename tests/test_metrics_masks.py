@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pona_model.metrics.masks import apply_mask, body_mask
-from pona_model.pose import MASK_LIMBS, N_JOINTS
+from poseformats.keypoints import MASK_LIMBS, N_JOINTS
 
 
 def _picture(rows: str) -> np.ndarray:

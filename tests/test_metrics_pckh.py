@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pona_model.metrics.pckh import PCKhAccumulator, correct_joints, head_size, pckh
-from pona_model.pose import L_EYE, L_WRIST, NECK, NOSE, R_ANKLE, R_EYE, R_WRIST
+from poseformats.keypoints import L_EYE, L_WRIST, NECK, NOSE, R_ANKLE, R_EYE, R_WRIST
 
 
 def _empty() -> np.ndarray:

@@ -15,7 +15,7 @@ from pipelines.graph import build_stages, run_in_order
 from pipelines.run import main as run_main
 from pipelines.stage_tables import read_table
 from pipelines.sweep import markdown_table, paired_gains, summary_table
-from pona_model.annotations import read_annotations
+from poseformats.annotations import read_annotations
 from synthmarket import SynthMarketConfig, generate_synthmarket
 from synthmarket.camera import jpeg_bytes
 from synthmarket.dataset import dataset_cameras, job_shot

@@ -4,9 +4,9 @@ import pytest
 import torch
 from PIL import Image
 
-from pona_model.annotations import FormatError, write_annotations, write_pairs
 from pona_model.pair_dataset import PairDataset
-from pona_model.pose import MISSING
+from poseformats.annotations import FormatError, write_annotations, write_pairs
+from poseformats.keypoints import MISSING
 
 
 def pose(y: int, x: int) -> np.ndarray:

@@ -272,7 +272,7 @@ def test_bad_sweep_input_is_refused_in_one_line(args, message, tmp_path, capsys)
 
 def test_names_in_csvs_must_stay_inside_their_folder(tmp_path: Path) -> None:
     """Defect: a pairs or annotation row naming ../../etc/passwd was opened outside images=."""
-    from pona_model.annotations import FormatError, read_annotations, read_pairs
+    from poseformats.annotations import FormatError, read_annotations, read_pairs
 
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("from,to\na.jpg,/etc/passwd\n")
@@ -315,11 +315,11 @@ def test_every_entry_point_fails_in_one_line_and_debug_shows_the_traceback(tmp_p
 
 def test_poses_refuses_a_dataset_root_and_points_at_the_split(tmp_path: Path, capsys) -> None:
     """Defect: images=<dataset root> wrote a header-only CSV and exited 0."""
-    from pona_model import poses
+    from poseformats import estimate
 
     (tmp_path / "bounding_box_train").mkdir()
     with pytest.raises(FileNotFoundError, match="bounding_box_train"):
-        poses.list_images(tmp_path)
+        estimate.list_images(tmp_path)
 
 
 def test_ctrl_c_saves_a_checkpoint_the_rerun_resumes(pair_data, tmp_path: Path) -> None:

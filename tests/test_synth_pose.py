@@ -17,7 +17,7 @@ from pona_model.evaluation.networks import pose_estimator_kind
 from pona_model.evaluation.settings import MetricSettings
 from pona_model.metrics.pose_ceiling import pckh_on_crops, real_targets
 from pona_model.metrics.synth_pose import RELEASE_NAME, SynthPoseEstimator, load_synth_estimator
-from pona_model.pose import MISSING, N_JOINTS, flip_keypoints
+from poseformats.keypoints import MISSING, N_JOINTS, flip_keypoints
 from runtime.releases import RELEASES_DIR, ReleaseError, verify_release
 from synthmarket import SynthMarketConfig, generate_synthmarket
 
@@ -104,7 +104,7 @@ class _PhotoStandIn:
 
 
 def test_metrics_pose_estimator_chooses_the_estimator(rendered, monkeypatch):
-    monkeypatch.setattr("pona_model.poses.PoseEstimator", _PhotoStandIn)
+    monkeypatch.setattr("poseformats.estimate.PoseEstimator", _PhotoStandIn)
     images = rendered / "bounding_box_test"
     scored = {}
     for choice in ("auto", "synth", "photo"):

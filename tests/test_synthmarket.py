@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from bench.synthmarket_difficulty import colour_features, keep_portion, market_map
-from pona_model.annotations import read_annotations, read_pairs
-from pona_model.pose import (
+from poseformats.annotations import read_annotations, read_pairs
+from poseformats.keypoints import (
     L_ELBOW,
     L_EYE,
     L_SHOULDER,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pona_model.annotations import read_annotations, read_pairs
+from poseformats.annotations import read_annotations, read_pairs
 from reid.market_index import index_market
 from runtime.config import ConfigError
 from synthmarket import SynthMarketConfig, generate_synthmarket

@@ -92,7 +92,7 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
     root = market_root(cfg)
     annotations = market_annotations(cfg)
     if not annotations.exists():
-        from pona_model.poses import EstimatorFactory, annotate_folder
+        from poseformats.estimate import EstimatorFactory, annotate_folder
 
         annotations = folder / ANNOTATION_TRAIN
         annotate_folder(root / "bounding_box_train", annotations, estimator_factory=EstimatorFactory(),

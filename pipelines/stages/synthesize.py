@@ -15,7 +15,7 @@ from pipelines import methods
 from pipelines.config import PipelineConfig, effective_precision, generator_view
 from pipelines.stage_tables import read_table, write_table
 from pipelines.stages import Instance, same
-from pona_model.annotations import read_annotations
+from poseformats.annotations import read_annotations
 
 
 def instances(cfg: PipelineConfig) -> list[Instance]:

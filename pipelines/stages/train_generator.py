@@ -19,10 +19,10 @@ from pipelines import methods
 from pipelines.config import PipelineConfig, effective_precision, generator_seed, generator_view
 from pipelines.stage_cache import file_digest
 from pipelines.stages import Instance, same
-from pona_model.annotations import build_pairs, read_annotations, write_pairs
 from pona_model.inference import load_generator
 from pona_model.release_spec import release_name, resolve_release
 from pona_model.trainer import Trainer
+from poseformats.annotations import build_pairs, read_annotations, write_pairs
 from runtime.atomic import atomic_path
 from runtime.checkpoint import file_sha256
 from runtime.config import content

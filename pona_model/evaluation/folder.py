@@ -15,7 +15,6 @@ import skimage
 import torch
 import torchvision
 
-from pona_model.annotations import read_annotations, read_pairs
 from pona_model.evaluation.loading import PairImages
 from pona_model.evaluation.networks import load_networks, make_pose_estimator
 from pona_model.evaluation.pairs import find_pairs
@@ -27,6 +26,7 @@ from pona_model.metrics.images import RESIZE_DESCRIPTION
 from pona_model.metrics.inception import FeatureExtractor
 from pona_model.metrics.lpips import LPIPS
 from pona_model.metrics.lpips import MIN_SIZE as LPIPS_MIN_SIZE
+from poseformats.annotations import read_annotations, read_pairs
 from runtime.atomic import atomic_write_text
 from runtime.device import resolve_device
 

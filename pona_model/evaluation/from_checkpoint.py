@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pona_model.annotations import read_annotations, read_pairs
 from pona_model.evaluation.folder import evaluate_folder
 from pona_model.evaluation.selection import select_pairs
 from pona_model.evaluation.settings import EvaluationError, MetricSettings
+from poseformats.annotations import read_annotations, read_pairs
 from runtime.atomic import atomic_write_text
 
 

@@ -19,7 +19,7 @@ from pona_model.metrics.images import (
     resize_rgb,
     vis_panel,
 )
-from pona_model.pose import scale_keypoints
+from poseformats.keypoints import scale_keypoints
 
 
 @dataclass

@@ -81,12 +81,12 @@ def make_pose_estimator(settings: MetricSettings, images: str | Path | None = No
         estimator.provenance.update(pose_estimator="synth", chosen_by=why)
         return estimator, ""
     try:
-        from pona_model.poses import PoseEstimator
+        from poseformats.estimate import PoseEstimator
 
         estimator = PoseEstimator(visibility=settings.pose_visibility)
     except ImportError as exc:
         return None, f"the offline pose estimator is unavailable: {exc}"
-    estimator.provenance = {"estimator": "pona_model.poses.PoseEstimator (mediapipe BlazePose full, "
+    estimator.provenance = {"estimator": "poseformats.estimate.PoseEstimator (mediapipe BlazePose full, "
                                          "model_complexity=1, mapped to OpenPose-18)",
                             "visibility": settings.pose_visibility, "pose_estimator": "photo", "chosen_by": why}
     return estimator, ""

@@ -195,7 +195,7 @@ def pose_metrics(t: Tallies, settings: MetricSettings, estimator: Any, reason: s
     own ceiling (the real target scored the same way)."""
     metrics: dict[str, Any] = {}
     info = getattr(estimator, "provenance", None) or (
-        {"estimator": "pona_model.poses.PoseEstimator (mediapipe BlazePose full, model_complexity=1, mapped to "
+        {"estimator": "poseformats.estimate.PoseEstimator (mediapipe BlazePose full, model_complexity=1, mapped to "
                       "OpenPose-18)", "visibility": settings.pose_visibility} if estimator is not None else None)
     for name, acc, gt in (("pckh", t.pck_est, "the pose estimator on the real target"),
                           ("pckh_gt", t.pck_gt, "the annotation keypoints of the target")):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from pona_model.pose import MASK_LIMBS, MISSING, N_JOINTS
+from poseformats.keypoints import MASK_LIMBS, MISSING, N_JOINTS
 
 HALF_WIDTH = 4.0
 RADIUS = 4.0

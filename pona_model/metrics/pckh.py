@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pona_model.pose import HEAD_JOINTS, JOINT_NAMES, MISSING, N_JOINTS
+from poseformats.keypoints import HEAD_JOINTS, JOINT_NAMES, MISSING, N_JOINTS
 
 ALPHA = 0.5
 MIN_HEAD_JOINTS = 2

@@ -21,7 +21,7 @@ import numpy as np
 
 from pona_model.metrics.pckh import PCKhAccumulator
 from pona_model.metrics.synth_pose_data import Crops, load_crops
-from pona_model.pose import MISSING
+from poseformats.keypoints import MISSING
 from runtime.config import entry_point, param, parse_config
 
 
@@ -41,7 +41,7 @@ def real_targets(root: str | os.PathLike, size: tuple[int, int], pairs: int = 0,
     as the generator's PairDataset makes them): those of the first ``pairs`` pairs (0: all), a target
     counted once per pair as the generator evaluations count it; or, with ``all_images``, every
     annotated test image (SynthMarket's junk and distractor crops included)."""
-    from pona_model.annotations import read_pairs
+    from poseformats.annotations import read_pairs
 
     root = Path(root)
     crops = load_crops(root / "bounding_box_test", root / "market-annotation-test.csv")
@@ -72,7 +72,7 @@ def make_estimator(kind: str) -> Any:
 
         return load_synth_estimator()
     if kind == "photo":
-        from pona_model.poses import PoseEstimator
+        from poseformats.estimate import PoseEstimator
 
         return PoseEstimator()
     raise ValueError(f"estimator={kind!r} is not synth or photo")

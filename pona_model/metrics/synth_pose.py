@@ -1,6 +1,6 @@
 """A small keypoint estimator for SynthMarket's 64 x 32 crops, so PCKh can tell generators apart there.
 
-The photo estimator (``pona_model.poses.PoseEstimator``, BlazePose) finds a person in few 64 x 32
+The photo estimator (``poseformats.estimate.PoseEstimator``, BlazePose) finds a person in few 64 x 32
 SynthMarket images: its ceiling on the real targets is 0.570, below what a good generator would need
 to show. This network is trained on the auxiliary identities' exact keypoints
 (``python -m pona_model.metrics.train_synth_pose``; never a test identity) and released as data in
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pona_model.pose import FLIP_PERMUTATION, MISSING, N_JOINTS
+from poseformats.keypoints import FLIP_PERMUTATION, MISSING, N_JOINTS
 
 RELEASE_NAME = "pose-synth"
 INPUT_SIZE = (64, 32)  # (H, W): the generator's size in the synth preset
@@ -162,7 +162,7 @@ class SynthPoseEstimator:
     def estimate_batch(self, images: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
         """``estimate`` for many images at once (one forward pass per 256)."""
         from pona_model.metrics.images import resize_rgb
-        from pona_model.poses import as_rgb_uint8
+        from poseformats.estimate import as_rgb_uint8
 
         checked = [as_rgb_uint8(im) for im in images]
         if not checked:

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pona_model.annotations import identity_of, read_annotations
 from pona_model.metrics.images import load_rgb, resize_rgb
-from pona_model.pose import FLIP_PERMUTATION, MISSING, scale_keypoints
+from poseformats.annotations import identity_of, read_annotations
+from poseformats.keypoints import FLIP_PERMUTATION, MISSING, scale_keypoints
 
 
 @dataclass

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from pona_model import pose
-from pona_model.pose import (
+from poseformats import keypoints
+from poseformats.keypoints import (
     FLIP_PERMUTATION,
     JOINT_NAMES,
     LIMBS,
@@ -32,7 +32,7 @@ def random_poses(batch: int, height: int, width: int, seed: int = 0) -> np.ndarr
 
 def test_vocabulary_is_consistent():
     assert len(JOINT_NAMES) == N_JOINTS == 18
-    assert JOINT_NAMES[pose.R_SHOULDER] == "Rsho" and JOINT_NAMES[pose.L_HIP] == "Lhip"
+    assert JOINT_NAMES[keypoints.R_SHOULDER] == "Rsho" and JOINT_NAMES[keypoints.L_HIP] == "Lhip"
     assert sorted(FLIP_PERMUTATION) == list(range(N_JOINTS))
     assert all(FLIP_PERMUTATION[FLIP_PERMUTATION[i]] == i for i in range(N_JOINTS))
     for i, j in enumerate(FLIP_PERMUTATION):
@@ -41,7 +41,7 @@ def test_vocabulary_is_consistent():
     assert len(LIMBS) == 19 and len(MASK_LIMBS) == 23
     assert all(0 <= a < N_JOINTS and 0 <= b < N_JOINTS for a, b in LIMBS + MASK_LIMBS)
     # Shoulder-to-ear edges join joints of the same side.
-    assert (pose.R_SHOULDER, pose.R_EAR) in LIMBS and (pose.L_SHOULDER, pose.L_EAR) in LIMBS
+    assert (keypoints.R_SHOULDER, keypoints.R_EAR) in LIMBS and (keypoints.L_SHOULDER, keypoints.L_EAR) in LIMBS
 
 
 def test_pose_map_values_at_hand_computed_points():
@@ -124,15 +124,15 @@ def test_scale_keypoints():
 
 def test_flip_keypoints():
     kp = np.full((18, 2), MISSING, dtype=np.int64)
-    kp[pose.NOSE] = (5, 30)
-    kp[pose.R_SHOULDER] = (20, 10)
-    kp[pose.L_HIP] = (60, 50)
+    kp[keypoints.NOSE] = (5, 30)
+    kp[keypoints.R_SHOULDER] = (20, 10)
+    kp[keypoints.L_HIP] = (60, 50)
     flipped = flip_keypoints(kp, 64)
-    assert flipped[pose.NOSE].tolist() == [5, 33]
-    assert flipped[pose.L_SHOULDER].tolist() == [20, 53] and flipped[pose.R_SHOULDER].tolist() == [-1, -1]
-    assert flipped[pose.R_HIP].tolist() == [60, 13]
+    assert flipped[keypoints.NOSE].tolist() == [5, 33]
+    assert flipped[keypoints.L_SHOULDER].tolist() == [20, 53] and flipped[keypoints.R_SHOULDER].tolist() == [-1, -1]
+    assert flipped[keypoints.R_HIP].tolist() == [60, 13]
     assert n_visible(flipped) == 3
-    assert kp[pose.NOSE].tolist() == [5, 30]  # input untouched
+    assert kp[keypoints.NOSE].tolist() == [5, 30]  # input untouched
     batch = random_poses(4, 128, 64, seed=1)
     np.testing.assert_array_equal(flip_keypoints(flip_keypoints(batch, 64), 64), batch)
     as_tensor = flip_keypoints(torch.from_numpy(batch), 64)
@@ -146,22 +146,22 @@ def test_flip_keypoints():
 def test_has_torso_and_n_visible():
     kp = np.zeros((18, 2), dtype=np.int32)
     assert has_torso(kp) and n_visible(kp) == 18
-    for joint in (pose.R_SHOULDER, pose.L_SHOULDER, pose.R_HIP, pose.L_HIP):
+    for joint in (keypoints.R_SHOULDER, keypoints.L_SHOULDER, keypoints.R_HIP, keypoints.L_HIP):
         broken = kp.copy()
         broken[joint, 1] = MISSING
         assert not has_torso(broken) and n_visible(broken) == 17
     head_only = np.full((18, 2), MISSING, dtype=np.int32)
-    head_only[pose.NOSE] = (3, 3)
+    head_only[keypoints.NOSE] = (3, 3)
     assert not has_torso(head_only) and n_visible(head_only) == 1
 
 
 def test_drawing():
     kp = np.full((18, 2), MISSING, dtype=np.int32)
-    kp[pose.NECK] = (10, 16)
-    kp[pose.R_HIP] = (40, 10)
+    kp[keypoints.NECK] = (10, 16)
+    kp[keypoints.R_HIP] = (40, 10)
     picture = draw_skeleton(kp, 64, 32)
     assert picture.shape == (64, 32, 3) and picture.dtype == np.uint8
-    neck_hip_colour = pose.limb_colours()[LIMBS.index((pose.NECK, pose.R_HIP))]
+    neck_hip_colour = keypoints.limb_colours()[LIMBS.index((keypoints.NECK, keypoints.R_HIP))]
     assert tuple(picture[25, 13]) == neck_hip_colour  # on the segment, between the joints
     assert tuple(picture[10, 16]) == (255, 255, 255)
     assert picture[60, 30].sum() == 0
@@ -170,4 +170,4 @@ def test_drawing():
     over = overlay_skeleton(image, torch.from_numpy(kp))
     assert tuple(over[25, 13]) == neck_hip_colour and tuple(over[60, 30]) == (100, 100, 100)
     assert (image == 100).all()
-    assert len(set(pose.limb_colours())) == len(LIMBS)
+    assert len(set(keypoints.limb_colours())) == len(LIMBS)

@@ -5,7 +5,7 @@ wheel); its 33 landmarks are mapped to OpenPose-18 and joints below the visibili
 written as -1. Resumable: images already in OUT are skipped, and OUT is rewritten atomically every
 ``chunk`` images, so an interrupted run loses at most one chunk and never leaves a corrupt file.
 
-    python -m pona_model.poses images=DIR out=ANNOTATIONS.csv workers=2
+    python -m poseformats.estimate images=DIR out=ANNOTATIONS.csv workers=2
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Protocol
 
 import numpy as np
 
-from pona_model.annotations import read_annotations, write_annotations
-from pona_model.pose import JOINT_NAMES, MISSING, N_JOINTS
+from poseformats.annotations import read_annotations, write_annotations
+from poseformats.keypoints import JOINT_NAMES, MISSING, N_JOINTS
 from runtime.config import entry_point, param, parse_config
-from runtime.images import IMAGE_EXTENSIONS, image_files  # noqa: F401 (IMAGE_EXTENSIONS: importable from here)
+from runtime.images import image_files
 
 N_LANDMARKS = 33
 NECK_FROM = (11, 12)  # BlazePose left / right shoulder: OpenPose's neck is their midpoint
@@ -305,7 +305,7 @@ def annotate_folder(images: str | Path, out: str | Path, *, estimator_factory: C
 # ----------------------------------------------------------------------------- command line
 
 @dataclass
-class PosesConfig:
+class EstimateConfig:
     images: str = param("", "folder of images to annotate (e.g. .../bounding_box_train)")
     out: str = param("", "annotation CSV to write, or to resume when it exists (PATN format)")
     workers: int = param(1, "processes, each with its own estimator (about 60-70 ms per crop per process)")
@@ -332,10 +332,10 @@ class EstimatorFactory:
         return PoseEstimator(visibility=self.visibility, upscale=self.upscale, canvas=self.canvas)
 
 
-@entry_point("python -m pona_model.poses")
+@entry_point("python -m poseformats.estimate")
 def main(argv: Sequence[str] | None = None) -> int:
-    prog = "python -m pona_model.poses"
-    cfg = parse_config(PosesConfig, argv, prog=prog, description=__doc__)
+    prog = "python -m poseformats.estimate"
+    cfg = parse_config(EstimateConfig, argv, prog=prog, description=__doc__)
     if not cfg.images or not cfg.out:
         print(f"{prog}: error: both images=DIR and out=ANNOTATIONS.csv are required (see --help)",
               file=sys.stderr)

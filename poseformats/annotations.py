@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pona_model.pose import MISSING, N_JOINTS, has_torso
+from poseformats.keypoints import MISSING, N_JOINTS, has_torso
 from runtime.atomic import atomic_write_text
 
 ANNOTATION_HEADER = "name:keypoints_y:keypoints_x"

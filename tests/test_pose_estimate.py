@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pona_model import poses
-from pona_model.annotations import read_annotations
-from pona_model.pose import JOINT_NAMES, MISSING, N_JOINTS
-from pona_model.poses import (
+from poseformats import estimate
+from poseformats.annotations import read_annotations
+from poseformats.estimate import (
     AnnotateReport,
     PoseEstimator,
     annotate_folder,
@@ -22,6 +21,7 @@ from pona_model.poses import (
     from_canvas,
     make_canvas,
 )
+from poseformats.keypoints import JOINT_NAMES, MISSING, N_JOINTS
 
 # BlazePose landmark index behind each OpenPose joint, written by name (the module keeps it by index).
 EXPECTED_SOURCE = {
@@ -183,13 +183,13 @@ def test_worker_start_failure_reaches_the_caller(folder: Path, tmp_path: Path) -
 
 
 def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert poses.main([f"images={tmp_path}"]) == 2
+    assert estimate.main([f"images={tmp_path}"]) == 2
     assert "out=ANNOTATIONS.csv are required" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
-        poses.main([f"images={tmp_path}", "out=a.csv", "workers=0"])
+        estimate.main([f"images={tmp_path}", "out=a.csv", "workers=0"])
     assert info.value.code == 2 and "workers and chunk must be >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
-        poses.main(["--help"])
+        estimate.main(["--help"])
     assert info.value.code == 0 and "visibility=0.5" in capsys.readouterr().out
 
 
@@ -199,7 +199,7 @@ def test_missing_extra_message(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
         monkeypatch.setitem(sys.modules, name, None)  # import now fails as if not installed
     with pytest.raises(ImportError, match=r"pip install -e '\.\[pose\]'"):
         PoseEstimator()
-    assert poses.main([f"images={tmp_path}", f"out={tmp_path / 'a.csv'}"]) == 2
+    assert estimate.main([f"images={tmp_path}", f"out={tmp_path / 'a.csv'}"]) == 2
     assert "pip install -e '.[pose]'" in capsys.readouterr().err
     assert not (tmp_path / "a.csv").exists()
 
@@ -232,7 +232,7 @@ def test_real_estimator_on_synthmarket(estimator: PoseEstimator, tmp_path: Path)
     in 68 / 75 crops; of the joints found where the truth has one, 59 % within 5 px (front views
     88 %: back and side views come out left/right swapped); 50 % of all true joints within 5 px,
     69 % when a whole-image left/right swap is forgiven. The bounds leave room for other CPUs."""
-    from pona_model.pose import FLIP_PERMUTATION
+    from poseformats.keypoints import FLIP_PERMUTATION
     from synthmarket import SynthMarketConfig, generate_synthmarket
 
     cfg = SynthMarketConfig(seed=0, n_train_ids=6, n_test_ids=1, n_distractors=0, n_junk=0, test_pairs=0,
