@@ -25,9 +25,10 @@ the JSON files it leaves are rewritten the same way before it is recorded: nothi
 cache names the machine's absolute path of it.
 
 Verify on reuse: ``done.json`` records every output file's size and SHA-256 (``stage_files``). Before a
-recorded stage is reused its sizes are compared, and the hashes of its checkpoints (every hash with
-``check="full"``); a file that differs is logged in one line, removed, and the stage is redone (it
-resumes, so only what was lost is made again). Records of an older format (no sizes) are redone too.
+recorded stage is reused every hash is compared (``check="full"``, the default: a bit flip in an image
+keeps its size; ``check="size"`` compares sizes and the checkpoints' hashes only); a file that differs is
+logged in one line, removed, and the stage is redone (it resumes, so only what was lost is made again).
+Records of an older format (no sizes) are redone too.
 
 A full disk (``ENOSPC``) while a stage runs is one line naming the folder, the free space there and what
 the stage needs; the stage is not recorded, its partial outputs stay, and the rerun resumes.
@@ -190,9 +191,10 @@ def _read_done(folder: Path, root: Path) -> dict[str, Any] | None:
 
 
 def _reusable(folder: Path, root: Path, name: str, check: str, repair: bool) -> dict[str, Any] | None:
-    """The stage's record if its outputs are as recorded (sizes; checkpoint hashes; every hash under
-    ``check="full"``), else None. With ``repair`` (under the folder's lock) the reason is logged in one
-    line, and the record and the damaged files are removed, so the stage resumes and makes them again."""
+    """The stage's record if its outputs are as recorded (every hash under ``check="full"``; sizes and
+    checkpoint hashes under ``check="size"``), else None. With ``repair`` (under the folder's lock) the
+    reason is logged in one line, and the record and the damaged files are removed, so the stage resumes
+    and makes them again."""
     record = _read_done(folder, root)
     if record is None:
         return None
@@ -224,11 +226,11 @@ class InputChanged(ValueError):
 
 def run_stage(cache_root: str | Path, name: str, key: str, inputs: dict[str, Any],
               body: Callable[[Path], dict[str, Any]],
-              verify: Callable[[dict[str, Any]], None] | None = None, check: str = "size",
+              verify: Callable[[dict[str, Any]], None] | None = None, check: str = "full",
               stale: Callable[[dict[str, Any]], str | None] | None = None) -> StageResult:
     """Run ``body(folder)`` unless stage ``name`` with fingerprint ``key`` (see ``fingerprint``) is
-    already done and its outputs are as recorded (``check``: ``size`` compares sizes and checkpoint
-    hashes, ``full`` every hash); ``body`` returns a JSON-able result (paths as strings) that later
+    already done and its outputs are as recorded (``check``: ``full`` compares every hash, ``size``
+    sizes and checkpoint hashes); ``body`` returns a JSON-able result (paths as strings) that later
     stages read; ``inputs`` is recorded beside it to say what the fingerprint covered; ``verify(result)``
     raises when the outputs are incomplete (a count that does not match), so the stage is not recorded;
     ``stale(result)`` says why a recorded result over inputs outside the run folder (a user's dataset)

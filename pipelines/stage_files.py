@@ -1,8 +1,12 @@
 """What a finished stage wrote, recorded so that its reuse can be checked: every file of the stage
-folder with its size and SHA-256, every link with its target. A later run compares the sizes before it
-reuses the stage (cheap: one ``stat`` a file), and the hashes of the checkpoints, where a half-copied or
-bit-flipped file would otherwise load as garbage or fail deep in a later stage; ``verify=full`` compares
-every hash. A file that differs is damage, never silently used: the stage runner redoes the stage.
+folder with its size and SHA-256, every link with its target. A later run compares every hash before it
+reuses the stage (``verify=full``, the default): a bit flip keeps a file's size, and a flipped pixel or
+CSV digit would otherwise be used silently. It costs little next to a stage: on a p = 0.2 sweep's
+folders (``runs/regime``) at most 0.15 s a stage beyond the checkpoints (6,694 images, 22 MB, page
+cache warm).
+``verify=size`` compares sizes (one ``stat`` a file) and only the checkpoints' hashes, where a half-copied
+or bit-flipped file would load as garbage or fail deep in a later stage. A file that differs is damage,
+never silently used: the stage runner redoes the stage.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from runtime.checkpoint import file_sha256
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
-CHECKS = ("size", "full")  # the pipeline's verify= choices
+CHECKS = ("full", "size")  # the pipeline's verify= choices, the default first
 
 
 def _walk(folder: Path, skip: Collection[str]) -> Iterator[os.DirEntry[str]]:
@@ -56,9 +60,9 @@ def hashed(name: str, check: str) -> bool:
     return check == "full" or name.endswith(CHECKPOINT_SUFFIXES)
 
 
-def damage(folder: Path, files: dict[str, dict[str, Any]], check: str = "size") -> list[tuple[str, str]]:
+def damage(folder: Path, files: dict[str, dict[str, Any]], check: str = "full") -> list[tuple[str, str]]:
     """``(relative path, how it differs)`` for each recorded output that is gone, has another size, points
-    elsewhere, or (checkpoints; every file under ``check="full"``) has another SHA-256."""
+    elsewhere, or has another SHA-256 (every file under ``check="full"``; checkpoints only under ``"size"``)."""
     found = []
     for name, want in files.items():
         path = folder / name
