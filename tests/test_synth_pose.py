@@ -128,3 +128,28 @@ def test_pipeline_pose_estimator_key_reaches_the_evaluation_stage():
     assert list(chosen.values()) == ["synth", "photo", "photo", "synth"]
     default, photo = (evaluate_generator.inputs(load_pipeline_config(*o)) for o in ((), ("pose_estimator=photo",)))
     assert default["pose_estimator"] == "synth" and photo["pose_estimator"] == "photo"  # so the fingerprints differ
+
+
+def test_a_damaged_release_refuses_the_pipeline_before_any_stage(tmp_path, monkeypatch, capsys):
+    """Defect: a truncated or altered releases/pose-synth made the generator evaluation skip PCKh, record
+    itself and exit 0; the same record was reused after the file was restored."""
+    from pipelines.run import main as run_main
+
+    releases = Path(shutil.copytree(RELEASES_DIR / RELEASE_NAME, tmp_path / "releases" / RELEASE_NAME)).parent
+    weights = releases / RELEASE_NAME / verify_release(RELEASE_NAME, releases).path.name
+    monkeypatch.setenv("PONA_RELEASES", str(releases))
+    for damage, says in (("truncate", "(truncated or replaced)"), ("alter", "(altered)")):
+        data = bytearray((RELEASES_DIR / RELEASE_NAME / weights.name).read_bytes())
+        if damage == "truncate":
+            data = data[: len(data) // 2]
+        else:
+            data[len(data) // 2] ^= 1
+        weights.write_bytes(bytes(data))
+        out = tmp_path / f"out-{damage}"
+        assert run_main(["preset=smoke", f"out={out}"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("python -m pipelines.run: error: pose_estimator=auto (PCKh's "
+                                                         f"estimator): released weights {weights} ")
+        assert says in err and f"restore it with `git checkout -- {weights}`" in err
+        assert err.rstrip().endswith("or score PCKh with the photo estimator: pose_estimator=photo")
+        assert not out.exists()  # nothing ran

@@ -41,6 +41,22 @@ def pose_estimator(cfg: PipelineConfig) -> str:
     return "synth" if cfg.data.dataset == "synthmarket" else "photo"
 
 
+def check(cfg: PipelineConfig) -> None:
+    """The synth estimator's release is verified before any stage runs. Later would be too late: a
+    truncated or altered releases/pose-synth made the evaluation skip PCKh and still be recorded, so the
+    run exited 0 without it and a rerun with the file restored reused that record."""
+    if pose_estimator(cfg) != "synth":
+        return
+    from pona_model.metrics.synth_pose import RELEASE_NAME  # here: only a run that scores PCKh needs them
+    from runtime.releases import ReleaseError, verify_release
+
+    try:
+        verify_release(RELEASE_NAME)
+    except ReleaseError as exc:
+        raise ReleaseError(f"pose_estimator={cfg.pose_estimator} (PCKh's estimator): {exc}; or score PCKh with "
+                           "the photo estimator: pose_estimator=photo") from exc
+
+
 def inputs(cfg: PipelineConfig) -> dict[str, Any]:
     # RESULT_FORMAT: a change in what the scores are (a metric added, another library) reruns the stage.
     return {"pairs": cfg.evaluate_pairs, "pose_control": True, "metrics": RESULT_FORMAT, "baselines": "identity",
