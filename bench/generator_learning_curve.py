@@ -38,7 +38,7 @@ import torch
 from bench_common import stacked_pairs, write_csv
 from PIL import Image
 
-from pona_model.checkpoint import GENERATOR_FORMAT, load_checkpoint
+from pona_model.checkpoint_tags import GENERATOR_FORMAT
 from pona_model.inference import LoadedGenerator
 from pona_model.metrics.masks import apply_mask, body_mask
 from pona_model.metrics.pckh import PCKhAccumulator
@@ -50,6 +50,7 @@ from pona_model.train_config import load_train_config
 from pona_model.trainer import Trainer
 from poseformats.annotations import read_annotations, read_pairs
 from poseformats.keypoints import draw_skeleton
+from runtime.checkpoint import load_checkpoint
 from runtime.device import torch_threads
 
 # The recipes. "paper": the synth preset as it stands (the paper's dynamics at the CPU size: gates

@@ -7,7 +7,7 @@ input size and batch (``--preset synth``: 64 x 32, batch 16, the default run's).
 The variants are timed in interleaved rounds (one step of each per round, median over rounds), so
 a machine shared with other work slows them alike and the printed ratios stay meaningful; never read
 the absolute times alone. The code path is the trainer's: ``reid.model.build_model``,
-``build_optimizer`` (fused SGD), ``pona_model.device.autocast`` and ``reid.features.flip_sum_features``.
+``build_optimizer`` (fused SGD), ``runtime.device.autocast`` and ``reid.features.flip_sum_features``.
 
     python bench/reid_step.py                                   # CPU, synth preset, 1 thread
     python bench/reid_step.py --threads 2 --rounds 10

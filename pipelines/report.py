@@ -12,8 +12,8 @@ from pipelines.graph import Stage
 from pipelines.methods import evaluation, trainings
 from pipelines.provenance import provenance
 from pipelines.stage_cache import StageResult
-from pona_model.atomic import atomic_write_text
-from pona_model.cli import to_dict
+from runtime.atomic import atomic_write_text
+from runtime.config import to_dict
 from runtime.portable import relative
 
 

@@ -14,7 +14,7 @@ and of its inputs' fingerprints, so
 Safety: a stage runs under an exclusive lock on its folder (``fcntl.flock`` on ``.lock``), so a
 second run of the same stage waits and then reuses the first one's result instead of writing into
 the same folder; ``done.json`` is written only after the outputs the result names exist and the
-stage's own ``verify`` passed; temporary files a killed run left (``pona_model.atomic``'s
+stage's own ``verify`` passed; temporary files a killed run left (``runtime.atomic``'s
 ``.NAME.*.tmp``) are removed when the stage resumes; paths inside the cache are stored relative to
 the cache root (``@cache/...``), so a run folder can be moved; files are fingerprinted by their
 content (``file_digest``), never their size alone.
@@ -170,7 +170,7 @@ def folder_lock(folder: Path) -> Iterator[None]:
 
 
 def remove_orphans(folder: Path) -> int:
-    """Delete the temporary files (``.NAME.*.tmp``, see ``pona_model.atomic``) a killed run left in
+    """Delete the temporary files (``.NAME.*.tmp``, see ``runtime.atomic``) a killed run left in
     its own stage folder; called under the folder's lock, so no live writer owns them."""
     removed = 0
     for path in folder.rglob(".*.tmp"):

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pona_model.authors_checkpoint import LayoutError, to_authors
-from pona_model.checkpoint import GENERATOR_FORMAT, CheckpointError, load_checkpoint, save_checkpoint
+from pona_model.checkpoint_tags import GENERATOR_FORMAT
+from runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from runtime.config import entry_point, param, parse_config
 
 PROG = "python -m pona_model.export_checkpoint"

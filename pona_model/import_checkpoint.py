@@ -31,17 +31,17 @@ import torch
 from torch import Tensor
 
 from pona_model.authors_checkpoint import Converted, LayoutError, from_authors
-from pona_model.checkpoint import (
+from pona_model.checkpoint_tags import GENERATOR_FORMAT
+from pona_model.generator import ARCHS
+from pona_model.models import build_discriminators, build_generator
+from pona_model.train_config import PRESETS_DIR, TrainConfig
+from runtime.checkpoint import (
     FORMAT_VERSION,
-    GENERATOR_FORMAT,
     CheckpointError,
     file_sha256,
     save_checkpoint,
     unreadable_reason,
 )
-from pona_model.generator import ARCHS
-from pona_model.models import build_discriminators, build_generator
-from pona_model.train_config import PRESETS_DIR, TrainConfig
 from runtime.config import ConfigError, build, entry_point, parse_config, resolve, to_dict
 
 PROG = "python -m pona_model.import_checkpoint"

@@ -14,18 +14,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pona_model.checkpoint import (
-    GENERATOR_FORMAT,
-    GENERATOR_RELEASE_FORMAT,
-    CheckpointError,
-    file_sha256,
-    load_checkpoint,
-)
+from pona_model.checkpoint_tags import GENERATOR_FORMAT, GENERATOR_RELEASE_FORMAT
 from pona_model.generator import GeneratorConfig, generator_pose_pair
 from pona_model.models import build_generator
 from pona_model.release_spec import resolve_release
 from pona_model.sample_grid import to_uint8
 from poseformats.keypoints import scale_keypoints
+from runtime.checkpoint import CheckpointError, file_sha256, load_checkpoint
 from runtime.config import ConfigError, build
 from runtime.device import autocast, precision_name, resolve_device, resolve_precision
 

@@ -1,7 +1,8 @@
 """Condition/target image pairs with their keypoints, for training and testing the generator.
 
 Pose maps are not made here: the trainer builds them for the whole batch on its device with
-``pose.pose_maps``, which is cheaper than shipping 36 x H x W floats per item through workers.
+``poseformats.keypoints.pose_maps``, which is cheaper than shipping 36 x H x W floats per item through
+workers.
 """
 
 from __future__ import annotations

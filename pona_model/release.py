@@ -33,15 +33,9 @@ from typing import Any
 
 import torch
 
-from pona_model.checkpoint import (
-    FORMAT_VERSION,
-    GENERATOR_FORMAT,
-    GENERATOR_RELEASE_FORMAT,
-    CheckpointError,
-    file_sha256,
-    load_checkpoint,
-)
+from pona_model.checkpoint_tags import GENERATOR_FORMAT, GENERATOR_RELEASE_FORMAT
 from runtime.atomic import atomic_write_bytes
+from runtime.checkpoint import FORMAT_VERSION, CheckpointError, file_sha256, load_checkpoint
 from runtime.config import entry_point
 from runtime.releases import MANIFEST, Release, check_name, releases_root, verify_release, write_manifest
 

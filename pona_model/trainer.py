@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from pona_model.checkpoint import GENERATOR_FORMAT, CheckpointError
+from pona_model.checkpoint_tags import GENERATOR_FORMAT
 from pona_model.generator import generator_pose_maps, generator_pose_pair
 from pona_model.history_pool import HistoryPool
 from pona_model.losses import (
@@ -37,6 +37,7 @@ from pona_model.sample_grid import save_sample_grid
 from pona_model.train_config import TrainConfig
 from poseformats.annotations import read_annotations, read_pairs
 from runtime import config as runtime_config
+from runtime.checkpoint import CheckpointError
 from runtime.config import to_dict
 from runtime.device import autocast, loader_context
 from runtime.errors import TrainingDiverged

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pona_model.authors_checkpoint import LayoutError, to_authors
-from pona_model.checkpoint import GENERATOR_FORMAT, CheckpointError, load_checkpoint
+from pona_model.checkpoint_tags import GENERATOR_FORMAT
 from pona_model.export_checkpoint import export
 from pona_model.export_checkpoint import main as export_main
 from pona_model.import_checkpoint import convert, imported_state, read_state_dict
@@ -20,6 +20,7 @@ from pona_model.import_checkpoint import main as import_main
 from pona_model.models import build_discriminators, build_generator
 from pona_model.train_config import TrainConfig, load_train_config
 from pona_model.trainer import CHECKPOINT_NAME, Trainer
+from runtime.checkpoint import CheckpointError, load_checkpoint
 from tests.conftest import TINY_TRAIN
 
 DATA = Path(__file__).parent / "fixtures"

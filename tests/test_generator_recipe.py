@@ -9,12 +9,13 @@ import json
 import pytest
 import torch
 
-from pona_model.checkpoint import GENERATOR_FORMAT, load_checkpoint
+from pona_model.checkpoint_tags import GENERATOR_FORMAT
 from pona_model.generator import Generator, GeneratorConfig, generator_pose_maps
 from pona_model.inference import load_generator
 from pona_model.train_config import load_train_config
 from pona_model.trainer import Trainer, body_weighted_l1, generator_param_groups
 from poseformats.keypoints import pose_maps
+from runtime.checkpoint import load_checkpoint
 from runtime.device import cpu_has_bf16, resolve_precision
 from tests.test_trainer import tiny_config
 

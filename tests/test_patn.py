@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from pona_model.checkpoint import GENERATOR_FORMAT, load_checkpoint
+from pona_model.checkpoint_tags import GENERATOR_FORMAT
 from pona_model.generator import Generator, GeneratorConfig
 from pona_model.inference import load_generator
 from pona_model.models import build_discriminators, build_generator
@@ -18,6 +18,7 @@ from pona_model.patn import PATBlock, PATNGenerator
 from pona_model.summary import main as summary_main
 from pona_model.train_config import DiscriminatorConfig, load_train_config
 from pona_model.trainer import CHECKPOINT_NAME, LOG_NAME, Trainer
+from runtime.checkpoint import load_checkpoint
 from runtime.config import to_dict
 from tests.conftest import TINY_TRAIN
 

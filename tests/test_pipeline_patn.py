@@ -14,8 +14,9 @@ from pipelines.graph import build_stages, checks
 from pipelines.run import main as run_main
 from pipelines.run import run_pipeline
 from pipelines.sweep import paired_gains
-from pona_model.checkpoint import GENERATOR_FORMAT, load_checkpoint
+from pona_model.checkpoint_tags import GENERATOR_FORMAT
 from pona_model.train_config import load_train_config
+from runtime.checkpoint import load_checkpoint
 from runtime.config import ConfigError, to_dict
 
 TABLE_VI = "methods=none,patn,pona,copy"

@@ -18,7 +18,7 @@ from pipelines.graph import build_stages
 from pipelines.run import main as run_main
 from pipelines.run import run_pipeline
 from pipelines.stage_cache import DONE
-from pona_model.checkpoint import FORMAT_VERSION, GENERATOR_FORMAT, GENERATOR_RELEASE_FORMAT, save_checkpoint
+from pona_model.checkpoint_tags import GENERATOR_FORMAT, GENERATOR_RELEASE_FORMAT
 from pona_model.generator import GeneratorConfig
 from pona_model.inference import load_generator
 from pona_model.models import build_generator
@@ -26,7 +26,7 @@ from pona_model.release import WEIGHTS, last_metrics, make_release, training_sec
 from pona_model.release import main as release_main
 from pona_model.train_config import TrainConfig, load_train_config
 from pona_model.trainer import CHECKPOINT_NAME, Trainer
-from runtime.checkpoint import file_sha256
+from runtime.checkpoint import FORMAT_VERSION, file_sha256, save_checkpoint
 from runtime.config import resolve, to_dict
 from runtime.releases import MANIFEST, ROOT_ENV, ReleaseError, verify_release
 from tests.conftest import TINY_TRAIN, _person_keypoints, make_pair_data

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pona_model.checkpoint import GENERATOR_FORMAT, CheckpointError, load_checkpoint
+from pona_model.checkpoint_tags import GENERATOR_FORMAT
 from pona_model.losses import MissingWeightsError, PerceptualLoss
 from pona_model.train_config import PRESETS_DIR, TrainConfig, load_train_config
 from pona_model.trainer import (
@@ -19,6 +19,7 @@ from pona_model.trainer import (
     TrainingDiverged,
     linear_decay,
 )
+from runtime.checkpoint import CheckpointError, load_checkpoint
 from tests.conftest import TINY_TRAIN
 
 TINY = TINY_TRAIN
@@ -113,7 +114,7 @@ def test_corrupt_foreign_and_mismatched_checkpoints_are_named(pair_data, tmp_pat
 
 
 def test_missing_data_names_the_path_and_the_fix(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"data\.images = .*python -m reid\.synthmarket"):
+    with pytest.raises(FileNotFoundError, match=r"data\.images = .*python -m synthmarket"):
         Trainer(tiny_config(tmp_path / "nowhere", tmp_path / "run"))
 
 

@@ -13,7 +13,6 @@ from typing import Any
 from pipelines import methods
 from pipelines.config import PipelineConfig, effective_precision, generator_seed, generator_view
 from pipelines.stages import Instance
-from pona_model.atomic import atomic_write_text
 from pona_model.evaluate import evaluate_folder
 from pona_model.evaluation.settings import RESULT_FORMAT, MetricSettings
 from pona_model.generate import generate_pairs
@@ -21,6 +20,7 @@ from pona_model.inference import load_generator
 from pona_model.metrics.pose_control import pose_control
 from pona_model.pair_dataset import PairDataset
 from poseformats.annotations import read_annotations, read_pairs, write_pairs
+from runtime.atomic import atomic_write_text
 
 IDENTITY_METRICS = ("ssim", "mask_ssim", "psnr", "l1")
 

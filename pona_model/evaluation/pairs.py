@@ -12,7 +12,8 @@ import pandas as pd
 
 from pona_model.evaluation.settings import EvaluationError
 from pona_model.generate import output_name
-from pona_model.metrics.images import IMAGE_SUFFIXES, VIS_SUFFIX, list_images
+from pona_model.metrics.images import VIS_SUFFIX, list_images
+from runtime.images import IMAGE_EXTENSIONS
 
 
 @dataclass
@@ -61,7 +62,7 @@ def find_pairs(generated: Path | None, annotations: dict[str, np.ndarray], pairs
             continue
         if p.name.endswith(VIS_SUFFIX):
             strips[p.name[: -len(VIS_SUFFIX)]] = p
-        elif p.suffix.lower() in IMAGE_SUFFIXES:
+        elif p.suffix.lower() in IMAGE_EXTENSIONS:
             files.setdefault(p.stem, p)
     if fmt == "auto":
         fmt = "images" if files else "vis"

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from runtime.images import IMAGE_EXTENSIONS as IMAGE_SUFFIXES
+from runtime.images import IMAGE_EXTENSIONS
 
 VIS_SUFFIX = "_vis.jpg"
 VIS_PANELS = 5  # condition | condition pose | target | target pose | generated
 VIS_CONDITION, VIS_TARGET, VIS_GENERATED = 0, 2, 4
 RESIZE_DESCRIPTION = ("PIL bicubic on 8-bit RGB (Pillow's resize, antialiased when shrinking), "
-                      "result rounded to uint8; keypoints scaled by pose.scale_keypoints")
+                      "result rounded to uint8; keypoints scaled by poseformats.keypoints.scale_keypoints")
 
 
 def load_rgb(path: str | os.PathLike) -> np.ndarray:
@@ -58,4 +58,4 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder {folder} does not exist")
     return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.endswith(VIS_SUFFIX))
+                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.endswith(VIS_SUFFIX))

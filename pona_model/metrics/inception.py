@@ -36,10 +36,11 @@ from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics
 from torch_fidelity.metric_isc import isc_features_to_metric
 from torch_fidelity.metric_kid import kid_features_to_metric
 
-from pona_model.metrics.weights import MetricNetwork, absent_reason, find_weights, load_state_dict
+from pona_model.metrics.weights import MetricNetwork
 from runtime.atomic import atomic_path
 from runtime.checkpoint import file_sha256
 from runtime.errors import MissingWeightsError
+from runtime.weights import absent_reason, find_weights, load_state_dict
 
 log = logging.getLogger(__name__)
 

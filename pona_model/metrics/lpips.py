@@ -25,15 +25,10 @@ import lpips as lpips_package
 import numpy as np
 import torch
 
-from pona_model.metrics.weights import (
-    MetricNetwork,
-    absent_reason,
-    find_weights,
-    hub_checkpoints_dir,
-    load_state_dict,
-)
+from pona_model.metrics.weights import MetricNetwork
 from runtime.checkpoint import file_sha256
 from runtime.errors import MissingWeightsError
+from runtime.weights import absent_reason, find_weights, hub_checkpoints_dir, load_state_dict
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 LPIPS_HEAD_FILES = ("lpips_alex_v0.1.pth", "alex.pth")

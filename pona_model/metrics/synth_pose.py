@@ -9,8 +9,8 @@ to show. This network is trained on the auxiliary identities' exact keypoints
 
 Images of another size are resized to 64 x 32 the way the generator's PairDataset does (PIL bicubic)
 and the keypoints are mapped back to the image's frame. Coordinates are continuous in the pixel-centre
-frame inside (pixel i has centre i) and rounded half up on the way out, as ``pose.scale_keypoints``
-rounds annotations.
+frame inside (pixel i has centre i) and rounded half up on the way out, as
+``poseformats.keypoints.scale_keypoints`` rounds annotations.
 """
 
 from __future__ import annotations

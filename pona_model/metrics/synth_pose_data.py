@@ -4,7 +4,8 @@ jitter, blur and noise like SynthMarket's cameras and a blurry generator).
 
 Keypoints here are continuous (y, x) in the pixel-centre frame (pixel i has centre i). An annotation
 y at 128 x 64 is the pixel holding the joint, so its centre is y; at 64 x 32 the same point is
-(y + 0.5) / 2 - 0.5, and rounding it half up gives exactly ``pose.scale_keypoints``' annotation.
+(y + 0.5) / 2 - 0.5, and rounding it half up gives exactly the annotation
+``poseformats.keypoints.scale_keypoints`` gives.
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
-"""The metric networks' common base; finding their weight files is ``runtime.weights`` (re-exported
-here: a configured file must exist, an unconfigured one is looked up in the torch hub cache, and when it
-is not there the metric is reported as skipped)."""
+"""The metric networks' common base. Finding their weight files is ``runtime.weights``: a configured file
+must exist, an unconfigured one is looked up in the torch hub cache, and when it is not there the metric
+is reported as skipped."""
 
 from __future__ import annotations
 
 from torch import nn
-
-from runtime.weights import (  # noqa: F401
-    MissingWeightsError,
-    absent_reason,
-    find_weights,
-    hub_checkpoints_dir,
-    load_state_dict,
-)
 
 
 class MetricNetwork(nn.Module):
