@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class EvaluateConfig:
+class ReidEvaluateConfig:
     checkpoint: str = param("runs/reid/checkpoint.pt", "checkpoint written by python -m reid.train")
     root: str = param("", "Market-layout folder with query/ and bounding_box_test/; empty = the training "
                       "root recorded in the checkpoint")
@@ -169,7 +169,7 @@ def evaluate_checkpoint(checkpoint: str | Path, root: str | Path | None = None, 
 @entry_point("python -m reid.evaluate")
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    cfg = parse_config(EvaluateConfig, argv, prog="python -m reid.evaluate", description=__doc__)
+    cfg = parse_config(ReidEvaluateConfig, argv, prog="python -m reid.evaluate", description=__doc__)
     out = cfg.out or str(Path(cfg.checkpoint).parent / "evaluation.json")
     try:
         result = evaluate_checkpoint(cfg.checkpoint, cfg.root or None, ap=cfg.ap, flip=cfg.flip,

@@ -79,7 +79,7 @@ def synthesised_names(config: ReidTrainConfig) -> frozenset[str]:
     return frozenset(table.loc[table["source"] != "real", "name"].astype(str))
 
 
-def fingerprint(table: pd.DataFrame) -> str:
+def training_set_digest(table: pd.DataFrame) -> str:
     """Content of a training set (file names, identities, cameras), to refuse resuming on another."""
     names = [Path(p).name for p in table["path"]]
     rows = sorted(f"{n},{int(i)},{int(c)}" for n, i, c in zip(names, table["identity"], table["camera"]))
@@ -112,7 +112,7 @@ class ReidTrainer:
         self.memory_format = self.run.memory_format
 
         table = training_table(config)
-        self.fingerprint = fingerprint(table)
+        self.training_set_digest = training_set_digest(table)
         self._table_size = (len(table), int(table.loc[table["identity"] > 0, "identity"].nunique()))
         ckpt = self.run.checkpoint_path
         state = self.run.existing()
@@ -194,7 +194,7 @@ class ReidTrainer:
             "steps_in_epoch": self._steps_in_epoch, "epoch_tally": tally, "data_order": DATA_ORDER_VERSION,
             "finished": self.finished, "weights_init": self.weights_init,
             "n_classes": self.n_classes, "identities": [int(i) for i in self.dataset.identities],
-            "train_images": len(self.dataset), "train_fingerprint": self.fingerprint,
+            "train_images": len(self.dataset), "train_fingerprint": self.training_set_digest,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "last_epoch": dict(self.last_epoch_record), "torch_version": str(torch.__version__),
@@ -215,7 +215,7 @@ class ReidTrainer:
                 f"{source} was trained with re-ID data order {order} and this code draws order {DATA_ORDER_VERSION} "
                 "(reid/data_order.py), so it cannot continue that run exactly: use another out=, or delete "
                 f"{source.parent} to start over.")
-        if state["train_fingerprint"] != self.fingerprint:
+        if state["train_fingerprint"] != self.training_set_digest:
             n_images, n_ids = self._table_size
             raise CheckpointError(
                 f"{source} was trained on another training set ({state['train_images']} images, "

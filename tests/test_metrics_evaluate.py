@@ -1,4 +1,4 @@
-"""``evaluate_folder`` and ``python -m pona_model.evaluate`` end to end on tiny generated data.
+"""``evaluate_folder`` and ``python -m pona_model.evaluation`` end to end on tiny generated data.
 
 Inception, LPIPS and the pose estimator are replaced by TEST STAND-INS (tests/metrics_stand_ins.py):
 randomly initialised small networks and a lookup-table estimator. Their numbers are meaningless; the
@@ -15,14 +15,10 @@ import pytest
 from PIL import Image
 
 from pona_model.comparison import SheetBlock, comparison_grid, pose_sheet
-from pona_model.evaluate import (
-    ALL_METRICS,
-    EvaluationError,
-    MetricSettings,
-    evaluate_folder,
-    format_table,
-    main,
-)
+from pona_model.evaluation.__main__ import main
+from pona_model.evaluation.folder import evaluate_folder
+from pona_model.evaluation.report import format_table
+from pona_model.evaluation.settings import ALL_METRICS, EvaluationError, MetricSettings
 from pona_model.generate import output_name
 from pona_model.metrics.masks import apply_mask, body_mask
 from pona_model.metrics.pixel import psnr
@@ -210,12 +206,12 @@ def test_command_line(scored, tmp_path, capsys):
 
 
 def test_checkpoint_is_generated_then_scored(trained, pair_data, tmp_path):
-    from pona_model.evaluate import evaluate_checkpoint
+    from pona_model.evaluation.from_checkpoint import evaluate_generator
 
     settings = MetricSettings(include=["ssim", "psnr"], max_pairs=5)
     args = (trained, pair_data / "bounding_box_train", pair_data / "market-annotation-train.csv",
             pair_data / "market-pairs-train.csv", tmp_path / "gen")
-    result = evaluate_checkpoint(*args, settings=settings, progress=False, grid_pairs=0, sheet_conditions=0)
+    result = evaluate_generator(*args, settings=settings, progress=False, grid_pairs=0, sheet_conditions=0)
     assert result["provenance"]["iteration"] == 2 and len(result["provenance"]["sha256"]) == 64
     assert result["pairs"]["used"] == 5 and result["pairs"]["found"] == len(read_pairs(args[3]))
     assert len(list((tmp_path / "gen").glob("*___*.png"))) == 5  # only the scored pairs are generated
@@ -223,7 +219,7 @@ def test_checkpoint_is_generated_then_scored(trained, pair_data, tmp_path):
     marker = tmp_path / "gen" / "generator.json"
     marker.write_text(json.dumps({"sha256": "another checkpoint"}))
     with pytest.raises(EvaluationError, match="another checkpoint"):  # never score stale images
-        evaluate_checkpoint(*args, settings=settings, progress=False)
+        evaluate_generator(*args, settings=settings, progress=False)
 
 
 def test_comparison_pictures_layout():

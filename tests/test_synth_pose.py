@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.config import load_pipeline_config
 from pipelines.stages import evaluate_generator
-from pona_model.evaluate import evaluate_folder
+from pona_model.evaluation.folder import evaluate_folder
 from pona_model.evaluation.networks import pose_estimator_kind
 from pona_model.evaluation.settings import MetricSettings
 from pona_model.metrics.pose_ceiling import pckh_on_crops, real_targets

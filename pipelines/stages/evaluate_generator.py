@@ -13,7 +13,7 @@ from typing import Any
 from pipelines import methods
 from pipelines.config import PipelineConfig, effective_precision, generator_seed, generator_view
 from pipelines.stages import Instance
-from pona_model.evaluate import evaluate_folder
+from pona_model.evaluation.folder import evaluate_folder
 from pona_model.evaluation.settings import RESULT_FORMAT, MetricSettings
 from pona_model.generate import generate_pairs
 from pona_model.inference import load_generator

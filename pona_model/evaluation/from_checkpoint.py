@@ -13,10 +13,10 @@ from poseformats.annotations import read_annotations, read_pairs
 from runtime.atomic import atomic_write_text
 
 
-def evaluate_checkpoint(checkpoint: str | Path, images: str | Path, annotations: str | Path, pairs: str | Path,
-                        generated: str | Path | None = None, *, out: str | Path | None = None,
-                        batch_size: int = 16, device: str = "auto", num_workers: int = 0,
-                        **kwargs: Any) -> dict[str, Any]:
+def evaluate_generator(checkpoint: str | Path, images: str | Path, annotations: str | Path, pairs: str | Path,
+                       generated: str | Path | None = None, *, out: str | Path | None = None,
+                       batch_size: int = 16, device: str = "auto", num_workers: int = 0,
+                       **kwargs: Any) -> dict[str, Any]:
     """Generate the pairs of ``pairs`` with a training checkpoint (those ``metrics.max_pairs`` selects; kept in
     ``generated``, default ``<checkpoint dir>/test-generated-<sha256[:12]>``; images already there are reused
     when ``generated/generator.json`` names the same checkpoint, an error otherwise) and score them with

@@ -1,5 +1,5 @@
 """What an evaluation computes and with which settings: the metric names, the metric settings (the
-``metrics.*`` keys of ``python -m pona_model.evaluate``) and the error for inputs that cannot be scored."""
+``metrics.*`` keys of ``python -m pona_model.evaluation``) and the error for inputs that cannot be scored."""
 
 from __future__ import annotations
 

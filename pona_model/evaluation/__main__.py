@@ -13,15 +13,15 @@ image against the estimator on the real target, and against the annotation keypo
 statistics from ``train_images``, cached; IS and FID by torch-fidelity) and LPIPS (the lpips package).
 Network weights cannot be downloaded: they come from local files (``metrics.*_weights``) or the torch hub
 cache, and a metric whose weights are absent is reported as skipped with the reason. The protocol and
-its deviations from the papers' scripts: docs/evaluation.md. The code: ``pona_model.evaluation``.
+its deviations from the papers' scripts: docs/evaluation.md. The code: the other modules of this package.
 
 Examples:
-  python -m pona_model.evaluate generated=runs/pona-synth/generated \\
+  python -m pona_model.evaluation generated=runs/pona-synth/generated \\
       images=data/synthmarket/bounding_box_test \\
       annotations=data/synthmarket/market-annotation-test.csv pairs=data/synthmarket/market-pairs-test.csv \\
       train_images=data/synthmarket/bounding_box_train
-  python -m pona_model.evaluate checkpoint=runs/pona-synth/checkpoint.pt images=... annotations=... pairs=...
-  python -m pona_model.evaluate baseline=identity metrics.size=[64,32] out=runs/identity/metrics.json \\
+  python -m pona_model.evaluation checkpoint=runs/pona-synth/checkpoint.pt images=... annotations=... pairs=...
+  python -m pona_model.evaluation baseline=identity metrics.size=[64,32] out=runs/identity/metrics.json \\
       images=... annotations=... pairs=...
 """
 
@@ -33,18 +33,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pona_model.evaluation.folder import evaluate_folder, scores_summary
-from pona_model.evaluation.from_checkpoint import evaluate_checkpoint
+from pona_model.evaluation.folder import evaluate_folder
+from pona_model.evaluation.from_checkpoint import evaluate_generator
 from pona_model.evaluation.report import PAPER_ROWS, format_table
-from pona_model.evaluation.selection import select_pairs
-from pona_model.evaluation.settings import ALL_METRICS, EvaluationError, MetricSettings
+from pona_model.evaluation.settings import EvaluationError, MetricSettings
 from poseformats.annotations import FormatError
 from runtime.checkpoint import CheckpointError
 from runtime.config import entry_point, param, parse_config, to_dict
 from runtime.errors import MissingWeightsError
-
-__all__ = ["ALL_METRICS", "EvaluateConfig", "EvaluationError", "MetricSettings", "evaluate_checkpoint",
-           "evaluate_folder", "format_table", "main", "scores_summary", "select_pairs"]
 
 
 @dataclass
@@ -74,10 +70,10 @@ class EvaluateConfig:
     metrics: MetricSettings = param(default_factory=MetricSettings, help="metric settings")
 
 
-@entry_point("python -m pona_model.evaluate")
+@entry_point("python -m pona_model.evaluation")
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    prog = "python -m pona_model.evaluate"
+    prog = "python -m pona_model.evaluation"
     cfg = parse_config(EvaluateConfig, argv, prog=prog, description=__doc__)
     need = ["annotations"] + (["images", "pairs"] if cfg.baseline or cfg.checkpoint else ["generated"]) + (
         ["out"] if cfg.baseline else [])
@@ -90,9 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   progress=cfg.progress, provenance={"command": to_dict(cfg)})
     try:
         if cfg.checkpoint:
-            result = evaluate_checkpoint(cfg.checkpoint, cfg.images, cfg.annotations, cfg.pairs,
-                                         cfg.generated or None, out=cfg.out or None, device=cfg.metrics.device,
-                                         **common)
+            result = evaluate_generator(cfg.checkpoint, cfg.images, cfg.annotations, cfg.pairs,
+                                        cfg.generated or None, out=cfg.out or None, device=cfg.metrics.device,
+                                        **common)
         else:
             out = cfg.out or (Path(cfg.generated) / "metrics.json" if cfg.generated else None)
             result = evaluate_folder(None if cfg.baseline else cfg.generated, cfg.annotations,
