@@ -24,8 +24,9 @@ from pona_model.metrics.ssim import ssim
 from pona_model.pair_dataset import PairDataset
 from pona_model.sample_grid import to_uint8
 from pona_model.train_config import load_train_config
-from pona_model.trainer import LOG_NAME, Trainer
+from pona_model.trainer import Trainer
 from poseformats.annotations import read_annotations, read_pairs
+from runtime.training import LOG_NAME
 
 
 def train(precision: str, args: argparse.Namespace, out: Path) -> tuple[Path, list[dict], float]:

@@ -41,7 +41,8 @@ from pipelines.config import METHODS, PRESETS_DIR, PipelineConfig
 from pipelines.graph import Stage, build_stages, checks, execute
 from pipelines.report import run_results, write_run_report
 from runtime.atomic import atomic_path, atomic_write_text
-from runtime.config import EXIT_BAD_INPUT, ConfigError, entry_point, error_line, help_text, resolve, to_dict
+from runtime.config import EXIT_BAD_INPUT, entry_point, error_line, help_text, resolve, to_dict
+from runtime.errors import ConfigError
 
 log = logging.getLogger("pipelines.sweep")
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from pona_model.authors_checkpoint import LayoutError, to_authors
 from pona_model.checkpoint_tags import GENERATOR_FORMAT
-from runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from runtime.checkpoint import load_checkpoint, save_checkpoint
 from runtime.config import entry_point, param, parse_config
+from runtime.errors import CheckpointError
 
 PROG = "python -m pona_model.export_checkpoint"
 # Our checkpoint entry -> the authors' file name suffix.

@@ -31,9 +31,9 @@ from pona_model.sample_grid import to_uint8
 from poseformats.annotations import FormatError, read_annotations, read_pairs
 from poseformats.keypoints import draw_skeleton
 from runtime.atomic import atomic_path
-from runtime.checkpoint import CheckpointError
 from runtime.config import entry_point, param, parse_config
 from runtime.device import PRECISIONS, loader_context
+from runtime.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 

@@ -35,14 +35,9 @@ from pona_model.checkpoint_tags import GENERATOR_FORMAT
 from pona_model.generator import ARCHS
 from pona_model.models import build_discriminators, build_generator
 from pona_model.train_config import PRESETS_DIR, TrainConfig
-from runtime.checkpoint import (
-    FORMAT_VERSION,
-    CheckpointError,
-    file_sha256,
-    save_checkpoint,
-    unreadable_reason,
-)
-from runtime.config import ConfigError, build, entry_point, parse_config, resolve, to_dict
+from runtime.checkpoint import FORMAT_VERSION, file_sha256, save_checkpoint, unreadable_reason
+from runtime.config import build, entry_point, parse_config, resolve, to_dict
+from runtime.errors import CheckpointError, ConfigError
 
 PROG = "python -m pona_model.import_checkpoint"
 OWN_KEYS = ("src", "arch", "out", "d_pose", "d_appearance", "iteration")

@@ -20,9 +20,10 @@ from pona_model.models import build_generator
 from pona_model.release_spec import resolve_release
 from pona_model.sample_grid import to_uint8
 from poseformats.keypoints import scale_keypoints
-from runtime.checkpoint import CheckpointError, file_sha256, load_checkpoint
-from runtime.config import ConfigError, build
+from runtime.checkpoint import file_sha256, load_checkpoint
+from runtime.config import build
 from runtime.device import autocast, precision_name, resolve_device, resolve_precision
+from runtime.errors import CheckpointError, ConfigError
 
 
 @dataclass

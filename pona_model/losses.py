@@ -21,8 +21,8 @@ from runtime.weights import find_weights, hub_paths, read_weights
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_KEY = "loss.vgg_weights"
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "VGG19_FILE", "MissingWeightsError", "PerceptualLoss",
-           "RandomPerceptualLoss", "find_vgg19_weights", "gan_loss", "vgg19_missing_message"]
+__all__ = ["VGG19_FILE", "PerceptualLoss", "RandomPerceptualLoss", "find_vgg19_weights", "gan_loss",
+           "vgg19_missing_message"]
 
 
 def gan_loss(scores: torch.Tensor, real: bool, mode: str) -> torch.Tensor:

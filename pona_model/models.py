@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from pona_model.discriminator import IMAGE_CHANNELS, POSE_CHANNELS, Discriminator
-from pona_model.generator import Generator, GeneratorConfig
+from pona_model.discriminator import POSE_CHANNELS, Discriminator
+from pona_model.generator import IMAGE_CHANNELS, Generator, GeneratorConfig
 from pona_model.patn import PATNGenerator
 
 if TYPE_CHECKING:

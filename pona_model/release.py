@@ -35,8 +35,9 @@ import torch
 
 from pona_model.checkpoint_tags import GENERATOR_FORMAT, GENERATOR_RELEASE_FORMAT
 from runtime.atomic import atomic_write_bytes
-from runtime.checkpoint import FORMAT_VERSION, CheckpointError, file_sha256, load_checkpoint
+from runtime.checkpoint import FORMAT_VERSION, file_sha256, load_checkpoint
 from runtime.config import entry_point
+from runtime.errors import CheckpointError
 from runtime.releases import MANIFEST, Release, check_name, releases_root, verify_release, write_manifest
 
 PROG = "python -m pona_model.release"

@@ -24,7 +24,6 @@ from pona_model.checkpoint_tags import GENERATOR_FORMAT
 from pona_model.generator import generator_pose_maps, generator_pose_pair
 from pona_model.history_pool import HistoryPool
 from pona_model.losses import (
-    MissingWeightsError,
     PerceptualLoss,
     RandomPerceptualLoss,
     find_vgg19_weights,
@@ -37,18 +36,16 @@ from pona_model.sample_grid import save_sample_grid
 from pona_model.train_config import TrainConfig
 from poseformats.annotations import read_annotations, read_pairs
 from runtime import config as runtime_config
-from runtime.checkpoint import CheckpointError
 from runtime.config import to_dict
 from runtime.device import autocast, loader_context
-from runtime.errors import TrainingDiverged
-from runtime.training import CHECKPOINT_NAME, LOG_NAME, Step, TrainingRun
+from runtime.errors import CheckpointError, MissingWeightsError, TrainingDiverged
+from runtime.training import CHECKPOINT_NAME, Step, TrainingRun
 
 log = logging.getLogger(__name__)
 
 ARCH_NAMES = {"pona": "PoNA", "patn": "PATN"}  # for the log and the progress bar
 
-__all__ = ["CHECKPOINT_NAME", "LOG_NAME", "IterationBatches", "Trainer", "TrainingDiverged", "config_from_checkpoint",
-           "linear_decay"]
+__all__ = ["IterationBatches", "Trainer", "config_from_checkpoint", "linear_decay"]
 
 
 class IterationBatches(Sampler[list[int]]):

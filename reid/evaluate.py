@@ -31,9 +31,10 @@ from reid.metrics import AP_DEFINITIONS, EvaluationError, evaluate_rankings, for
 from reid.model import build_model, classifier_classes
 from reid.trainer import REID_FORMAT, config_from_checkpoint
 from runtime.atomic import atomic_write_text
-from runtime.checkpoint import CheckpointError, file_sha256, load_checkpoint
+from runtime.checkpoint import file_sha256, load_checkpoint
 from runtime.config import entry_point, param, parse_config
 from runtime.device import PRECISIONS, precision_name, resolve_device, resolve_precision, torch_threads
+from runtime.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 

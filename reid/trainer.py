@@ -38,18 +38,16 @@ from reid.model import build_model, build_optimizer
 from reid.step_budget import StepSchedule, identity_counts, step_schedule
 from reid.train_config import RETIRED_KEYS, ReidTrainConfig, current_keys
 from runtime import config as runtime_config
-from runtime.checkpoint import CheckpointError
 from runtime.device import autocast
-from runtime.errors import TrainingDiverged
-from runtime.training import CHECKPOINT_NAME, LOG_NAME, Step, TrainingRun
+from runtime.errors import CheckpointError, TrainingDiverged
+from runtime.training import CHECKPOINT_NAME, Step, TrainingRun
 
 log = logging.getLogger(__name__)
 
 REID_FORMAT = "reid-baseline-training"
 MANIFEST_NAME = "train_manifest.csv"
 
-__all__ = ["CHECKPOINT_NAME", "LOG_NAME", "MANIFEST_NAME", "REID_FORMAT", "ReidTrainer", "TrainingDiverged",
-           "config_from_checkpoint"]
+__all__ = ["MANIFEST_NAME", "REID_FORMAT", "ReidTrainer", "config_from_checkpoint"]
 
 
 def training_table(config: ReidTrainConfig) -> pd.DataFrame:

@@ -1,5 +1,6 @@
-"""Shared runtime below ``pona_model``, ``reid``, ``augment`` and ``pipelines``: what every command of
-the project needs and none of them owns. It imports none of those four packages (a test checks it).
+"""The lowest layer, below every other package (``poseformats``, ``synthmarket``, ``pona_model``, ``reid``,
+``augment``, ``pipelines``): what every command of the project needs and none of them owns. It imports
+none of them (a test checks it).
 
 - ``config``: typed dataclass configs from presets, YAML files and ``key=value`` arguments; the one
   error path of every command; comparing a stored config with the current one.

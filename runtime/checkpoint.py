@@ -25,7 +25,7 @@ from runtime.portable import current_root, is_under, relative, resolve
 
 FORMAT_VERSION = 1
 
-__all__ = ["FORMAT_VERSION", "CheckpointError", "file_sha256", "load_checkpoint", "rng_state", "save_checkpoint",
+__all__ = ["FORMAT_VERSION", "file_sha256", "load_checkpoint", "rng_state", "save_checkpoint",
            "set_rng_state", "unreadable_reason"]
 
 

@@ -19,7 +19,7 @@ import torch
 from runtime.checkpoint import unreadable_reason
 from runtime.errors import MissingWeightsError
 
-__all__ = ["MissingWeightsError", "absent_reason", "find_weights", "hub_checkpoints_dir", "hub_paths",
+__all__ = ["absent_reason", "find_weights", "hub_checkpoints_dir", "hub_paths",
            "load_state_dict", "read_weights"]
 
 

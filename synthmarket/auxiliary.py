@@ -31,7 +31,8 @@ import pandas as pd
 from poseformats.annotations import build_pairs, write_annotations, write_pairs
 from poseformats.keypoints import MISSING, has_torso
 from runtime.atomic import atomic_path, atomic_write_text
-from runtime.config import ConfigError, entry_point, param, parse_config, to_dict
+from runtime.config import entry_point, param, parse_config, to_dict
+from runtime.errors import ConfigError
 from synthmarket.config import SynthMarketConfig
 from synthmarket.dataset import (
     DISTRACTOR_BASE,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.config import ConfigError, content, param
+from runtime.config import content, param
+from runtime.errors import ConfigError
 
 
 @dataclass

@@ -82,7 +82,8 @@ TINY_TRAIN = [
 def trained(pair_data, tmp_path):
     """A checkpoint of the tiny config after 2 iterations on ``pair_data``."""
     from pona_model.train_config import load_train_config
-    from pona_model.trainer import CHECKPOINT_NAME, Trainer
+    from pona_model.trainer import Trainer
+    from runtime.training import CHECKPOINT_NAME
 
     out = tmp_path / "run"
     Trainer(load_train_config(*TINY_TRAIN, f"data.root={pair_data}", f"out={out}")).fit(max_iterations=2)

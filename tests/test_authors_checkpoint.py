@@ -19,8 +19,10 @@ from pona_model.import_checkpoint import convert, imported_state, read_state_dic
 from pona_model.import_checkpoint import main as import_main
 from pona_model.models import build_discriminators, build_generator
 from pona_model.train_config import TrainConfig, load_train_config
-from pona_model.trainer import CHECKPOINT_NAME, Trainer
-from runtime.checkpoint import CheckpointError, load_checkpoint
+from pona_model.trainer import Trainer
+from runtime.checkpoint import load_checkpoint
+from runtime.errors import CheckpointError
+from runtime.training import CHECKPOINT_NAME
 from tests.conftest import TINY_TRAIN
 
 DATA = Path(__file__).parent / "fixtures"

@@ -16,8 +16,9 @@ from poseformats.annotations import read_annotations
 from reid.market_index import index_market
 from reid.step_budget import budget_steps, folder_counts, identity_counts, loader_batches, step_schedule
 from reid.train_config import current_keys, load_reid_config
-from reid.trainer import CHECKPOINT_NAME, LOG_NAME, ReidTrainer, config_from_checkpoint
-from runtime.checkpoint import CheckpointError
+from reid.trainer import ReidTrainer, config_from_checkpoint
+from runtime.errors import CheckpointError
+from runtime.training import CHECKPOINT_NAME, LOG_NAME
 from tests.conftest import tiny_synthmarket
 
 # The synth preset's sampling and schedule (P x K = 4 x 4 here, batch 16): 3 epochs, x0.1 after 2, warm-up 0.5.

@@ -9,7 +9,8 @@ import pytest
 
 from pona_model.summary import main as summary_main
 from pona_model.train_config import PRESETS_DIR, TrainConfig
-from runtime.config import ConfigError, param, parse_config, resolve, to_dict
+from runtime.config import param, parse_config, resolve, to_dict
+from runtime.errors import ConfigError
 
 
 @dataclass

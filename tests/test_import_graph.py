@@ -1,10 +1,24 @@
-"""The project's import graph, read with ``ast`` (nothing is imported): no module cycle anywhere, and
-the packages' layering holds.
+"""The project's import graph, read with ``ast`` (nothing is imported): no module cycle anywhere, the
+packages' layering holds, and every name is imported from the module that defines it.
 
 A cycle is a trap even when it works today: which module finishes first depends on who imports
 whom first, so a new top-level import, or a lazy one run earlier, turns it into an ImportError. Every
-import counts, including those inside functions and ``TYPE_CHECKING`` blocks. The layering keeps the
-shared ``runtime`` below the four packages, and the pipeline on top of them.
+import counts, including those inside functions and ``TYPE_CHECKING`` blocks.
+
+The layers, lowest first (``ALLOWED`` says exactly what each package may import):
+
+    runtime                      what every command needs and none owns
+    poseformats                  keypoints, pose maps, PATN's files, Market-1501 names
+    synthmarket                  the dataset renderer
+    reid, pona_model             the re-ID model and protocol; the generators and their metrics
+    augment                      the augmentation library (generator + re-ID data)
+    pipelines                    the staged experiment, on top of everything
+
+A module that only passes on names defined elsewhere (a re-export shim left behind by a move) gives one
+concept two addresses: a reader finds the name in a file that does not define it, and the two drift.
+So no module outside a package's ``__init__`` is only imports, no module star-imports, and every
+``from M import N`` in the project, its tests and its benchmarks names the module that defines ``N``
+(a package's ``__init__`` may gather names from its own submodules: that is its public face).
 """
 
 from __future__ import annotations
@@ -18,14 +32,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NOT_PACKAGES = frozenset({"tests", "bench"})
-EXPECTED = frozenset({"runtime", "pona_model", "reid", "augment", "pipelines"})
-# package -> the packages it must not import.
-FORBIDDEN = {
-    "runtime": frozenset({"pona_model", "reid", "augment", "pipelines"}),
-    "pona_model": frozenset({"pipelines"}),
-    "reid": frozenset({"pipelines"}),
-    "augment": frozenset({"pipelines"}),
+# Folders whose modules import the packages without being one: their imports are checked for re-exports.
+USERS = ("tests", "bench")
+# package -> the other packages it may import (anything else is against the layering).
+ALLOWED: dict[str, frozenset[str]] = {
+    "runtime": frozenset(),
+    "poseformats": frozenset({"runtime"}),
+    "synthmarket": frozenset({"runtime", "poseformats"}),
+    "reid": frozenset({"runtime", "poseformats"}),
+    "pona_model": frozenset({"runtime", "poseformats"}),
+    "augment": frozenset({"runtime", "poseformats", "reid", "pona_model"}),
+    "pipelines": frozenset({"runtime", "poseformats", "synthmarket", "reid", "pona_model", "augment"}),
 }
+EXPECTED = frozenset(ALLOWED)
 
 
 @dataclass(frozen=True)
@@ -198,19 +217,146 @@ def describe(chain: list[str], edges: list[Import]) -> str:
     return "\n".join([" -> ".join(chain), *steps])
 
 
-def layering_violations(edges: list[Import]) -> list[str]:
-    return sorted(f"{e.site}: {e.source} imports {e.target}" for e in edges
-                  if e.target.split(".")[0] in FORBIDDEN.get(e.source.split(".")[0], ()))
+def layering_violations(edges: list[Import], allowed: dict[str, frozenset[str]] = ALLOWED) -> list[str]:
+    bad = []
+    for e in edges:
+        source, target = e.source.split(".")[0], e.target.split(".")[0]
+        if source != target and target not in allowed.get(source, frozenset()):
+            bad.append(f"{e.site}: {e.source} imports {e.target}")
+    return sorted(bad)
 
 
 def test_the_project_has_no_import_cycle_and_keeps_its_layers():
-    assert EXPECTED <= set(packages(ROOT))
+    found_packages = set(packages(ROOT))
+    assert EXPECTED <= found_packages
+    assert found_packages <= set(ALLOWED), (
+        f"packages without a layer: {sorted(found_packages - set(ALLOWED))}; add each to ALLOWED with the "
+        "packages it may import")
     edges = import_graph(ROOT)
     found = cycles(edges)
     assert not found, f"{len(found)} import cycle(s):\n" + "\n".join(describe(c, edges) for c in found)
     bad = layering_violations(edges)
-    assert not bad, "imports against the layering (runtime < pona_model, reid, augment < pipelines):\n" + \
-        "\n".join(bad)
+    assert not bad, "imports against the layering (ALLOWED: runtime < poseformats < synthmarket < reid, " \
+        "pona_model < augment < pipelines):\n" + "\n".join(bad)
+
+
+# ----------------------------------------------------------------------------- re-exports
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
+def _assigned_names(node: ast.stmt) -> Iterator[str]:
+    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+    for target in targets:
+        if target is not None:
+            yield from (n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+
+
+@dataclass(frozen=True)
+class ModuleNames:
+    """What a module's top level defines, and where each name it imports comes from."""
+
+    is_package: bool
+    defined: frozenset[str]
+    imported: dict[str, str]  # local name -> the module it was imported from
+
+
+def module_names(module: str, path: Path) -> ModuleNames:
+    is_package = path.name == "__init__.py"
+    defined: set[str] = set()
+    imported: dict[str, str] = {}
+    # Top-level statements and those under a top-level if / try (TYPE_CHECKING, optional imports).
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    top = [s for n in tree.body for s in ([n] if not isinstance(n, (ast.If, ast.Try)) else statements([n]))]
+    for node in top:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            defined.update(_assigned_names(node))
+        elif isinstance(node, ast.ImportFrom):
+            base = _from_base(module, is_package, node)
+            for alias in node.names:
+                imported.setdefault(alias.asname or alias.name, base)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                imported.setdefault(alias.asname or alias.name.split(".")[0], alias.name)
+    return ModuleNames(is_package, frozenset(defined), imported)
+
+
+def user_files(root: Path) -> dict[str, Path]:
+    """Dotted name -> file for the modules of the packages and of the folders that use them."""
+    found = module_files(root, packages(root))
+    for folder in USERS:
+        for path in sorted((root / folder).rglob("*.py")) if (root / folder).is_dir() else ():
+            parts = path.relative_to(root).with_suffix("").parts
+            found.setdefault(".".join(parts[:-1] if parts[-1] == "__init__" else parts), path)
+    return found
+
+
+def reexport_violations(root: Path) -> list[str]:
+    """Shims (a module outside a package ``__init__`` that is only imports), star imports, and every
+    ``from M import N`` whose ``M`` does not define ``N`` but passes it on from another module."""
+    project = module_files(root, packages(root))
+    names = {module: module_names(module, path) for module, path in project.items()}
+    bad = []
+    for module, path in user_files(root).items():
+        rel = path.relative_to(root).as_posix()
+        is_package = path.name == "__init__.py"
+        body = ast.parse(path.read_text(encoding="utf-8"), filename=rel).body
+        if module in project and not is_package:
+            rest = [n for n in body if not _is_docstring(n) and not (
+                isinstance(n, (ast.Import, ast.ImportFrom)) or "__all__" in set(_assigned_names(n)))]
+            if not rest and any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in body):
+                bad.append(f"{rel}: only imports (a re-export shim); import the names from where they are "
+                           "defined and delete it")
+        for node in statements(body):
+            if not isinstance(node, ast.ImportFrom) or node.module == "__future__":
+                continue
+            base = _from_base(module, is_package, node)
+            for alias in node.names:
+                if alias.name == "*":
+                    bad.append(f"{rel}:{node.lineno}: from {base} import *")
+                    continue
+                if base not in names or f"{base}.{alias.name}" in project or alias.name in names[base].defined:
+                    continue
+                source = names[base].imported.get(alias.name)
+                if source is None:
+                    continue  # not a top-level name of base: Python's ImportError says so when it runs
+                if names[base].is_package and (source == base or source.startswith(base + ".")):
+                    continue  # a package gathering its own submodules' names
+                bad.append(f"{rel}:{node.lineno}: imports {alias.name} from {base}, which only passes it on "
+                           f"from {source}; import it from there")
+    return sorted(bad)
+
+
+def test_no_module_re_exports_another_modules_names():
+    bad = reexport_violations(ROOT)
+    assert not bad, "names imported through a module that does not define them:\n" + "\n".join(bad)
+
+
+def test_the_re_export_check_names_shims_star_imports_and_pass_through_imports(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from pkg.sub.real import VALUE\n\n__all__ = ['VALUE']\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "real.py").write_text("VALUE = 1\n\n\ndef f():\n    return VALUE\n")
+    (pkg / "shim.py").write_text('"""Moved."""\n\nfrom pkg.sub.real import VALUE, f  # noqa: F401\n\n'
+                                 "__all__ = ['VALUE', 'f']\n")
+    (pkg / "star.py").write_text("from pkg.sub.real import *  # noqa: F403\n\nX = 2\n")
+    (pkg / "user.py").write_text("from pkg.shim import VALUE\nfrom pkg import VALUE as V\n"
+                                 "from pkg.sub.real import f\n\nTOTAL = VALUE + V + f()\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text("def test():\n    from pkg.shim import f\n")
+    assert reexport_violations(tmp_path) == [
+        "pkg/shim.py: only imports (a re-export shim); import the names from where they are defined and "
+        "delete it",
+        "pkg/star.py:1: from pkg.sub.real import *",
+        "pkg/user.py:1: imports VALUE from pkg.shim, which only passes it on from pkg.sub.real; import it "
+        "from there",
+        "tests/test_x.py:2: imports f from pkg.shim, which only passes it on from pkg.sub.real; import it "
+        "from there",
+    ]
 
 
 def test_the_scan_sees_lazy_relative_type_checking_and_submodule_imports(tmp_path):
@@ -273,5 +419,10 @@ def test_the_statement_walk_finds_every_import_ast_walk_finds():
 
 def test_the_layering_check_names_the_import_line():
     edges = [Import("runtime.config", "pipelines.run", "runtime/config.py", 7),
-             Import("reid.model", "runtime.device", "reid/model.py", 3)]
-    assert layering_violations(edges) == ["runtime/config.py:7: runtime.config imports pipelines.run"]
+             Import("reid.model", "runtime.device", "reid/model.py", 3),
+             Import("reid.model", "pona_model.generator", "reid/model.py", 4),
+             Import("synthmarket.dataset", "reid.market_index", "synthmarket/dataset.py", 5),
+             Import("poseformats.keypoints", "poseformats.annotations", "poseformats/keypoints.py", 6)]
+    assert layering_violations(edges) == ["reid/model.py:4: reid.model imports pona_model.generator",
+                                          "runtime/config.py:7: runtime.config imports pipelines.run",
+                                          "synthmarket/dataset.py:5: synthmarket.dataset imports reid.market_index"]

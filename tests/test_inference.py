@@ -11,7 +11,7 @@ from pona_model.generate import main as generate_main
 from pona_model.generate import output_name
 from pona_model.inference import load_generator
 from poseformats.annotations import read_annotations, read_pairs
-from runtime.checkpoint import CheckpointError
+from runtime.errors import CheckpointError
 
 
 def test_loaded_generator_matches_the_trained_weights(trained):

@@ -17,9 +17,10 @@ from pona_model.models import build_discriminators, build_generator
 from pona_model.patn import PATBlock, PATNGenerator
 from pona_model.summary import main as summary_main
 from pona_model.train_config import DiscriminatorConfig, load_train_config
-from pona_model.trainer import CHECKPOINT_NAME, LOG_NAME, Trainer
+from pona_model.trainer import Trainer
 from runtime.checkpoint import load_checkpoint
 from runtime.config import to_dict
+from runtime.training import CHECKPOINT_NAME, LOG_NAME
 from tests.conftest import TINY_TRAIN
 
 PATN_TINY = [*TINY_TRAIN, "generator.arch=patn", "generator.n_blocks=3"]

@@ -17,7 +17,8 @@ from pipelines.sweep import paired_gains
 from pona_model.checkpoint_tags import GENERATOR_FORMAT
 from pona_model.train_config import load_train_config
 from runtime.checkpoint import load_checkpoint
-from runtime.config import ConfigError, to_dict
+from runtime.config import to_dict
+from runtime.errors import ConfigError
 
 TABLE_VI = "methods=none,patn,pona,copy"
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from pona_model.losses import RandomPerceptualLoss
-from pona_model.trainer import LOG_NAME, Trainer
+from pona_model.trainer import Trainer
+from runtime.training import LOG_NAME
 from tests.test_trainer import tiny_config
 
 

@@ -100,7 +100,7 @@ def test_no_evaluable_query_is_an_error():
 
 
 def test_agrees_with_torchreid_on_random_rankings():
-    from reid.data import torchreid_module
+    from reid._torchreid import torchreid_module
 
     eval_market1501 = torchreid_module("torchreid.reid.metrics.rank").eval_market1501
     rng = np.random.default_rng(0)

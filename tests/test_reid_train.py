@@ -16,9 +16,9 @@ from reid.evaluate import evaluate_checkpoint, evaluate_model
 from reid.market_index import MarketLayoutError
 from reid.metrics import SkippedQueryWarning
 from reid.train_config import load_reid_config
-from reid.trainer import CHECKPOINT_NAME, LOG_NAME, ReidTrainer
-from runtime.checkpoint import CheckpointError
-from runtime.errors import MissingWeightsError
+from reid.trainer import ReidTrainer
+from runtime.errors import CheckpointError, MissingWeightsError
+from runtime.training import CHECKPOINT_NAME, LOG_NAME
 
 # A quick configuration: the same code path as the presets, with a ResNet-18 trunk at 64 x 32.
 # From random initialisation the baseline's lr 0.05 for the head diverges; 0.01 throughout trains.

@@ -25,10 +25,11 @@ from pona_model.models import build_generator
 from pona_model.release import WEIGHTS, last_metrics, make_release, training_seconds
 from pona_model.release import main as release_main
 from pona_model.train_config import TrainConfig, load_train_config
-from pona_model.trainer import CHECKPOINT_NAME, Trainer
+from pona_model.trainer import Trainer
 from runtime.checkpoint import FORMAT_VERSION, file_sha256, save_checkpoint
 from runtime.config import resolve, to_dict
 from runtime.releases import MANIFEST, ROOT_ENV, ReleaseError, verify_release
+from runtime.training import CHECKPOINT_NAME
 from tests.conftest import TINY_TRAIN, _person_keypoints, make_pair_data
 
 # fp16 keeps 11 significant bits: a normal value is rounded by at most 2**-11 of itself, and one in

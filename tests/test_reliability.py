@@ -329,8 +329,9 @@ def test_ctrl_c_saves_a_checkpoint_the_rerun_resumes(pair_data, tmp_path: Path) 
 
     from pona_model.checkpoint_tags import GENERATOR_FORMAT
     from pona_model.train_config import load_train_config
-    from pona_model.trainer import CHECKPOINT_NAME, Trainer
+    from pona_model.trainer import Trainer
     from runtime.checkpoint import load_checkpoint
+    from runtime.training import CHECKPOINT_NAME
     from tests.conftest import TINY_TRAIN
 
     cfg = load_train_config(*TINY_TRAIN, f"data.root={pair_data}", f"out={tmp_path / 'run'}", "checkpoint_every=100",

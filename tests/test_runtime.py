@@ -1,4 +1,4 @@
-"""The shared runtime: below the four packages (imports none of them), and its config comparison names
+"""The shared runtime: below every other package (imports none of them), and its config comparison names
 the nested key that differs."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from runtime.images import image_files
 from runtime.weights import find_weights, read_weights
 
 RUNTIME = Path(__file__).resolve().parents[1] / "runtime"
-ABOVE = ("pona_model", "reid", "augment", "pipelines")
+ABOVE = ("poseformats", "synthmarket", "pona_model", "reid", "augment", "pipelines")
 
 
 def imported_packages(path: Path) -> set[str]:

@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.config import load_pipeline_config
 from pipelines.sweep import paired_gains, parse, summary_table, write_sweep
-from runtime.config import ConfigError
+from runtime.errors import ConfigError
 
 
 def test_budget_runs_have_their_own_names_and_parse():

@@ -25,7 +25,7 @@ from poseformats.keypoints import (
     R_SHOULDER,
     R_WRIST,
 )  # fmt: skip
-from runtime.config import ConfigError
+from runtime.errors import ConfigError
 from synthmarket import ConfigMismatchError, SynthMarketConfig, generate_synthmarket
 from synthmarket.__main__ import main
 from synthmarket.appearance import GENES, _signature, mutate, sample_appearance

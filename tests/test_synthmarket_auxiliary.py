@@ -12,7 +12,7 @@ import pytest
 
 from poseformats.annotations import read_annotations, read_pairs
 from reid.market_index import index_market
-from runtime.config import ConfigError
+from runtime.errors import ConfigError
 from synthmarket import SynthMarketConfig, generate_synthmarket
 from synthmarket.auxiliary import AUX_BASE, MARKER, generate_auxiliary, main
 

@@ -9,17 +9,12 @@ import pytest
 import torch
 
 from pona_model.checkpoint_tags import GENERATOR_FORMAT
-from pona_model.losses import MissingWeightsError, PerceptualLoss
+from pona_model.losses import PerceptualLoss
 from pona_model.train_config import PRESETS_DIR, TrainConfig, load_train_config
-from pona_model.trainer import (
-    CHECKPOINT_NAME,
-    LOG_NAME,
-    IterationBatches,
-    Trainer,
-    TrainingDiverged,
-    linear_decay,
-)
-from runtime.checkpoint import CheckpointError, load_checkpoint
+from pona_model.trainer import IterationBatches, Trainer, linear_decay
+from runtime.checkpoint import load_checkpoint
+from runtime.errors import CheckpointError, MissingWeightsError, TrainingDiverged
+from runtime.training import CHECKPOINT_NAME, LOG_NAME
 from tests.conftest import TINY_TRAIN
 
 TINY = TINY_TRAIN

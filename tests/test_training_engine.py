@@ -16,8 +16,9 @@ import torch
 from pona_model.train_config import load_train_config
 from pona_model.trainer import Trainer
 from reid.train_config import load_reid_config
-from reid.trainer import CHECKPOINT_NAME, LOG_NAME, ReidTrainer
-from runtime.checkpoint import CheckpointError
+from reid.trainer import ReidTrainer
+from runtime.errors import CheckpointError
+from runtime.training import CHECKPOINT_NAME, LOG_NAME
 from tests.conftest import TINY_TRAIN, tiny_synthmarket
 
 # A tiny re-ID run on the pipeline's sampler (P x K = 4 x 2) with random erasing, so the data order draws

@@ -38,9 +38,8 @@ from pona_model.evaluation.from_checkpoint import evaluate_generator
 from pona_model.evaluation.report import PAPER_ROWS, format_table
 from pona_model.evaluation.settings import EvaluationError, MetricSettings
 from poseformats.annotations import FormatError
-from runtime.checkpoint import CheckpointError
 from runtime.config import entry_point, param, parse_config, to_dict
-from runtime.errors import MissingWeightsError
+from runtime.errors import CheckpointError, MissingWeightsError
 
 
 @dataclass
