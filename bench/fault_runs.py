@@ -19,7 +19,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 SHIM = Path(__file__).resolve().parent / "fault_shim"
 METHODS = "none,pona,copy,oracle,full"
-RUN_ARGS = ("preset=smoke", f"methods={METHODS}")
+# A re-ID checkpoint after every step (a run-only key: the same stages, the same results), so a kill in
+# the second step of a smoke epoch (two steps) resumes mid-epoch, not from the epoch's start.
+RUN_ARGS = ("preset=smoke", f"methods={METHODS}", "reid.checkpoint_every=1")
 RUN_NAME = "p0.5-seed0"  # the smoke preset's portion and seed
 
 STAGE_LINE = re.compile(r"stage (\S+): (running|resuming) in (\S+)$")

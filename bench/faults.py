@@ -1,11 +1,13 @@
 """The fault matrix: does the staged pipeline survive what happens to real runs, and say so?
 
 Runs the smoke preset (methods none,pona,copy,oracle,full; one CPU thread, so the numbers are
-deterministic) once uninterrupted as the reference, then trials of each fault, one at a time, each in
+deterministic; a re-ID checkpoint every step, so kills land mid-epoch) once uninterrupted as the reference, then trials of each fault, one at a time, each in
 its own run folder: SIGKILL and SIGINT of the whole run at a random moment inside a chosen stage (the
 earlier stages copied from the reference, recorded done), a moved run folder, 2 and 3 concurrent runs
-on one folder, a truncated or bit-flipped output of each stage kind, a full disk (ENOSPC from the
-k-th file landed, via bench/fault_shim), and a damaged released generator checkpoint when there is one.
+on one folder, a truncated or bit-flipped output of each stage kind (under the default verify=full),
+a full disk (ENOSPC from the k-th file landed, via bench/fault_shim), and a truncated and an altered
+copy of each released checkpoint the run loads (releases/pose-synth, PCKh's estimator; a generator
+release when there is one), pointed at by PONA_RELEASES, then the rerun with the file restored.
 Each trial is classified:
 
 - recovered exactly: the run (rerun after the fault) exits 0 with results.json metrics bit-equal to the
@@ -16,7 +18,16 @@ Each trial is classified:
 
 Writes DIR/faults.csv (one row per trial) and DIR/faults.md (the table), and prints the table.
 
-  python bench/faults.py --out /tmp/faults --trials-scale 1.0 --seed 0
+The README's table comes from the full matrix, the issue's counts (SIGKILL 30, SIGINT 10, moved 3,
+concurrent 10, corrupted 10 + 3 bit flips, ENOSPC 3, releases 2 each): 71 trials of one or two runs
+each, an estimated 40 min to 1 h on 2 cores (a clean smoke run is about 30 s; the tiny run's trials
+took 8-70 s each):
+
+  OMP_NUM_THREADS=1 python bench/faults.py --out /tmp/fm/matrix --seed 0
+
+Every row end to end with one trial each (two for a release: truncated, altered), 6 min on 2 busy cores:
+
+  OMP_NUM_THREADS=1 python bench/faults.py --out /tmp/fm/tiny --trials-scale 0 --seed 0
 """
 
 from __future__ import annotations
@@ -39,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fault_runs as fr  # bench/ is not a package
 
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")  # what verify=size still hashes
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")  # what verify=size hashes too
 FIELDS = ("fault", "trial", "detail", "landed_in", "fault_rc", "fault_last_line", "final_rc", "recovered_exactly",
           "clear_error", "silent_wrong", "lost_stages", "recomputed", "tmp_left", "seconds")
 
@@ -169,34 +180,28 @@ class Matrix:
                 row["recovered_exactly"] = False
             self.record(row, t0, out, *runs)
 
-    def corrupt_trials(self, n: int, mode_of: Callable[[int], str], label: str) -> None:
+    def corrupt_trials(self, n: int, mode_of: Callable[[int, int], str], label: str) -> None:
+        """Damage one recorded output of a stage of each kind in turn (``mode_of(i, kinds)``: truncate,
+        flip, flip-other), then rerun with the default settings: the damage must be named and redone."""
         kinds = sorted({i.split("/")[0] for i in self.names})
         for i in range(n):
             t0 = time.perf_counter()
-            kind, mode = kinds[i % len(kinds)], mode_of(i)
-            out = self.trial_out(label.replace(" ", "-"), i)
+            kind, mode = kinds[i % len(kinds)], mode_of(i, len(kinds))
+            out = self.trial_out(label.split(" (")[0].replace(" ", "-"), i)
             shutil.copytree(self.ref, out, symlinks=True)
             stage_id = self.rng.choice(sorted(s for s in self.names if s.startswith(kind + "/")))
             folder = out / "cache" / stage_id
             files = json.loads((folder / "done.json").read_text())["files"]
             regular = sorted(f for f in files if (folder / f).is_file() and not (folder / f).is_symlink()
                              and (folder / f).stat().st_size > 0)
-            checkpoints = [f for f in regular if f.endswith(CHECKPOINT_SUFFIXES)]
             others = [f for f in regular if not f.endswith(CHECKPOINT_SUFFIXES)]
-            extra: tuple[str, ...] = ()
-            if mode == "truncate":
-                name = self.rng.choice(regular)
-            elif mode == "flip" and checkpoints:
-                name = self.rng.choice(checkpoints)
-            elif mode == "flip":
-                name, extra = self.rng.choice(others), ("verify=full",)
-            else:  # flip-unchecked: a non-checkpoint under the default verify=size
-                name = self.rng.choice(others or regular)
+            # flip-other: a file whose size stays and that is no checkpoint, which only a content hash sees
+            name = self.rng.choice(others or regular) if mode == "flip-other" else self.rng.choice(regular)
             path = folder / name
             original = hashlib.sha256(path.read_bytes()).hexdigest()
-            damage(path, mode)
-            final = fr.run_once(out, extra)
-            row = {"fault": label, "trial": i, "detail": f"{mode} {self.names[stage_id]}:{name}" + (" verify=full" if extra else ""),
+            damage(path, "truncate" if mode == "truncate" else "flip")
+            final = fr.run_once(out)
+            row = {"fault": label, "trial": i, "detail": f"{mode} {self.names[stage_id]}:{name}",
                    "landed_in": self.names[stage_id], "fault_rc": "-", "fault_last_line": "",
                    "clear_error": final.clear_error()}
             row.update(self.judge(out, final, set(self.names), damaged={stage_id}))
@@ -230,6 +235,55 @@ class Matrix:
                    "clear_error": hit.clear_error()}
             row.update(self.judge(out, final, set(hit.done())))
             self.record(row, t0, out, hit, final)
+
+
+    def release_trials(self, n: int) -> None:
+        """A truncated or altered copy of each release the run loads, in a releases folder that
+        PONA_RELEASES names: the run must stop before any stage in one line naming the file and the fix;
+        then, with the file restored, the rerun must finish with the reference's metrics. The finished
+        stages are copied from the reference, all but the one that loads the release."""
+        targets = release_targets()
+        for i in range(n):
+            t0 = time.perf_counter()
+            name, extra, loader = targets[(i // 2) % len(targets)]
+            mode = "truncate" if i % 2 == 0 else "flip"
+            out = self.trial_out("release", i)
+            releases = out.parent / "releases"
+            shutil.copytree(fr.REPO / "releases" / name, releases / name)
+            weights = releases / name / json.loads((releases / name / "release.json").read_text())["file"]
+            kept = [s for s in self.order if loader is None or not s.startswith(loader)]
+            self.copy_stages(out, kept if not extra else [])
+            damage(weights, mode)
+            env = {"PONA_RELEASES": str(releases)}
+            hit = fr.run_once(out, extra, env=env)
+            row = {"fault": "released checkpoint truncated / altered", "trial": i,
+                   "detail": f"{'truncated' if mode == 'truncate' else 'altered'} {name}/{weights.name}"
+                             + (f" ({' '.join(extra)})" if extra else ""),
+                   "landed_in": hit.running_stage(self.names) if hit.started() else "before any stage",
+                   "fault_rc": hit.returncode, "fault_last_line": hit.last_line()[-300:],
+                   "clear_error": hit.clear_error()}
+            shutil.copy2(fr.REPO / "releases" / name / weights.name, weights)  # restored
+            if extra:  # another generator than the reference's: only the error is judged
+                row.update({"final_rc": "-", "recovered_exactly": False, "silent_wrong": hit.returncode == 0,
+                            "lost_stages": "", "recomputed": ";".join(hit.started()), "tmp_left": 0})
+                self.record(row, t0, out, hit)
+                continue
+            final = fr.run_once(out, env=env)
+            row.update(self.judge(out, final, {self.ids[s] for s in kept} | set(hit.done())))
+            self.record(row, t0, out, hit, final)
+
+
+def release_targets() -> list[tuple[str, tuple[str, ...], str | None]]:
+    """(release, extra run arguments, the stage that loads it) for each release the trials damage: the
+    synth pose estimator (evaluate_generator loads it on SynthMarket) and a generator release, if any,
+    run as ``generator.checkpoint=released:NAME``."""
+    targets: list[tuple[str, tuple[str, ...], str | None]] = []
+    if (fr.REPO / "releases" / "pose-synth" / "release.json").is_file():
+        targets.append(("pose-synth", (), "evaluate_generator"))
+    release = generator_release()
+    if release is not None:
+        targets.append((release.parent.name, (f"generator.checkpoint=released:{release.parent.name}",), None))
+    return targets
 
 
 def damage(path: Path, mode: str) -> None:
@@ -267,10 +321,9 @@ def table(rows: list[dict[str, Any]], planned: dict[str, int]) -> str:
         tried = f"{len(mine)}" + (f" (of {want} asked)" if len(mine) != want else "")
         lines.append(f"| {fault} | {tried} | {rec} | {clear} | {silent} | {lost} | {other} |")
     absorbed = [r for r in rows if r["fault"] in ("SIGKILL", "SIGINT") and str(r["fault_rc"]) == "0"]
-    release = generator_release()
-    lines.append("| released generator checkpoint truncated / altered | - | " +
-                 ("not run: this script does not exercise releases yet |" if release else
-                  "not applicable: no generator release yet | | | | |"))
+    if generator_release() is None:
+        lines.append("| released generator checkpoint truncated / altered | - | not applicable: no generator "
+                     "release in releases/ yet | | | | |")
     if absorbed:
         lines.append(f"\n{len(absorbed)} signal trials ended with the faulted run itself exiting 0 (the signal came "
                      "after its last stage, or was absorbed): " + ", ".join(f"{r['fault']} #{r['trial']} in "
@@ -282,8 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="a folder for the runs and the CSV / table")
     parser.add_argument("--trials-scale", type=float, default=1.0,
-                        help="SIGKILL, SIGINT and concurrent trials x this (at least 1 each); the cheap faults "
-                             "(moved, corrupted, ENOSPC: one rerun each) always run their full count")
+                        help="every fault's trials x this, at least 1 each (2 for the releases: truncated and "
+                             "altered); 1.0 gives the issue's counts, 0 checks every row end to end")
     parser.add_argument("--seed", type=int, default=0, help="seeds the kill delays, damaged files, ENOSPC points")
     parser.add_argument("--only", default="", help="comma-separated faults (or their first words) to run (default: all)")
     parser.add_argument("--kill-stages", default="",
@@ -302,15 +355,19 @@ def main(argv: list[str] | None = None) -> int:
     plan: list[tuple[str, int, Callable[[int], None]]] = [
         ("SIGKILL", scaled(30), lambda n: m.signal_trials("SIGKILL", signal.SIGKILL, n, 0)),
         ("SIGINT", scaled(10), lambda n: m.signal_trials("SIGINT", signal.SIGINT, n, 7)),
-        ("moved run folder", 3, m.moved_trials),
+        ("moved run folder", scaled(3), m.moved_trials),
         ("concurrent runs", scaled(10), m.concurrent_trials),
-        ("corrupted output", 10,
-         lambda n: m.corrupt_trials(n, lambda i: "truncate" if i % 2 == 0 else "flip", "corrupted output")),
-        ("bit flip in a non-checkpoint output, verify=size (default)", 3,
-         lambda n: m.corrupt_trials(n, lambda i: "flip-unchecked",
-                                    "bit flip in a non-checkpoint output, verify=size (default)")),
-        ("ENOSPC", 3, m.enospc_trials),
+        ("corrupted output", scaled(10),  # truncated or bit-flipped, each kind both ways over the trials
+         lambda n: m.corrupt_trials(n, lambda i, k: "truncate" if (i + i // k) % 2 == 0 else "flip",
+                                    "corrupted output")),
+        ("bit flip in a non-checkpoint output (default verify=full)", scaled(3),
+         lambda n: m.corrupt_trials(n, lambda i, k: "flip-other",
+                                    "bit flip in a non-checkpoint output (default verify=full)")),
+        ("ENOSPC", scaled(3), m.enospc_trials),
     ]
+    if release_targets():  # one truncated and one altered trial per release (x the scale, at least that)
+        plan.append(("released checkpoint truncated / altered", 2 * len(release_targets()) * scaled(1),
+                     m.release_trials))
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     planned = {}
     for fault, n, go in plan:
