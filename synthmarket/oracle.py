@@ -21,10 +21,12 @@ oracle differs from the real missing image in the camera alone.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from synthmarket.camera import Camera, jpeg_bytes
 from synthmarket.config import SynthMarketConfig
@@ -103,3 +105,8 @@ class Oracle:
         """The oracle image's file: JPEG at the condition camera's quality, as the dataset writes its own."""
         image: np.ndarray = self.render(target, condition).image
         return jpeg_bytes(image, self.jpeg_quality(condition))
+
+    def image(self, target: str, condition: str) -> np.ndarray:
+        """The oracle image as a reader of its file sees it: ``jpeg`` decoded, uint8 (H, W, 3) RGB."""
+        with Image.open(io.BytesIO(self.jpeg(target, condition))) as decoded:
+            return np.asarray(decoded.convert("RGB"), dtype=np.uint8)

@@ -19,7 +19,13 @@ from pona_model.evaluation.loading import PairImages
 from pona_model.evaluation.networks import load_networks, make_pose_estimator
 from pona_model.evaluation.pairs import find_pairs
 from pona_model.evaluation.pictures import write_pictures
-from pona_model.evaluation.scoring import network_metrics, pixel_metrics, pose_metrics, score_pairs
+from pona_model.evaluation.scoring import (
+    limb_metrics,
+    network_metrics,
+    pixel_metrics,
+    pose_metrics,
+    score_pairs,
+)
 from pona_model.evaluation.selection import SELECTION_SEED, select_pairs, subset
 from pona_model.evaluation.settings import ALL_METRICS, RESULT_FORMAT, EvaluationError, MetricSettings
 from pona_model.metrics.images import RESIZE_DESCRIPTION
@@ -105,7 +111,8 @@ def evaluate_folder(generated: str | Path | None, annotations: str | Path | dict
     metrics = {**pixel_metrics(tallies, wanted),
                **network_metrics(tallies, settings, inception, inception_reason, lpips, lpips_reason,
                                   train_images, size, progress),
-               **pose_metrics(tallies, settings, estimator, pose_reason)}
+               **pose_metrics(tallies, settings, estimator, pose_reason),
+               **limb_metrics(tallies, wanted)}
     n = len(selected)
     selection = "all" if n == total else f"{n} of {total}, numpy default_rng({SELECTION_SEED}) subset"
     result: dict[str, Any] = {

@@ -69,17 +69,28 @@ class PairImages:
             return None
         return self._at_size(load_rgb(self.images / pair.source))
 
+    def _keypoints(self, pair: ScoredPair, name: str, panel: int, role: str) -> np.ndarray:
+        kp = self.annotations[name]
+        stored = None
+        if self.images is not None and (self.images / name).is_file():
+            stored = image_size(self.images / name)
+        elif self.fmt == "vis":
+            stored = vis_panel(self._strip(pair), panel).shape[:2]
+        if stored is None:
+            raise EvaluationError(f"{role} image {name!r} not found in {self.images}")
+        assert self.size is not None
+        return scale_keypoints(np.asarray(kp, dtype=np.int64), tuple(stored), self.size)
+
     def target_keypoints(self, pair: ScoredPair) -> np.ndarray:
         """Annotation keypoints of the target, moved from the stored target image's frame (the panel's
         frame for strips without the real image) to the compared size."""
-        kp = self.annotations[pair.target]
-        stored = None
-        if self.images is not None and (self.images / pair.target).is_file():
-            stored = image_size(self.images / pair.target)
-        elif self.fmt == "vis":
-            stored = vis_panel(self._strip(pair), VIS_TARGET).shape[:2]
-        if stored is None:
-            raise EvaluationError(f"target image {pair.target!r} not found in {self.images}")
-        assert self.size is not None
-        return scale_keypoints(np.asarray(kp, dtype=np.int64), tuple(stored), self.size)
+        return self._keypoints(pair, pair.target, VIS_TARGET, "target")
+
+    def condition_keypoints(self, pair: ScoredPair) -> np.ndarray | None:
+        """The same for the condition image; None when it is unknown or has no annotation."""
+        if pair.source is None or pair.source not in self.annotations:
+            return None
+        if self.fmt != "vis" and (self.images is None or not (self.images / pair.source).is_file()):
+            return None
+        return self._keypoints(pair, pair.source, VIS_CONDITION, "condition")
 

@@ -21,7 +21,7 @@ PAPER_LABELS = {"market1501": "PoNA, paper (Market-1501)", "deepfashion": "PoNA,
 PAPER_ROWS = ("auto", "none", *PAPER_TABLE_I)
 TABLE_COLUMNS = (("ssim", "SSIM"), ("is", "IS"), ("mask_ssim", "mask-SSIM"), ("mask_is", "mask-IS"),
                  ("psnr", "PSNR"), ("psnr_legacy_wrap", "PSNR-wrap"), ("pckh", "PCKh"), ("pckh_gt", "PCKh-gt"),
-                 ("l1", "L1"), ("fid", "FID"), ("kid", "KID"), ("lpips", "LPIPS"))
+                 ("l1", "L1"), ("fid", "FID"), ("kid", "KID"), ("lpips", "LPIPS"), ("limb_region", "limbs"))
 PSNR_WRAP_NOTE = ("PSNR-wrap: the papers' PSNR, its error taken on uint8 arrays that wrap around modulo 256 "
                   "(about 28 dB on Market for almost any image); compare it only with published tables. "
                   "PSNR is the correct one (docs/evaluation.md).")
@@ -58,7 +58,7 @@ def _cell(metric: dict[str, Any] | None, key: str) -> str:
 
 
 def format_table(results: Sequence[dict[str, Any]], paper: str = "auto") -> str:
-    """A plain-text table in the order of the paper's Table I (then PSNR-wrap, PCKh-gt, L1, FID, KID, LPIPS), one
+    """A plain-text table in the order of the paper's Table I (then PSNR-wrap, PCKh-gt, L1, FID, KID, LPIPS, limbs), one
     row per result, the paper's PoNA row of the same dataset first for scale (``paper``: auto, none,
     market1501 or deepfashion), the skip reasons and what PSNR-wrap is below."""
     header = ["method", *[title for _, title in TABLE_COLUMNS]]

@@ -27,6 +27,7 @@ from pona_model.metrics.inception import (
     inception_score,
     kernel_inception_distance,
 )
+from pona_model.metrics.limbs import limb_margins, limb_region_score
 from pona_model.metrics.lpips import LPIPS
 from pona_model.metrics.masks import MASK_SETTINGS, apply_mask, body_mask
 from pona_model.metrics.pckh import PCKH_SETTINGS, PCKhAccumulator
@@ -69,6 +70,7 @@ class Tallies:
     pck_real: PCKhAccumulator = field(default_factory=PCKhAccumulator)
     pose_pairs: int = 0
     no_person_generated: int = 0  # generated images on which the estimator found no joint at all
+    no_condition: int = 0  # pairs whose condition image or pose is unknown (limb_region)
 
     def __post_init__(self) -> None:
         self.per_pair = {k: np.full(self.n, np.nan) for k in PER_PAIR}
@@ -104,6 +106,9 @@ def score_pairs(selected: list[ScoredPair], loader: PairImages, settings: Metric
         for name, (score, a, b) in per_pair.items():
             if name in wanted:
                 tallies.per_pair[name][idx] = score(a, b)
+        if "limb_region" in wanted:
+            score_limbs(tallies, idx, [loader.condition(p) for p in batch],
+                        [loader.condition_keypoints(p) for p in batch], gen, tgt, kps)
         if use_inception:
             features, logits = inception.embed(gen, settings.batch_size)
             tallies.features.append(features)
@@ -120,6 +125,31 @@ def score_pairs(selected: list[ScoredPair], loader: PairImages, settings: Metric
                 tallies.pck_gt.add(pred, kps[j])
                 tallies.pck_real.add(target_poses[batch[j].target], kps[j])
     return tallies
+
+
+def score_limbs(t: Tallies, idx: np.ndarray, conditions: list[np.ndarray | None], kp_conditions: list[np.ndarray | None],
+                gen: np.ndarray, tgt: np.ndarray, kps: list[np.ndarray]) -> None:
+    """The limb-region margins of a batch's pairs whose condition image and pose are known."""
+    known = [j for j, (c, k) in enumerate(zip(conditions, kp_conditions)) if c is not None and k is not None]
+    t.no_condition += len(idx) - len(known)
+    if known:
+        m = limb_margins(gen[known], tgt[known], np.stack([conditions[j] for j in known]),
+                         np.stack([kps[j] for j in known]), np.stack([kp_conditions[j] for j in known]))
+        t.per_pair["limb_margin"][idx[known]] = m["margin"]
+        t.per_pair["limb_margin_plain"][idx[known]] = m["margin_plain"]
+
+
+def limb_metrics(t: Tallies, wanted: set[str]) -> dict[str, Any]:
+    """limb_region: the fraction of pairs whose generated image is closer to the target than to the
+    condition in the target's limb region (``metrics.limbs``)."""
+    if "limb_region" not in wanted:
+        return {}
+    if t.no_condition == t.n:
+        return {"limb_region": skipped("no condition image or pose available (pass images=DIR, and an annotation "
+                                       "file that has the condition images)")}
+    entry = limb_region_score(t.per_pair["limb_margin"], t.per_pair["limb_margin_plain"])
+    entry["pairs_left_out"] -= t.no_condition
+    return {"limb_region": {**entry, "pairs_without_condition": t.no_condition}}
 
 
 def pixel_metrics(t: Tallies, wanted: set[str]) -> dict[str, Any]:

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from runtime.config import param
 
 # /2: psnr_legacy_wrap and kid added; IS / FID by torch-fidelity, LPIPS by lpips, SSIM / PSNR by scikit-image.
-RESULT_FORMAT = "pona-generator-metrics/2"
+# /3: limb_region added.
+RESULT_FORMAT = "pona-generator-metrics/3"
 ALL_METRICS = ("ssim", "mask_ssim", "psnr", "psnr_legacy_wrap", "l1", "is", "mask_is", "pckh", "pckh_gt", "fid",
-               "kid", "lpips")
+               "kid", "lpips", "limb_region")
 POSE_ESTIMATORS = ("auto", "synth", "photo")
-# The metrics with a value per pair (the _pairs.csv).
-PER_PAIR = ("ssim", "mask_ssim", "psnr", "psnr_legacy_wrap", "l1", "lpips")
+# The metrics with a value per pair (the _pairs.csv); limb_margin and limb_margin_plain are limb_region's.
+PER_PAIR = ("ssim", "mask_ssim", "psnr", "psnr_legacy_wrap", "l1", "lpips", "limb_margin", "limb_margin_plain")
 
 
 class EvaluationError(ValueError):
