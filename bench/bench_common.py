@@ -16,10 +16,11 @@ def sync(device: torch.device) -> None:
 
 
 def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
-    """The rows (one dict each, same keys) as a CSV file, its folder created."""
+    """The rows (one dict each) as a CSV file, its folder created; the columns are every row's keys in the
+    order first seen, empty where a row lacks one (a resumed curve's rows from before a new column)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), restval="")
         writer.writeheader()
         writer.writerows(rows)
 

@@ -8,6 +8,8 @@ pairs, all at the generator's size:
 - pose_gain_l1 / pose_sensitivity_l1 (``pona_model.metrics.pose_control``): does the output move
   with the target pose, and towards the target;
 - SSIM and mask-SSIM, beside the identity baseline (the condition image handed back unchanged);
+- limb_region (``pona_model.metrics.limbs``): the fraction of pairs whose output is closer to the
+  target than to the condition in the target's limb region (the identity baseline scores 0);
 - self_l1: L1 of G(I_c, P_c, P_c) to I_c, the "target = condition" sanity check;
 - pckh_gt: the offline pose estimator on the generated images against the target annotations,
   beside the same estimator's score on the real target images (its ceiling); ``--pose-estimator``
@@ -40,6 +42,7 @@ from PIL import Image
 
 from pona_model.checkpoint_tags import GENERATOR_FORMAT
 from pona_model.inference import LoadedGenerator
+from pona_model.metrics.limbs import limb_margins, limb_region_score
 from pona_model.metrics.masks import apply_mask, body_mask
 from pona_model.metrics.pckh import PCKhAccumulator
 from pona_model.metrics.pose_control import pose_control
@@ -86,15 +89,18 @@ class TestPairs:
         self.target = to_uint8(self.batch["target"])
         self.condition = to_uint8(self.batch["condition"])
         self.kp_target = self.batch["kp_target"].numpy()
+        self.kp_condition = self.batch["kp_condition"].numpy()
         self.masks = np.stack([body_mask(k, *size) for k in self.kp_target])
         self.estimator = estimator
         self.baseline = self.image_scores(self.condition)
         self.ceiling = self.pckh(self.target) if estimator is not None else None
 
     def image_scores(self, generated: np.ndarray) -> dict[str, float]:
+        margins = limb_margins(generated, self.target, self.condition, self.kp_target, self.kp_condition)
         return {"ssim": float(np.mean(ssim(generated, self.target))),
                 "mask_ssim": float(np.mean(ssim(apply_mask(generated, self.masks),
-                                                apply_mask(self.target, self.masks))))}
+                                                apply_mask(self.target, self.masks)))),
+                "limb_region": limb_region_score(margins["margin"])["value"]}
 
     def pckh(self, images: np.ndarray) -> float | None:
         acc = PCKhAccumulator()
@@ -148,6 +154,7 @@ def evaluate(trainer: Trainer, pairs: TestPairs, seconds: float, sheet: Path, se
            "l1_true_pose": round(control["l1_true_pose"], 5),
            "ssim": round(scores["ssim"], 4), "ssim_identity": round(pairs.baseline["ssim"], 4),
            "mask_ssim": round(scores["mask_ssim"], 4), "mask_ssim_identity": round(pairs.baseline["mask_ssim"], 4),
+           "limb_region": round(scores["limb_region"], 4) if scores["limb_region"] is not None else "",
            "self_l1": round(self_l1, 5),
            "gates": ";".join(f"{x.item():.3f}" for x in g.cross_attention_gates())}
     if pairs.estimator is not None:
@@ -201,6 +208,10 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     axes[1].plot(it, [r["ssim_identity"] for r in rows], ls="--", c="C2", label="SSIM identity")
     axes[1].plot(it, [r["mask_ssim"] for r in rows], label="mask-SSIM", c="C3")
     axes[1].plot(it, [r["mask_ssim_identity"] for r in rows], ls="--", c="C3", label="mask-SSIM identity")
+    limbs = [r["limb_region"] if isinstance(r.get("limb_region"), float) else np.nan for r in rows]
+    if not np.isnan(limbs).all():  # curves from before the column have none
+        axes[1].plot(it, limbs, label="limb region (identity: 0)", c="C6")
+        axes[1].axhline(0.8, ls=":", c="C6")
     if rows and "pckh_gt" in rows[0]:
         axes[2].plot(it, [r["pckh_gt"] or 0 for r in rows], label="PCKh (generated)", c="C4")
         axes[2].plot(it, [r["pckh_gt_ceiling"] or 0 for r in rows], ls="--", c="C4", label="PCKh ceiling (real)")
