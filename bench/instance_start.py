@@ -1,0 +1,58 @@
+"""A re-ID start that knows people's looks but no invariance: instance discrimination on auxiliary renders.
+
+The experiment's ResNet-50 is trained to tell apart N auxiliary SynthMarket people from ONE image each
+(the first frame of each person's first camera), with the pretraining stage's recipe (``pretrain.*``,
+``reid.*``). With one image per class it cannot learn what stays the same across cameras, views and
+poses; that is what the experiment's own training images would then have to teach - the regime in
+which the number of images per identity should matter (docs/reid-protocol.md, "Looking for a regime").
+
+  python -m synthmarket.auxiliary out=data/synthmarket-aux2000 n_ids=2000
+  python bench/instance_start.py --aux data/synthmarket-aux2000 --out runs/instance-start --epochs 6
+  python bench/reid_finetune_curve.py --variant inst2000x1x6-m1 --start runs/instance-start/train/checkpoint.pt \\
+      reid.optim.backbone_lr_mult=1.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+
+def one_image_per_identity(aux: Path, per_id: int) -> pd.DataFrame:
+    """The first ``per_id`` images (by Market name: first camera, first frames) of every auxiliary person."""
+    table = pd.read_csv(aux / "manifest.csv")
+    table = table[table["split"] == "train"].sort_values("name")
+    pick = table.groupby("identity", sort=True).head(per_id)
+    return pd.DataFrame({"path": [str(aux / f) for f in pick["file"]], "identity": pick["identity"],
+                         "camera": pick["camera"], "split": "train"})
+
+
+def main() -> None:
+    from pipelines.config import load_pipeline_config
+    from pipelines.stages import pretrain_reid
+    from reid.trainer import ReidTrainer
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--aux", type=Path, required=True, help="an auxiliary folder (python -m synthmarket.auxiliary)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--per-id", type=int, default=1, help="images kept per auxiliary person")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("overrides", nargs="*", help="pipeline key=value overrides (pretrain.*, reid.*)")
+    args = parser.parse_args()
+    subset = one_image_per_identity(args.aux, args.per_id)
+    args.out.mkdir(parents=True, exist_ok=True)
+    subset.to_csv(args.out / "subset.csv", index=False)
+    print(f"{len(subset)} images of {subset['identity'].nunique()} auxiliary identities")
+    cfg = load_pipeline_config("reid.threads=1", "reid.progress=false", f"pretrain.epochs={args.epochs}",
+                               f"pretrain.step_size={max(1, int(args.epochs * 0.75))}", "pretrain.warmup_epochs=1",
+                               "pretrain.batch_size=64", *args.overrides)
+    run = pretrain_reid.config(cfg, args.out, "")
+    run = dataclasses.replace(run, data=dataclasses.replace(run.data, root="", manifest=str(args.out / "subset.csv")))
+    print(ReidTrainer(run).fit())
+
+
+if __name__ == "__main__":
+    main()
