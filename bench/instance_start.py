@@ -49,8 +49,9 @@ def main() -> None:
     cfg = load_pipeline_config("reid.threads=1", "reid.progress=false", f"pretrain.epochs={args.epochs}",
                                f"pretrain.step_size={max(1, int(args.epochs * 0.75))}", "pretrain.warmup_epochs=1",
                                "pretrain.batch_size=64", *args.overrides)
-    run = pretrain_reid.config(cfg, args.out, "")
-    run = dataclasses.replace(run, data=dataclasses.replace(run.data, root="", manifest=str(args.out / "subset.csv")))
+    run = pretrain_reid.settings(cfg).reid  # the pretrain_reid stage's training, on the subset instead
+    run = dataclasses.replace(run, out=str(args.out / "train"),
+                              data=dataclasses.replace(run.data, root="", manifest=str(args.out / "subset.csv")))
     print(ReidTrainer(run).fit())
 
 

@@ -35,15 +35,15 @@ DATA_KINDS = ("prepare_data", "subsample", "synthesize", "merge", "copy_conditio
 
 def training_sets(cfg, need_pretrain: bool) -> tuple[dict[str, str], str, str]:
     """Each method's training folder, the test data root and the auxiliary start's checkpoint (or "")."""
-    from pipelines import methods
+    from pipelines import plan
     from pipelines.graph import build_stages, run_in_order
 
     stages = {n: s for n, s in build_stages(cfg).items()
               if s.kind in DATA_KINDS and (need_pretrain or s.kind != "pretrain_reid")}
     results = run_in_order(stages, Path(cfg.out) / "cache")
-    roots = {m: results[methods.training_set(cfg, m)].result["root"] for m in cfg.methods}
-    pretrained = results["pretrain_reid"].result["checkpoint"] if need_pretrain else ""
-    return roots, results["prepare_data"].result["root"], pretrained
+    roots = {m: results[plan.training_set(cfg, m)].result.root for m in cfg.methods}
+    pretrained = results["pretrain_reid"].result.checkpoint if need_pretrain else ""
+    return roots, results["prepare_data"].result.root, pretrained
 
 
 def curve(args: argparse.Namespace, out: Path) -> None:

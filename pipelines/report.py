@@ -7,63 +7,65 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipelines import methods, plan
 from pipelines.config import PipelineConfig
 from pipelines.graph import Stage
-from pipelines.methods import evaluation, trainings
 from pipelines.provenance import provenance
 from pipelines.stage_cache import StageResult
+from pipelines.stage_names import (
+    PRETRAIN_REID,
+    SUBSAMPLE,
+    StageName,
+    evaluated_generator,
+    fill,
+    trained_generator,
+)
 from runtime.atomic import atomic_write_text
 from runtime.config import to_dict
 from runtime.portable import relative
 
-
-def _generator_scores(result: dict[str, Any]) -> dict[str, Any]:
-    """Each metric's value, or 'skipped: <reason>' where its weights are absent."""
-    return dict(result.get("scores", {})) if "skipped" not in result else {"skipped": result["skipped"]}
+# What results.json keeps of each method's re-ID evaluation, beside the training's optimiser steps.
+EVALUATION_KEYS = ("mAP", "rank1", "rank5", "rank10", "ap_definition", "weights_init", "train_precision", "precision")
 
 
-def run_results(cfg: PipelineConfig, stages: dict[str, Stage], results: dict[str, StageResult]) -> dict[str, Any]:
-    methods = {}
-    trained = trainings(cfg)
+def run_results(cfg: PipelineConfig, stages: dict[StageName, Stage], results: dict[StageName, StageResult]
+                ) -> dict[str, Any]:
+    """results.json's content for one run: every method of the run, then what each row of the methods
+    table and each generator made in it."""
+    by_method = {}
+    trained = plan.trainings(cfg)
     for method in cfg.methods:
-        r = results[evaluation(cfg, method)].result
-        summary = results[trained[method]].result.get("summary", {}) if trained[method] in results else {}
-        methods[method] = {"mAP": r["mAP"], "rank1": r["rank1"], "rank5": r.get("rank5"),
-                           "rank10": r.get("rank10"), "ap_definition": r.get("ap_definition"),
-                           "weights_init": r.get("weights_init"), "train_precision": r.get("train_precision"),
-                           "precision": r.get("precision"),
-                           # the re-ID training's optimiser steps (reid.budget=iterations: the same for every
-                           # method); trainings cached before the count was recorded give None
-                           "optimizer_steps": summary.get("optimizer_steps")}
+        evaluation = results[plan.evaluation(cfg, method)].result
+        summary = results[trained[method]].result.summary if trained[method] in results else {}
+        by_method[method] = {key: getattr(evaluation, key) for key in EVALUATION_KEYS}
+        # the re-ID training's optimiser steps (reid.budget=iterations: the same for every method);
+        # trainings cached before the count was recorded give None
+        by_method[method]["optimizer_steps"] = summary.get("optimizer_steps")
+    sub = results[SUBSAMPLE].result
     out: dict[str, Any] = {
-        "portion": cfg.portion, "seed": cfg.seed, "dataset": cfg.data.dataset, "methods": methods,
-        "subsample": {k: results["subsample"].result[k] for k in ("n_kept", "n_missing", "n_identities")},
+        "portion": cfg.portion, "seed": cfg.seed, "dataset": cfg.data.dataset, "methods": by_method,
+        "subsample": {"n_kept": sub.n_kept, "n_missing": sub.n_missing, "n_identities": sub.n_identities},
     }
     out["reid_start"] = cfg.reid.model.weights  # imagenet, random, auxiliary (pretrain_reid) or a file
     out["reid_budget"] = cfg.reid.budget  # epochs (the paper) or iterations (the full set's steps for every method)
-    if "pretrain_reid" in results:
-        p = results["pretrain_reid"].result
-        out["pretrain"] = {"checkpoint": p["checkpoint"], "identities": p["n_classes"], "images": p["train_images"],
+    if PRETRAIN_REID in results:
+        p = results[PRETRAIN_REID].result
+        out["pretrain"] = {"checkpoint": p.checkpoint, "identities": p.n_classes, "images": p.train_images,
                            "epochs": cfg.pretrain.epochs, "start": cfg.pretrain.weights}
-    if "synthesize" in results:
-        out["synthesis"] = results["synthesize"].result["counts"]
-    if "synthesize[copy]" in results:
-        out["copy_control"] = results["synthesize[copy]"].result["counts"]
-    if "synthesize[oracle]" in results:
-        out["oracle"] = {"counts": results["synthesize[oracle]"].result["counts"],
-                         "renderer": results["synthesize[oracle]"].result["renderer"]}
-    for key, suffix, section in (("generator", "", cfg.generator), ("patn_generator", "[patn]", cfg.patn)):
-        if f"train_generator{suffix}" in results:
-            g = results[f"train_generator{suffix}"].result
-            out[key] = {"checkpoint": g["checkpoint"], "sha256": g["sha256"], "trained": g["trained"],
-                        "train_on": section.train_on if g["trained"] else "given",
-                        # which generator: released:<name>, trained or path (older cache entries lack it)
-                        "source": g.get("source", "trained" if g["trained"] else "path"),
-                        "iterations": g.get("iterations")}
-            if f"evaluate_generator{suffix}" in results:
-                out[key]["metrics"] = _generator_scores(results[f"evaluate_generator{suffix}"].result)
-    if "synthesize[patn]" in results:
-        out["patn_synthesis"] = results["synthesize[patn]"].result["counts"]
+    for method in methods.TABLE.values():
+        if method.filler and fill(method) in results:
+            out[method.report_key] = results[fill(method)].result.summary()
+    for generator in methods.GENERATORS.values():
+        name = trained_generator(generator.name)
+        if name not in results:
+            continue
+        g = results[name].result
+        out[generator.report_key] = {
+            "checkpoint": g.checkpoint, "sha256": g.sha256, "trained": g.trained,
+            "train_on": getattr(cfg, generator.section).train_on if g.trained else "given",
+            "source": g.source, "iterations": g.iterations}  # source: released:<name>, trained or path
+        if evaluated_generator(generator.name) in results:
+            out[generator.report_key]["metrics"] = results[evaluated_generator(generator.name)].result.summary()
     out["stages"] = {name: {"seconds": round(r.seconds, 2), "cached": r.cached, "folder": str(r.folder)}
                      for name, r in results.items()}
     out["config"] = to_dict(cfg)
@@ -122,10 +124,10 @@ def format_run(report: dict[str, Any]) -> str:
     for method, m in report["methods"].items():
         r5 = f"{m['rank5']:7.2f}" if m.get("rank5") is not None else f"{'':>7}"
         lines.append(f"  {method:<8} {m['mAP']:7.2f} {m['rank1']:7.2f} {r5}")
-    for key, label in (("generator", "generator"), ("patn_generator", "PATN generator")):
-        metrics = report.get(key, {}).get("metrics")
+    for generator in methods.GENERATORS.values():
+        metrics = report.get(generator.report_key, {}).get("metrics")
         if metrics:
-            lines += ["", f"  {label} on test pairs:"] + _generator_lines(metrics)
+            lines += ["", f"  {generator.label} on test pairs:"] + _generator_lines(metrics)
             skipped = [k for k, v in metrics.items() if isinstance(v, str) and v.startswith("skipped")]
             if skipped:
                 lines.append(f"  skipped (weights absent, see results.json): {', '.join(skipped)}")

@@ -44,7 +44,7 @@ def run_pipeline(cfg: PipelineConfig, check: bool = True) -> dict[str, Any]:
         report = run_sweep(cfg, [cfg.portion], [cfg.seed])["reports"][0]
     else:
         stages = build_stages(cfg)
-        report = run_results(cfg, stages, run_in_order(stages, out / "cache"))
+        report = run_results(cfg, stages, run_in_order(stages, out / "cache", cfg.verify))
     report["seconds"] = round(time.perf_counter() - t0, 2)
     path = write_run_report(out / cfg.run_name, report)
     report["results_path"] = str(path)

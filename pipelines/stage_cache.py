@@ -74,10 +74,13 @@ def fingerprint(*parts: Any) -> str:
 
 @dataclass(frozen=True)
 class StageResult:
+    """``result``: the stage's result as recorded (JSON values; ``pipelines.graph.execute`` hands it on
+    as the stage module's typed ``Result``)."""
+
     name: str
     fingerprint: str
     folder: Path
-    result: dict[str, Any]
+    result: Any
     seconds: float
     cached: bool
 

@@ -36,8 +36,9 @@ import pandas as pd
 import yaml
 
 from augment.scheduler import dask_client
+from pipelines import methods
 from pipelines.cli import shorthand
-from pipelines.config import METHODS, PRESETS_DIR, PipelineConfig
+from pipelines.config import PRESETS_DIR, PipelineConfig
 from pipelines.graph import Stage, build_stages, checks, execute
 from pipelines.report import run_results, write_run_report
 from runtime.atomic import atomic_path, atomic_write_text
@@ -47,8 +48,8 @@ from runtime.errors import ConfigError
 log = logging.getLogger("pipelines.sweep")
 
 
-def _task(stage: Stage, cache_root: str, dep_names: tuple[str, ...], *dep_results: Any) -> Any:
-    return execute(stage, cache_root, {n: r.result for n, r in zip(dep_names, dep_results)})
+def _task(stage: Stage, cache_root: str, check: str, dep_names: tuple[str, ...], *dep_results: Any) -> Any:
+    return execute(stage, cache_root, {n: r.result for n, r in zip(dep_names, dep_results)}, check)
 
 
 def sweep_graph(configs: list[PipelineConfig], cache_root: Path) -> tuple[dict, list[dict[str, str]], list]:
@@ -60,7 +61,7 @@ def sweep_graph(configs: list[PipelineConfig], cache_root: Path) -> tuple[dict, 
         stages = build_stages(cfg)
         keys = {name: f"{s.kind}-{s.key}" for name, s in stages.items()}
         for name, s in stages.items():
-            graph.setdefault(keys[name], (_task, s, str(cache_root), s.deps, *[keys[d] for d in s.deps]))
+            graph.setdefault(keys[name], (_task, s, str(cache_root), cfg.verify, s.deps, *[keys[d] for d in s.deps]))
         run_keys.append(keys)
         run_stages.append(stages)
     return graph, run_keys, run_stages
@@ -115,10 +116,6 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
     return out.fillna({"mAP_std": 0.0, "rank1_std": 0.0})
 
 
-GAINS = (("pona", "none"), ("patn", "none"), ("copy", "none"), ("pona", "patn"), ("pona", "copy"),
-         ("oracle", "none"), ("oracle", "pona"), ("full", "oracle"))
-
-
 def paired_gains(results: pd.DataFrame) -> pd.DataFrame:
     """mAP differences between two methods taken within each (portion, seed), then mean and sample
     std over seeds: the seed moves both methods' numbers together (same kept set, same re-ID
@@ -126,7 +123,7 @@ def paired_gains(results: pd.DataFrame) -> pd.DataFrame:
     budget = _budget(results)
     wide = results.pivot_table(index=[*budget, "portion", "seed"], columns="method", values="mAP")
     rows = []
-    for a, b in GAINS:
+    for a, b in methods.gains():
         if a not in wide or b not in wide:
             continue
         diff = (wide[a] - wide[b]).dropna()
@@ -172,7 +169,7 @@ def gains_markdown(gains: pd.DataFrame) -> str:
 def markdown_table(summary: pd.DataFrame) -> str:
     """Table VI's shape: one row per method, one column per portion, 'mean ± std' mAP (%)."""
     portions = sorted(summary["portion"].unique())
-    order = [m for m in METHODS if m in set(summary["method"])]
+    order = [m for m in methods.TABLE if m in set(summary["method"])]
     lines = ["| method | " + " | ".join(f"p = {p:g}" for p in portions) + " |",
              "|---|" + "---|" * len(portions)]
     for method in order:
@@ -191,20 +188,17 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
-    labels = {"none": "reduced only", "pona": "PoNA-augmented", "patn": "PATN-augmented",
-              "copy": "conditions copied (control)", "oracle": "re-rendered by SynthMarket (oracle)",
-              "full": "full training set"}
-    for method in METHODS:
-        rows = summary[summary["method"] == method].sort_values("portion")
+    for method in methods.TABLE.values():
+        rows = summary[summary["method"] == method.name].sort_values("portion")
         if rows.empty:
             continue
-        if method == "full":
+        if method.full:  # the same at every portion: a line
             mean, std = rows["mAP_mean"].mean(), rows["mAP_std"].mean()
-            ax.axhline(mean, color="grey", linestyle="--", label=labels[method])
+            ax.axhline(mean, color="grey", linestyle="--", label=method.label)
             ax.axhspan(mean - std, mean + std, color="grey", alpha=0.15)
             continue
         ax.errorbar(rows["portion"], rows["mAP_mean"], yerr=rows["mAP_std"], marker="o", capsize=3,
-                    label=labels[method])
+                    label=method.label)
     ax.set_xlabel("portion p of real training images kept")
     ax.set_ylabel("mAP (%)")
     ax.grid(alpha=0.3)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines import methods
+from pipelines import methods, plan
 from pipelines.config import PipelineConfig, effective_precision
 from pona_model.release_spec import is_release
 from poseformats.annotations import read_annotations, read_pairs
@@ -41,18 +41,18 @@ def check_config(cfg: PipelineConfig) -> None:
                "augment.batch_size": cfg.augment.batch_size, "dask.workers": cfg.dask.workers})
     if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
         raise NotADirectoryError(f"out={cfg.out} is a file; give a folder (it is created if absent)")
-    for key in ("generator.checkpoint", "patn.checkpoint"):
-        section, _ = key.split(".")
-        value = getattr(getattr(cfg, section), "checkpoint", "")
-        if value and not is_release(value) and (section == "generator" or "patn" in cfg.methods):
-            _file(key, value)  # a release (released, released:NAME) is verified by train_generator.check
+    for g in methods.GENERATORS.values():  # PoNA's always, another where a configured method uses it
+        value = getattr(cfg, g.section).checkpoint
+        used = g.section == "generator" or any(methods.TABLE[m].generator == g.name for m in cfg.methods)
+        if value and not is_release(value) and used:
+            _file(f"{g.section}.checkpoint", value)  # a release (released, released:NAME) is verified by train_generator.check
     if cfg.data.dataset == "market1501":
         _check_market_files(cfg)
 
 
 def _check_methods(cfg: PipelineConfig) -> None:
     """A method that needs what the dataset does not have (the oracle: SynthMarket's renderer)."""
-    for method in methods.unavailable(cfg):
+    for method in plan.unavailable(cfg):
         needs = " or ".join(f"dataset={d}" for d in methods.TABLE[method].datasets)
         raise ValueError(f"methods={','.join(cfg.methods)}: {method} works only with {needs}, not "
                          f"dataset={cfg.data.dataset}; drop {method} from methods (or set {needs})")

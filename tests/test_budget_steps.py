@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -101,11 +102,13 @@ def test_the_pipeline_sets_the_full_sets_steps(synth: Path, tmp_path: Path, monk
 
     monkeypatch.setattr(train_reid, "ReidTrainer", Recorder)
     args = ["preset=smoke", *(f"reid.{s}" for s in SCHEDULE)]
-    cfg = load_pipeline_config(*args, "reid.budget=iterations")
-    train_reid.run(tmp_path / "none", cfg, {"training_set": {"root": "reduced"}, "prepare_data": {"root": str(synth)}})
-    train_reid.run(tmp_path / "full", cfg, {"training_set": {"root": str(synth)}})
+    settings = train_reid.settings(load_pipeline_config(*args, "reid.budget=iterations"))
+    reduced, full = SimpleNamespace(root="reduced"), SimpleNamespace(root=str(synth))  # the upstream results
+    train_reid.run(tmp_path / "none", settings, {"training_set": reduced, "prepare_data": full})
+    train_reid.run(tmp_path / "full", settings, {"training_set": full})
     assert seen["reduced"].budget_steps == seen[str(synth)].budget_steps == FULL_STEPS
-    train_reid.run(tmp_path / "epochs", load_pipeline_config(*args), {"training_set": {"root": "paper"}})
+    train_reid.run(tmp_path / "epochs", train_reid.settings(load_pipeline_config(*args)),
+                   {"training_set": SimpleNamespace(root="paper")})
     assert seen["paper"].budget == "epochs" and seen["paper"].budget_steps == 0
 
 
@@ -113,9 +116,10 @@ def test_epochs_fingerprints_keep_the_retired_key_and_iterations_ones_change():
     from pipelines.config import load_pipeline_config
     from pipelines.stages import train_reid
 
-    epochs = train_reid.inputs(load_pipeline_config("preset=smoke"))["reid"]
+    epochs = train_reid.settings(load_pipeline_config("preset=smoke")).fingerprint()["reid"]
     assert epochs["budget_images"] == 0 and "budget_steps" not in epochs and "budget_unit" not in epochs
-    assert train_reid.inputs(load_pipeline_config("preset=smoke", "reid.budget=iterations"))["reid"]["budget_unit"]
+    iterations = train_reid.settings(load_pipeline_config("preset=smoke", "reid.budget=iterations"))
+    assert iterations.fingerprint()["reid"]["budget_unit"]
 
 
 def _log(out: Path) -> list[dict]:
@@ -164,16 +168,20 @@ def test_results_json_and_the_sweep_table_carry_each_methods_steps(tmp_path: Pat
     from pipelines.config import load_pipeline_config
     from pipelines.report import run_results
     from pipelines.stage_cache import StageResult
+    from pipelines.stages import evaluate_reid, train_reid
+    from pipelines.stages import subsample as subsample_stage
     from pipelines.sweep import results_table
 
     cfg = load_pipeline_config("preset=smoke", "methods=none,copy,pona,full", "reid.budget=iterations")
 
-    def stage(name: str, result: dict) -> tuple[str, StageResult]:
+    def stage(name: str, result: object) -> tuple[str, StageResult]:
         return name, StageResult(name, "0" * 16, tmp_path, result, 1.0, False)
 
-    results = dict([stage("subsample", {"n_kept": 29, "n_missing": 119, "n_identities": 12})]
-                   + [stage(f"evaluate_reid[{m}]", {"mAP": 50.0, "rank1": 60.0}) for m in cfg.methods]
-                   + [stage(f"train_reid[{m}]", {"summary": {"optimizer_steps": FULL_STEPS}}) for m in cfg.methods])
+    trained = train_reid.Result(checkpoint="", root="", start="random", summary={"optimizer_steps": FULL_STEPS})
+    results = dict([stage("subsample", subsample_stage.Result(kept="", missing="", n_kept=29, n_missing=119,
+                                                         n_identities=12))]
+                   + [stage(f"evaluate_reid[{m}]", evaluate_reid.Result(mAP=50.0, rank1=60.0)) for m in cfg.methods]
+                   + [stage(f"train_reid[{m}]", trained) for m in cfg.methods])
     report = run_results(cfg, {}, results)
     assert {m: v["optimizer_steps"] for m, v in report["methods"].items()} == dict.fromkeys(cfg.methods, FULL_STEPS)
     table = results_table([{**report, "reid_budget": "iterations"}])

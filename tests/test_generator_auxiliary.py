@@ -31,10 +31,10 @@ def test_auxiliary_generator_trains_on_auxiliary_people_only(tmp_path):
     wanted = ("prepare_data", "prepare_auxiliary", "train_generator")
     results = run_in_order({k: stages[k] for k in wanted}, tmp_path / "cache")
     data, aux, gen = (results[k].result for k in wanted)
-    assert gen["train_on"] == "auxiliary" and gen["trained"]
+    assert gen.train_on == "auxiliary" and gen.trained
     pairs = pd.read_csv(Path(results["train_generator"].folder) / "pairs-train.csv")
-    aux_names = set(read_annotations(aux["annotations"]))
-    dataset_names = set(read_annotations(data["annotations"])) | set(read_annotations(data["test_annotations"]))
+    aux_names = set(read_annotations(aux.annotations))
+    dataset_names = set(read_annotations(data.annotations)) | set(read_annotations(data.test_annotations))
     used = set(pairs["from"]) | set(pairs["to"])
     assert used and used <= aux_names and not used & dataset_names
     aux_ids = {n.split("_")[0] for n in aux_names}

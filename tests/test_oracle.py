@@ -97,19 +97,19 @@ def test_same_names_identities_and_counts_as_copy(tmp_path: Path) -> None:
     stages = build_stages(cfg)
     wanted = ("prepare_data", "subsample", "synthesize[copy]", "synthesize[oracle]", "merge[copy]", "merge[oracle]")
     results = run_in_order({n: stages[n] for n in wanted}, tmp_path / "cache")
-    copy = read_table(results["synthesize[copy]"].result["manifest"], keep_default_na=False)
-    oracle_rows = read_table(results["synthesize[oracle]"].result["manifest"], keep_default_na=False)
+    copy = read_table(results["synthesize[copy]"].result.manifest, keep_default_na=False)
+    oracle_rows = read_table(results["synthesize[oracle]"].result.manifest, keep_default_na=False)
     columns = ["name", "identity", "camera", "condition", "target", "status"]
     assert (copy["status"] == "copied_condition").sum() > 0
     assert oracle_rows[columns].assign(status=oracle_rows["status"].replace({"generated": "copied_condition"})).equals(
         copy[columns])  # rendered where copy copies, the rest alike
     assert set(oracle_rows.loc[oracle_rows["status"] == "generated", "renderer"]) == {RENDERER}
-    assert results["synthesize[oracle]"].result["renderer"] == RENDERER
-    merged = {m: pd.read_csv(Path(results[f"merge[{m}]"].result["root"]) / "manifest.csv") for m in ("copy", "oracle")}
+    assert results["synthesize[oracle]"].result.renderer == RENDERER
+    merged = {m: pd.read_csv(Path(results[f"merge[{m}]"].result.root) / "manifest.csv") for m in ("copy", "oracle")}
     assert merged["copy"][["name", "identity", "camera"]].equals(merged["oracle"][["name", "identity", "camera"]])
     assert set(merged["oracle"]["source"]) == {"real", "generated"}
     # each oracle file is the renderer's image of that (target, condition)
-    renderer = Oracle(results["prepare_data"].result["root"])
+    renderer = Oracle(results["prepare_data"].result.root)
     for row in oracle_rows[oracle_rows["status"] == "generated"].itertuples():
         assert Path(row.path).read_bytes() == renderer.jpeg(row.name, row.condition)
 

@@ -113,13 +113,13 @@ def test_an_interrupted_stage_resumes_without_redoing_finished_work(smoke, monke
     cfg2 = load_pipeline_config("preset=smoke", f"out={cfg.out}", "reid.optim.epochs=3")
     real = train_reid.run
 
-    def dies_after_first_epoch(folder, c, deps):
+    def dies_after_first_epoch(folder, settings, deps):
         import dataclasses
 
-        root = deps["training_set"]["root"]
+        root = deps["training_set"].root
         from reid.trainer import ReidTrainer
-        train = dataclasses.replace(c.reid, out=str(folder / "train"), device=c.device, seed=c.seed,
-                                    data=dataclasses.replace(c.reid.data, root=root, manifest=""))
+        train = dataclasses.replace(settings.reid, out=str(folder / "train"),
+                                    data=dataclasses.replace(settings.reid.data, root=root, manifest=""))
         ReidTrainer(train).fit(max_epochs=1)
         raise KeyboardInterrupt("killed during training")
 

@@ -184,12 +184,12 @@ def test_files_are_fingerprinted_by_content_with_a_size_and_mtime_cache(tmp_path
     ann = root / "market-annotation-train.csv"
     cfg = load_pipeline_config("data.dataset=market1501", f"data.root={root}", f"data.annotations={ann}",
                                f"out={tmp_path / 'out'}")
-    before = prepare_data.inputs(cfg)
+    before = prepare_data.settings(cfg).fingerprint()
     text = ann.read_text()
     edited = text.replace("[3, 7,", "[4, 7,", 1)
     assert edited != text and len(edited) == len(text)
     ann.write_text(edited)  # same size, at once (within the clock tick): still seen
-    assert prepare_data.inputs(cfg) != before
+    assert prepare_data.settings(cfg).fingerprint() != before
     old = ann.stat().st_mtime_ns - 10**11
     os.utime(ann, ns=(old, old))
     cache = tmp_path / "out" / "cache"

@@ -147,7 +147,7 @@ def test_a_users_dataset_changed_in_place_is_refused_in_one_line(tmp_path: Path)
                                f"out={tmp_path / 'out'}")
     stage = build_stages(cfg)["prepare_data"]
     first = execute(stage, tmp_path / "out" / "cache", {})
-    assert first.result["content"]["images"] > 0 and execute(stage, tmp_path / "out" / "cache", {}).cached
+    assert first.result.content["images"] > 0 and execute(stage, tmp_path / "out" / "cache", {}).cached
     image = sorted((market / "bounding_box_train").glob("*.jpg"))[0]
     image.write_bytes(image.read_bytes()[:-10])  # replaced in place by another file
     with pytest.raises(InputChanged) as caught:

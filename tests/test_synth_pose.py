@@ -126,7 +126,8 @@ def test_pipeline_pose_estimator_key_reaches_the_evaluation_stage():
               for overrides in ((), ("pose_estimator=photo",), ("data.dataset=market1501",),
                                 ("data.dataset=market1501", "pose_estimator=synth"))}
     assert list(chosen.values()) == ["synth", "photo", "photo", "synth"]
-    default, photo = (evaluate_generator.inputs(load_pipeline_config(*o)) for o in ((), ("pose_estimator=photo",)))
+    default, photo = (evaluate_generator.settings(load_pipeline_config(*o)).fingerprint()
+                      for o in ((), ("pose_estimator=photo",)))
     assert default["pose_estimator"] == "synth" and photo["pose_estimator"] == "photo"  # so the fingerprints differ
 
 

@@ -90,8 +90,9 @@ def test_pipeline_stage_is_shared_by_portions_seeds_and_methods(tmp_path):
     sizes = ("data.synthmarket.n_train_ids=4", "data.synthmarket.n_test_ids=4", "auxiliary.n_ids=3")
     a = load_pipeline_config("preset=smoke", *sizes)
     b = load_pipeline_config("preset=smoke", *sizes, "portion=0.8", "seed=2", "methods=none,full")
-    assert prepare_auxiliary.inputs(a) == prepare_auxiliary.inputs(b)
-    assert prepare_auxiliary.inputs(a) != prepare_auxiliary.inputs(load_pipeline_config("preset=smoke", *sizes[:2]))
-    result = prepare_auxiliary.run(tmp_path, a, {})
-    assert result["n_ids"] == 3 and Path(result["annotations"]).is_file() and Path(result["pairs"]).is_file()
-    assert len(index_market(result["root"], splits=("train",), progress=False)) == result["n_images"]
+    fingerprint = prepare_auxiliary.settings(a).fingerprint()
+    assert fingerprint == prepare_auxiliary.settings(b).fingerprint()
+    assert fingerprint != prepare_auxiliary.settings(load_pipeline_config("preset=smoke", *sizes[:2])).fingerprint()
+    result = prepare_auxiliary.run(tmp_path, prepare_auxiliary.settings(a), {})
+    assert result.n_ids == 3 and Path(result.annotations).is_file() and Path(result.pairs).is_file()
+    assert len(index_market(result.root, splits=("train",), progress=False)) == result.n_images

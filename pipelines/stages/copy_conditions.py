@@ -4,32 +4,33 @@ generated images add beyond more optimiser steps on the kept images is ``pona`` 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from augment import copy_control
-from pipelines import methods
 from pipelines.config import PipelineConfig
-from pipelines.stages import Instance, same, synthesize
+from pipelines.stages import synthesize as synthesis
 
 # Its outputs are a synthesis folder and manifest, cached under the synthesis stage's kind (as before
 # this stage had a module of its own, so existing caches stay valid).
 KIND = "synthesize"
+Result = synthesis.Result  # a synthesis folder and manifest, read by the merge as any other
+verify = synthesis.verify
 
 
-def instances(cfg: PipelineConfig) -> list[Instance]:
-    copy = methods.TABLE["copy"]
-    return [Instance(copy.fills, same("prepare_data", "subsample"))] if copy in methods.filling(cfg) else []
+@dataclass(frozen=True, kw_only=True)
+class Settings(synthesis.Plan):
+    """The plan alone: no generator runs (so no precision)."""
+
+    control: str = "copy_condition"
 
 
-def inputs(cfg: PipelineConfig) -> dict[str, Any]:
-    planned = {k: v for k, v in synthesize.inputs(cfg).items() if k != "precision"}  # no generator runs
-    return {**planned, "control": "copy_condition"}
+def settings(cfg: PipelineConfig) -> Settings:
+    return Settings(**synthesis.plan_settings(cfg))
 
 
-def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
-    plan, _, images = synthesize.synthesis_plan(cfg, deps)
-    return synthesize.write_manifest(folder, copy_control(plan, images_dir=images, out_dir=folder / "images", seed=cfg.seed))
-
-
-verify = synthesize.verify
+def run(folder: Path, settings: Settings, deps: dict[str, Any]) -> Result:
+    plan, _, images = synthesis.synthesis_plan(settings, deps)
+    manifest = copy_control(plan, images_dir=images, out_dir=folder / "images", seed=settings.seed)
+    return Result(**synthesis.write_manifest(folder, manifest))

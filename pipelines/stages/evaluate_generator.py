@@ -7,12 +7,14 @@ target pose, where PCKh's estimator finds no person in blurry images."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines import methods
-from pipelines.config import PipelineConfig, effective_precision, generator_seed, generator_view
-from pipelines.stages import Instance
+from pipelines import plan
+from pipelines.config import PipelineConfig, effective_precision, generator_seed
+from pipelines.stage_names import PREPARE_DATA, evaluated_generator, trained_generator
+from pipelines.stages import Instance, StageOutput, StageSettings, run_only
 from pona_model.evaluation.folder import evaluate_folder
 from pona_model.evaluation.settings import RESULT_FORMAT, MetricSettings
 from pona_model.generate import generate_pairs
@@ -25,12 +27,35 @@ from runtime.atomic import atomic_write_text
 IDENTITY_METRICS = ("ssim", "mask_ssim", "psnr", "l1")
 
 
-def instances(cfg: PipelineConfig) -> list[Instance]:
-    if not cfg.evaluate_generator:
-        return []
-    return [Instance(methods.generator_stage(g, "evaluate_generator"),
-                     {"prepare_data": "prepare_data", "train_generator": methods.generator_stage(g)}, generator_view(cfg, g))
-            for g in methods.generators(cfg)]
+@dataclass(frozen=True, kw_only=True)
+class Settings(StageSettings):
+    """``metrics``: the result format (a metric added, another library: the stage reruns); ``precision``
+    and ``pose_estimator`` resolved; ``pose_control_seed``: the derangement of target poses (the
+    generator's seed), run-only for now (cached evaluations keep their fingerprint)."""
+
+    pairs: int
+    pose_control: bool = True
+    metrics: str = RESULT_FORMAT
+    baselines: str = "identity"
+    precision: str
+    pose_estimator: str
+    pose_control_seed: int = run_only()
+    device: str = run_only()
+    batch_size: int = run_only()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result(StageOutput):
+    """``scores``: each metric's value, or 'skipped: <reason>'; ``skipped``: why nothing was scored."""
+
+    metrics: str = ""
+    pose_control: str = ""
+    scores: dict[str, Any] = field(default_factory=dict)
+    skipped: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        """What results.json records under the generator's ``metrics``."""
+        return {"skipped": self.skipped} if self.skipped else dict(self.scores)
 
 
 def pose_estimator(cfg: PipelineConfig) -> str:
@@ -41,11 +66,24 @@ def pose_estimator(cfg: PipelineConfig) -> str:
     return "synth" if cfg.data.dataset == "synthmarket" else "photo"
 
 
+def settings(cfg: PipelineConfig) -> Settings:
+    return Settings(pairs=cfg.evaluate_pairs, precision=effective_precision(cfg), pose_estimator=pose_estimator(cfg),
+                    pose_control_seed=generator_seed(cfg), device=cfg.device, batch_size=cfg.augment.batch_size)
+
+
+def instances(cfg: PipelineConfig) -> list[Instance]:
+    if not cfg.evaluate_generator:
+        return []
+    return [Instance(evaluated_generator(g), settings(cfg), {"prepare_data": PREPARE_DATA,
+                                                              "train_generator": trained_generator(g)})
+            for g in plan.generators(cfg)]
+
+
 def check(cfg: PipelineConfig) -> None:
     """The synth estimator's release is verified before any stage runs. Later would be too late: a
     truncated or altered releases/pose-synth made the evaluation skip PCKh and still be recorded, so the
     run exited 0 without it and a rerun with the file restored reused that record."""
-    if pose_estimator(cfg) != "synth":
+    if not (cfg.evaluate_generator and plan.generators(cfg)) or pose_estimator(cfg) != "synth":
         return
     from pona_model.metrics.synth_pose import RELEASE_NAME  # here: only a run that scores PCKh needs them
     from runtime.releases import ReleaseError, verify_release
@@ -57,29 +95,23 @@ def check(cfg: PipelineConfig) -> None:
                            "the photo estimator: pose_estimator=photo") from exc
 
 
-def inputs(cfg: PipelineConfig) -> dict[str, Any]:
-    # RESULT_FORMAT: a change in what the scores are (a metric added, another library) reruns the stage.
-    return {"pairs": cfg.evaluate_pairs, "pose_control": True, "metrics": RESULT_FORMAT, "baselines": "identity",
-            "precision": effective_precision(cfg), "pose_estimator": pose_estimator(cfg)}
-
-
-def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
+def run(folder: Path, settings: Settings, deps: dict[str, Any]) -> Result:
     data, gen = deps["prepare_data"], deps["train_generator"]
-    if not data.get("test_pairs") or not data.get("test_annotations"):
-        return {"skipped": "no test pairs / test annotations configured (data.test_pairs, data.test_annotations)"}
-    keypoints = read_annotations(data["test_annotations"])
-    pairs = read_pairs(data["test_pairs"], known_names=keypoints).head(cfg.evaluate_pairs)
+    if not data.test_pairs or not data.test_annotations:
+        return Result(skipped="no test pairs / test annotations configured (data.test_pairs, data.test_annotations)")
+    keypoints = read_annotations(data.test_annotations)
+    pairs = read_pairs(data.test_pairs, known_names=keypoints).head(settings.pairs)
     write_pairs(folder / "pairs.csv", pairs)
-    images = Path(data["root"]) / "bounding_box_test"
-    model = load_generator(gen["checkpoint"], cfg.device, precision=cfg.precision)
+    images = Path(data.root) / "bounding_box_test"
+    model = load_generator(gen.checkpoint, settings.device, precision=settings.precision)
     dataset = PairDataset(images, keypoints, pairs, image_size=model.image_size)
-    generate_pairs(model, dataset, folder / "generated", batch_size=cfg.augment.batch_size)
-    control = pose_control(model, dataset, seed=generator_seed(cfg), batch_size=cfg.augment.batch_size)
+    generate_pairs(model, dataset, folder / "generated", batch_size=settings.batch_size)
+    control = pose_control(model, dataset, seed=settings.pose_control_seed, batch_size=settings.batch_size)
     atomic_write_text(folder / "pose_control.json", json.dumps(control, indent=2) + "\n")
     result = evaluate_folder(folder / "generated", keypoints, images=images, pairs=folder / "pairs.csv",
-                             train_images=Path(data["root"]) / "bounding_box_train", out=folder / "metrics.json",
-                             settings=MetricSettings(pose_estimator=pose_estimator(cfg)),
-                             provenance={"checkpoint": gen["checkpoint"], "sha256": gen["sha256"]}, progress=True)
+                             train_images=Path(data.root) / "bounding_box_train", out=folder / "metrics.json",
+                             settings=MetricSettings(pose_estimator=settings.pose_estimator),
+                             provenance={"checkpoint": gen.checkpoint, "sha256": gen.sha256}, progress=True)
     scores = {name: m["value"] if m.get("value") is not None else f"skipped: {m.get('skipped', 'no value')}"
               for name, m in result["metrics"].items()}
     scores.update(pose_gain_l1=control["pose_gain_l1"], pose_sensitivity_l1=control["pose_sensitivity_l1"])
@@ -93,6 +125,5 @@ def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, An
         scores[f"{name}_identity"] = identity["metrics"][name].get("value")
     reference = result["metrics"].get("pckh_gt", {}).get("real_target_reference", {})
     scores["pckh_gt_ceiling"] = reference.get("value")
-    scores["pckh_estimator"] = pose_estimator(cfg)  # which estimator scored PCKh and its ceiling
-    return {"metrics": str(folder / "metrics.json"), "pose_control": str(folder / "pose_control.json"),
-            "scores": scores}
+    scores["pckh_estimator"] = settings.pose_estimator  # which estimator scored PCKh and its ceiling
+    return Result(metrics=str(folder / "metrics.json"), pose_control=str(folder / "pose_control.json"), scores=scores)

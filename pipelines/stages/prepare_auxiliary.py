@@ -13,38 +13,63 @@ seed or method, so every run of a sweep shares one folder. Result: ``root`` (Mar
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines import plan
 from pipelines.config import PipelineConfig
-from pipelines.stages import Instance
+from pipelines.stage_names import PREPARE_AUXILIARY
+from pipelines.stages import Instance, StageOutput, StageSettings
 from pipelines.stages.prepare_data import reopen_incomplete
 from reid.market_index import index_market, resolve_root
 from synthmarket.auxiliary import ANNOTATIONS, MARKER, PAIRS, generate_auxiliary
+from synthmarket.config import SynthMarketConfig
 
 
-def needed(cfg: PipelineConfig) -> bool:
-    """Whether any stage of the run reads the auxiliary identities."""
-    generators = [cfg.generator] + ([cfg.patn] if "patn" in cfg.methods else [])
-    return cfg.reid.model.weights == "auxiliary" or any(
-        g.train_on == "auxiliary" and not g.checkpoint for g in generators)
+@dataclass(frozen=True, kw_only=True)
+class Rendered(StageSettings):
+    """SynthMarket's auxiliary people: ``n_ids`` rendered with the dataset's settings."""
+
+    dataset: str = "synthmarket"
+    synthmarket: SynthMarketConfig
+    n_ids: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Local(StageSettings):
+    """A Market-layout folder of other people (``auxiliary.root``)."""
+
+    dataset: str
+    root: str
+
+
+Settings = Rendered | Local
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result(StageOutput):
+    root: str
+    annotations: str
+    pairs: str
+    n_ids: int
+    n_images: int
+
+
+def settings(cfg: PipelineConfig) -> Settings:
+    if cfg.data.dataset == "synthmarket":
+        return Rendered(synthmarket=cfg.data.synthmarket, n_ids=cfg.auxiliary.n_ids)
+    return Local(dataset=cfg.data.dataset, root=str(resolve_root(cfg.auxiliary.root)))
 
 
 def instances(cfg: PipelineConfig) -> list[Instance]:
     """Depends on the dataset's settings only: one folder shared by a whole sweep."""
-    return [Instance("prepare_auxiliary")] if needed(cfg) else []
-
-
-def inputs(cfg: PipelineConfig) -> dict[str, Any]:
-    if cfg.data.dataset == "synthmarket":
-        settings = cfg.data.synthmarket.content()
-        return {"dataset": "synthmarket", "synthmarket": settings, "n_ids": cfg.auxiliary.n_ids}
-    return {"dataset": cfg.data.dataset, "root": str(resolve_root(cfg.auxiliary.root))}
+    return [Instance(PREPARE_AUXILIARY, settings(cfg))] if plan.reads_auxiliary(cfg) else []
 
 
 def check(cfg: PipelineConfig) -> None:
     """Real data needs a folder of other people, checked before any stage starts."""
-    if not needed(cfg) or cfg.data.dataset == "synthmarket":
+    if not plan.reads_auxiliary(cfg) or cfg.data.dataset == "synthmarket":
         return
     if not cfg.auxiliary.root:
         raise ValueError("reid.model.weights=auxiliary and generator.train_on=auxiliary need auxiliary.root=PATH, a "
@@ -57,17 +82,17 @@ def check(cfg: PipelineConfig) -> None:
                          f"(e.g. {sorted(shared)[0]}): the auxiliary identities must be other people")
 
 
-def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
-    if cfg.data.dataset == "synthmarket":
+def run(folder: Path, settings: Settings, deps: dict[str, Any]) -> Result:
+    if isinstance(settings, Rendered):
         root = folder / "dataset"
-        sm = dataclasses.replace(cfg.data.synthmarket, out=str(root))
+        sm = dataclasses.replace(settings.synthmarket, out=str(root))
         reopen_incomplete(root, MARKER, (ANNOTATIONS, PAIRS))
-        manifest = generate_auxiliary(root, sm, cfg.auxiliary.n_ids)
-        return {"root": str(root), "annotations": str(root / ANNOTATIONS), "pairs": str(root / PAIRS),
-                "n_ids": int(manifest["identity"].nunique()), "n_images": len(manifest)}
-    root = resolve_root(cfg.auxiliary.root)
+        manifest = generate_auxiliary(root, sm, settings.n_ids)
+        return Result(root=str(root), annotations=str(root / ANNOTATIONS), pairs=str(root / PAIRS),
+                      n_ids=int(manifest["identity"].nunique()), n_images=len(manifest))
+    root = Path(settings.root)
     table = index_market(root, splits=("train",), progress=False)
     people = table[table["identity"] > 0]
     found = {name: str(root / name) if (root / name).is_file() else "" for name in (ANNOTATIONS, PAIRS)}
-    return {"root": str(root), "annotations": found[ANNOTATIONS], "pairs": found[PAIRS],
-            "n_ids": int(people["identity"].nunique()), "n_images": len(people)}
+    return Result(root=str(root), annotations=found[ANNOTATIONS], pairs=found[PAIRS],
+                  n_ids=int(people["identity"].nunique()), n_images=len(people))

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,54 @@ import pandas as pd
 
 from pipelines.config import PipelineConfig
 from pipelines.stage_cache import file_digest
-from pipelines.stages import Instance
+from pipelines.stage_names import PREPARE_DATA
+from pipelines.stages import Instance, StageOutput, StageSettings, run_only
 from reid.market_index import index_market, resolve_root
 from synthmarket import generate_synthmarket
+from synthmarket.config import SynthMarketConfig
 from synthmarket.dataset import PARTIAL
 
 ANNOTATION_TRAIN = "market-annotation-train.csv"
 SYNTHMARKET_TABLES = (ANNOTATION_TRAIN, "market-annotation-test.csv", "market-pairs-train.csv", "market-pairs-test.csv")
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rendered(StageSettings):
+    """SynthMarket, rendered here: its bytes follow from its settings."""
+
+    dataset: str = "synthmarket"
+    synthmarket: SynthMarketConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class Local(StageSettings):
+    """A local Market-1501 copy: where it is, and the annotation and test files by path and content."""
+
+    dataset: str = "market1501"
+    root: str
+    annotations: str
+    annotations_sha256: str | None
+    test_annotations: str
+    test_pairs: str
+    test_annotations_sha256: str | None
+    test_pairs_sha256: str | None
+    workers: int = run_only()  # pose-estimator processes when the training images need annotating
+
+
+Settings = Rendered | Local
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result(StageOutput):
+    """``content``: what a local dataset held when it was recorded (``images_digest``; None when rendered)."""
+
+    root: str
+    annotations: str
+    test_annotations: str = ""
+    test_pairs: str = ""
+    content: dict[str, Any] | None = field(default=None)
 
 
 def market_root(cfg: PipelineConfig) -> Path:
@@ -40,19 +80,21 @@ def _absolute(path: str) -> str:
     return str(Path(path).absolute()) if path else ""
 
 
-def instances(cfg: PipelineConfig) -> list[Instance]:
-    return [Instance("prepare_data")]
-
-
-def inputs(cfg: PipelineConfig) -> dict[str, Any]:
+def settings(cfg: PipelineConfig) -> Settings:
     if cfg.data.dataset == "synthmarket":
-        return {"dataset": "synthmarket", "synthmarket": cfg.data.synthmarket.content()}
+        return Rendered(synthmarket=cfg.data.synthmarket)
     ann = market_annotations(cfg)
     cache = Path(cfg.out) / "cache"
-    test_files = {k: _absolute(getattr(cfg.data, k)) for k in ("test_annotations", "test_pairs")}
-    return {"dataset": "market1501", "root": str(market_root(cfg)), "annotations": str(ann),
-            "annotations_sha256": file_digest(ann, cache), **test_files,
-            **{f"{k}_sha256": file_digest(v, cache) if v else None for k, v in test_files.items()}}
+    test_annotations, test_pairs = _absolute(cfg.data.test_annotations), _absolute(cfg.data.test_pairs)
+    return Local(root=str(market_root(cfg)), annotations=str(ann), annotations_sha256=file_digest(ann, cache),
+                 test_annotations=test_annotations, test_pairs=test_pairs,
+                 test_annotations_sha256=file_digest(test_annotations, cache) if test_annotations else None,
+                 test_pairs_sha256=file_digest(test_pairs, cache) if test_pairs else None,
+                 workers=max(1, cfg.dask.workers))
+
+
+def instances(cfg: PipelineConfig) -> list[Instance]:
+    return [Instance(PREPARE_DATA, settings(cfg))]
 
 
 def check(cfg: PipelineConfig) -> None:
@@ -81,25 +123,24 @@ def reopen_incomplete(root: Path, marker: str, tables: tuple[str, ...]) -> bool:
     return True
 
 
-def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
-    if cfg.data.dataset == "synthmarket":
+def run(folder: Path, settings: Settings, deps: dict[str, Any]) -> Result:
+    if isinstance(settings, Rendered):
         root = folder / "dataset"
         reopen_incomplete(root, "synthmarket.json", SYNTHMARKET_TABLES)
-        generate_synthmarket(root, dataclasses.replace(cfg.data.synthmarket, out=str(root)))
-        return {"root": str(root), "annotations": str(root / ANNOTATION_TRAIN),
-                "test_annotations": str(root / "market-annotation-test.csv"),
-                "test_pairs": str(root / "market-pairs-test.csv")}
-    root = market_root(cfg)
-    annotations = market_annotations(cfg)
+        generate_synthmarket(root, dataclasses.replace(settings.synthmarket, out=str(root)))
+        return Result(root=str(root), annotations=str(root / ANNOTATION_TRAIN),
+                      test_annotations=str(root / "market-annotation-test.csv"),
+                      test_pairs=str(root / "market-pairs-test.csv"))
+    root = Path(settings.root)
+    annotations = Path(settings.annotations)
     if not annotations.exists():
         from poseformats.estimate import EstimatorFactory, annotate_folder
 
         annotations = folder / ANNOTATION_TRAIN
         annotate_folder(root / "bounding_box_train", annotations, estimator_factory=EstimatorFactory(),
-                        workers=max(1, cfg.dask.workers))
-    return {"root": str(root), "annotations": str(annotations),
-            "test_annotations": _absolute(cfg.data.test_annotations), "test_pairs": _absolute(cfg.data.test_pairs),
-            "content": images_digest(root)}
+                        workers=settings.workers)
+    return Result(root=str(root), annotations=str(annotations), test_annotations=settings.test_annotations,
+                  test_pairs=settings.test_pairs, content=images_digest(root))
 
 
 MARKET_SPLITS = ("bounding_box_train", "bounding_box_test", "query")
@@ -119,27 +160,27 @@ def images_digest(root: Path) -> dict[str, Any]:
     return {"images": n, "sha256": h.hexdigest()}
 
 
-def stale(result: dict[str, Any]) -> str | None:
+def stale(result: Result) -> str | None:
     """Why a recorded stage over a user's dataset must not be reused: its images changed in place
     since (names or sizes). Every later stage would read other images than it was computed from, so the
     run is refused with the way out rather than redone half."""
-    if "content" not in result:
+    if result.content is None:
         return None
-    now = images_digest(Path(result["root"]))
-    if now == result["content"]:
+    now = images_digest(Path(result.root))
+    if now == result.content:
         return None
-    return (f"the images under {result['root']} changed since this stage was recorded ({result['content']['images']} "
+    return (f"the images under {result.root} changed since this stage was recorded ({result.content['images']} "
             f"images then, {now['images']} now, or other sizes): its results and every stage after it were computed "
             "from the old ones; restore them, or use another out= to compute everything from the new ones")
 
 
-def verify(result: dict[str, Any]) -> None:
+def verify(result: Result) -> None:
     """A rendered SynthMarket holds the images its synthmarket.json counts."""
-    info = Path(result["root"]) / "synthmarket.json"
+    info = Path(result.root) / "synthmarket.json"
     if not info.is_file():
         return
     counts = json.loads(info.read_text(encoding="utf-8"))["counts"]
-    train = sum(1 for _ in (Path(result["root"]) / "bounding_box_train").glob("*.jpg"))
+    train = sum(1 for _ in (Path(result.root) / "bounding_box_train").glob("*.jpg"))
     if train != counts["train_images"]:
         raise RuntimeError(f"{info.parent} holds {train} training images, synthmarket.json says "
                            f"{counts['train_images']}")

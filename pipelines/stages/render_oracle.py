@@ -6,33 +6,46 @@ missing images' cameras add. Its own cache entry (kind ``render_oracle``), never
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from augment.oracle import oracle_control
-from pipelines import methods
 from pipelines.config import PipelineConfig
-from pipelines.stages import Instance, same, synthesize
+from pipelines.stages import synthesize as synthesis
 from synthmarket.dataset import GENERATOR_VERSION
 from synthmarket.oracle import ORACLE_VERSION, RENDERER, Oracle
 
 
-def instances(cfg: PipelineConfig) -> list[Instance]:
-    oracle = methods.TABLE["oracle"]
-    return [Instance(oracle.fills, same("prepare_data", "subsample"))] if oracle in methods.filling(cfg) else []
+@dataclass(frozen=True, kw_only=True)
+class Settings(synthesis.Plan):
+    """The plan, and the versions of the renderer and of the oracle's use of it (no generator runs)."""
+
+    control: str = "oracle"
+    renderer_version: int = GENERATOR_VERSION
+    oracle_version: int = ORACLE_VERSION
 
 
-def inputs(cfg: PipelineConfig) -> dict[str, Any]:
-    planned = {k: v for k, v in synthesize.inputs(cfg).items() if k != "precision"}  # no generator runs
-    return {**planned, "control": "oracle", "renderer_version": GENERATOR_VERSION, "oracle_version": ORACLE_VERSION}
+@dataclass(frozen=True, kw_only=True)
+class Result(synthesis.Result):
+    """``renderer``: the renderer's name and version, as the manifest's ``checkpoint`` column holds it."""
+
+    renderer: str
+
+    def summary(self) -> Any:
+        return {"counts": self.counts, "renderer": self.renderer}
 
 
-def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
-    plan, _, images = synthesize.synthesis_plan(cfg, deps)
-    oracle = Oracle(deps["prepare_data"]["root"])
+def settings(cfg: PipelineConfig) -> Settings:
+    return Settings(**synthesis.plan_settings(cfg))
+
+
+def run(folder: Path, settings: Settings, deps: dict[str, Any]) -> Result:
+    plan, _, images = synthesis.synthesis_plan(settings, deps)
+    oracle = Oracle(deps["prepare_data"].root)
     manifest = oracle_control(plan, oracle.jpeg, images_dir=images, out_dir=folder / "images", renderer=RENDERER,
-                              seed=cfg.seed)
-    return {**synthesize.write_manifest(folder, manifest), "renderer": RENDERER}
+                              seed=settings.seed)
+    return Result(**synthesis.write_manifest(folder, manifest), renderer=RENDERER)
 
 
-verify = synthesize.verify
+verify = synthesis.verify

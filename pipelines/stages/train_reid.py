@@ -1,5 +1,5 @@
 """Stage 6: train the ResNet-50 re-ID baseline on one method's training folder (reduced, augmented,
-copied or full; ``pipelines.methods.training_set``). Methods on the same folder share one instance.
+copied or full; ``pipelines.plan.training_set``). Methods on the same folder share one instance.
 
 Under ``reid.budget=iterations`` every training set, the full one included, trains the full set's
 optimiser steps (``reid.step_budget``), counted on ``prepare_data``'s folder. The full set's run under
@@ -8,14 +8,15 @@ so its step count is known only once it has run."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines import methods
+from pipelines import plan
 from pipelines.config import PipelineConfig
-from pipelines.stages import Instance
+from pipelines.stage_names import PREPARE_DATA, PRETRAIN_REID, REDUCED
+from pipelines.stages import Instance, StageOutput, StageSettings
 from reid.data_order import DATA_ORDER_VERSION
 from reid.step_budget import budget_steps, folder_counts
 from reid.train_config import ReidTrainConfig
@@ -38,6 +39,33 @@ def reid_inputs(reid: ReidTrainConfig) -> dict[str, Any]:
     return tree
 
 
+@dataclass(frozen=True, kw_only=True)
+class Settings(StageSettings):
+    """The training's config: ``reid.*`` with the run's seed and device, and the label rule of
+    synthesised images on the training sets that hold some."""
+
+    reid: ReidTrainConfig
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"reid": reid_inputs(self.reid)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Training(StageOutput):
+    """A re-ID training's checkpoint and its trainer's summary (plain values: steps, epochs, losses)."""
+
+    checkpoint: str
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result(Training):
+    """``root``: the training set; ``start``: the trunk it started from (``auxiliary``: the pretrained one)."""
+
+    root: str
+    start: str
+
+
 def reid_config(cfg: PipelineConfig, synthesised: bool) -> ReidTrainConfig:
     """``reid.*``, with the pipeline's label rule for synthesised images (``augment.label``) on the
     training sets that hold some (``synthesised``); the others keep hard labels and share their stage."""
@@ -48,51 +76,41 @@ def reid_config(cfg: PipelineConfig, synthesised: bool) -> ReidTrainConfig:
     return dataclasses.replace(cfg.reid, loss=loss)
 
 
-def labelled_view(cfg: PipelineConfig) -> PipelineConfig:
-    """``cfg`` as a training set with generated or copied images sees it: ``reid.loss`` carries ``augment.label``."""
-    view = copy.copy(cfg)  # not dataclasses.replace: PipelineConfig refuses a user-set generated_label on purpose
-    view.reid = reid_config(cfg, synthesised=True)
-    return view
+def settings(cfg: PipelineConfig, synthesised: bool = False) -> Settings:
+    """The settings of a training on a set with (``synthesised``) or without generated or copied images."""
+    return Settings(reid=dataclasses.replace(reid_config(cfg, synthesised), seed=cfg.seed, device=cfg.device))
 
 
 def instances(cfg: PipelineConfig) -> list[Instance]:
     out = []
-    trainings = methods.trainings(cfg)
-    for method in cfg.methods:
-        if trainings[method] != f"train_reid[{method}]":
+    for method, training in plan.trainings(cfg).items():
+        if training.variant != method:
             continue  # trains on a set another method already trains on
-        source = methods.training_set(cfg, method)
+        source = plan.training_set(cfg, method)
         deps = {"training_set": source}
-        if cfg.reid.model.weights == "auxiliary":
-            deps["pretrain_reid"] = "pretrain_reid"
-        if cfg.reid.budget == "iterations" and source != methods.FULL:
-            deps["prepare_data"] = "prepare_data"  # the full set's steps are the step budget
-        synthesised = source not in (methods.REDUCED, methods.FULL)  # augment.label applies
-        out.append(Instance(trainings[method], deps, labelled_view(cfg) if synthesised else None))
+        if plan.pretrains(cfg):
+            deps["pretrain_reid"] = PRETRAIN_REID
+        if cfg.reid.budget == "iterations" and source != PREPARE_DATA:
+            deps["prepare_data"] = PREPARE_DATA  # the full set's steps are the step budget
+        out.append(Instance(training, settings(cfg, synthesised=source not in (REDUCED, PREPARE_DATA)), deps))
     return out
 
 
-def inputs(cfg: PipelineConfig) -> dict[str, Any]:
-    return {"reid": {**reid_inputs(cfg.reid), "seed": cfg.seed}}
-
-
-def run(folder: Path, cfg: PipelineConfig, deps: dict[str, Any]) -> dict[str, Any]:
-    """``deps``: ``training_set`` (its ``root``), ``pretrain_reid`` (the start when
-    ``reid.model.weights=auxiliary``), ``prepare_data`` (the full set, whose optimiser steps are the
-    budget of ``reid.budget=iterations``; the full set's own training reads its ``training_set``)."""
-    root = deps["training_set"]["root"]
-    pretrained = deps.get("pretrain_reid", {}).get("checkpoint", "")
-    model = cfg.reid.model
-    if model.weights == "auxiliary":
-        model = dataclasses.replace(model, weights=pretrained)
+def run(folder: Path, settings: Settings, deps: dict[str, Any]) -> Result:
+    """``deps``: ``training_set`` (its ``root``), ``pretrain_reid`` (the start when the run pretrains),
+    ``prepare_data`` (the full set, whose optimiser steps are the budget of ``reid.budget=iterations``;
+    the full set's own training reads its ``training_set``)."""
+    reid = settings.reid
+    root = deps["training_set"].root
+    pretrained = deps["pretrain_reid"].checkpoint if "pretrain_reid" in deps else ""
+    model = dataclasses.replace(reid.model, weights=pretrained) if pretrained else reid.model
     steps = 0
-    if cfg.reid.budget == "iterations":
-        full_root = deps["prepare_data"]["root"] if "prepare_data" in deps else root
-        steps = budget_steps(folder_counts(full_root), cfg.reid.data, cfg.reid.optim)
-    train = dataclasses.replace(cfg.reid, out=str(folder / "train"), device=cfg.device, seed=cfg.seed, model=model,
-                                budget_steps=steps,
-                                data=dataclasses.replace(cfg.reid.data, root=root, manifest=""))
+    if reid.budget == "iterations":
+        full_root = deps["prepare_data"].root if "prepare_data" in deps else root
+        steps = budget_steps(folder_counts(full_root), reid.data, reid.optim)
+    train = dataclasses.replace(reid, out=str(folder / "train"), model=model, budget_steps=steps,
+                                data=dataclasses.replace(reid.data, root=root, manifest=""))
     summary = ReidTrainer(train).fit()
-    return {"checkpoint": str(folder / "train" / "checkpoint.pt"), "root": root,
-            "start": "auxiliary" if pretrained else cfg.reid.model.weights,
-            "summary": {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))}}
+    return Result(checkpoint=str(folder / "train" / "checkpoint.pt"), root=root,
+                  start="auxiliary" if pretrained else reid.model.weights,
+                  summary={k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
