@@ -1,8 +1,9 @@
 """Stage 8: score the generator on the dataset's test pairs (SSIM, mask-SSIM, PSNR, L1, PCKh, and
 IS / FID / LPIPS where their weights are available), so every run reports generator quality beside
-re-ID mAP. The first ``evaluate_pairs`` test pairs are generated and scored, and generated again
-with shuffled target poses (``pona_model.metrics.pose_control``): whether the generator follows the
-target pose, where PCKh's estimator finds no person in blurry images."""
+re-ID mAP. The first ``evaluate_pairs`` test pairs are generated and scored
+(``pona_model.evaluation.from_checkpoint.evaluate_generator``), and generated again with shuffled
+target poses (``pona_model.metrics.pose_control``, seeded by the generator's seed): whether the
+generator follows the target pose, where PCKh's estimator finds no person in blurry images."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from pipelines.config import PipelineConfig, effective_precision, generator_seed
 from pipelines.stage_names import PREPARE_DATA, evaluated_generator, trained_generator
 from pipelines.stages import Instance, StageOutput, StageSettings, run_only
 from pona_model.evaluation.folder import evaluate_folder
+from pona_model.evaluation.from_checkpoint import evaluate_generator
 from pona_model.evaluation.settings import RESULT_FORMAT, MetricSettings
-from pona_model.generate import generate_pairs
 from pona_model.inference import load_generator
 from pona_model.metrics.pose_control import pose_control
 from pona_model.pair_dataset import PairDataset
@@ -30,8 +31,8 @@ IDENTITY_METRICS = ("ssim", "mask_ssim", "psnr", "l1")
 @dataclass(frozen=True, kw_only=True)
 class Settings(StageSettings):
     """``metrics``: the result format (a metric added, another library: the stage reruns); ``precision``
-    and ``pose_estimator`` resolved; ``pose_control_seed``: the derangement of target poses (the
-    generator's seed), run-only for now (cached evaluations keep their fingerprint)."""
+    resolved; ``pose_estimator`` resolved (``pose_estimator``); ``pose_control_seed``: the derangement
+    of target poses (the generator's seed)."""
 
     pairs: int
     pose_control: bool = True
@@ -39,7 +40,7 @@ class Settings(StageSettings):
     baselines: str = "identity"
     precision: str
     pose_estimator: str
-    pose_control_seed: int = run_only()
+    pose_control_seed: int
     device: str = run_only()
     batch_size: int = run_only()
 
@@ -103,15 +104,16 @@ def run(folder: Path, settings: Settings, deps: dict[str, Any]) -> Result:
     pairs = read_pairs(data.test_pairs, known_names=keypoints).head(settings.pairs)
     write_pairs(folder / "pairs.csv", pairs)
     images = Path(data.root) / "bounding_box_test"
+    result = evaluate_generator(gen.checkpoint, images, data.test_annotations, folder / "pairs.csv",
+                                folder / "generated", out=folder / "metrics.json", batch_size=settings.batch_size,
+                                device=settings.device, precision=settings.precision,
+                                train_images=Path(data.root) / "bounding_box_train",
+                                settings=MetricSettings(pose_estimator=settings.pose_estimator),
+                                provenance={"checkpoint": gen.checkpoint, "sha256": gen.sha256}, progress=True)
     model = load_generator(gen.checkpoint, settings.device, precision=settings.precision)
     dataset = PairDataset(images, keypoints, pairs, image_size=model.image_size)
-    generate_pairs(model, dataset, folder / "generated", batch_size=settings.batch_size)
     control = pose_control(model, dataset, seed=settings.pose_control_seed, batch_size=settings.batch_size)
     atomic_write_text(folder / "pose_control.json", json.dumps(control, indent=2) + "\n")
-    result = evaluate_folder(folder / "generated", keypoints, images=images, pairs=folder / "pairs.csv",
-                             train_images=Path(data.root) / "bounding_box_train", out=folder / "metrics.json",
-                             settings=MetricSettings(pose_estimator=settings.pose_estimator),
-                             provenance={"checkpoint": gen.checkpoint, "sha256": gen.sha256}, progress=True)
     scores = {name: m["value"] if m.get("value") is not None else f"skipped: {m.get('skipped', 'no value')}"
               for name, m in result["metrics"].items()}
     scores.update(pose_gain_l1=control["pose_gain_l1"], pose_sensitivity_l1=control["pose_sensitivity_l1"])

@@ -15,18 +15,19 @@ from runtime.atomic import atomic_write_text
 
 def evaluate_generator(checkpoint: str | Path, images: str | Path, annotations: str | Path, pairs: str | Path,
                        generated: str | Path | None = None, *, out: str | Path | None = None,
-                       batch_size: int = 16, device: str = "auto", num_workers: int = 0,
+                       batch_size: int = 16, device: str = "auto", precision: str = "auto", num_workers: int = 0,
                        **kwargs: Any) -> dict[str, Any]:
     """Generate the pairs of ``pairs`` with a training checkpoint (those ``metrics.max_pairs`` selects; kept in
     ``generated``, default ``<checkpoint dir>/test-generated-<sha256[:12]>``; images already there are reused
     when ``generated/generator.json`` names the same checkpoint, an error otherwise) and score them with
-    ``evaluate_folder`` (keyword arguments pass through). The pipeline's evaluate stage calls this.
+    ``evaluate_folder`` (keyword arguments pass through); ``precision`` (auto|fp32|bf16) is the autocast
+    dtype of the generation. The pipeline's evaluate_generator stage calls this.
     The result's ``provenance`` names the checkpoint, its SHA-256 and iteration."""
     from pona_model.generate import generate_pairs
     from pona_model.inference import load_generator
     from pona_model.pair_dataset import PairDataset
 
-    model = load_generator(checkpoint, device)
+    model = load_generator(checkpoint, device, precision=precision)
     keypoints = read_annotations(annotations)
     settings = kwargs.get("settings") or MetricSettings()
     todo = select_pairs(read_pairs(pairs, known_names=keypoints), settings.max_pairs)
