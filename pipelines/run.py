@@ -33,7 +33,8 @@ log = logging.getLogger("pipelines.run")
 
 
 def run_pipeline(cfg: PipelineConfig, check: bool = True) -> dict[str, Any]:
-    """Run (or finish, or just read back) one run; returns its results.json content."""
+    """Run (or finish, or just read back) one run; returns its results.json content, which it writes
+    once, with the run's duration (``check=False``: the caller ran ``checks`` already)."""
     if check:
         checks(cfg)
     out = Path(cfg.out)

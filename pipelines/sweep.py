@@ -69,6 +69,9 @@ def sweep_graph(configs: list[PipelineConfig], cache_root: Path) -> tuple[dict, 
 
 def run_sweep(base: PipelineConfig, portions: Sequence[float], seeds: Sequence[int],
               budgets: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run every (budget, seed, portion) of ``base`` as one dask graph; returns each run's results.json
+    content (``reports``), unwritten, and the sweep's counts. The caller has run ``checks`` on the base
+    config and writes the reports (``write_runs``; ``run_pipeline`` for a single run on a cluster)."""
     nested = base.dask.scheduler != "inprocess"
     configs = []
     for budget, seed, portion in itertools.product(budgets or [base.reid.budget], seeds, portions):
@@ -77,7 +80,6 @@ def run_sweep(base: PipelineConfig, portions: Sequence[float], seeds: Sequence[i
         if nested:  # the graph is already parallel: stages must not start clusters of their own
             cfg = dataclasses.replace(cfg, dask=dataclasses.replace(cfg.dask, scheduler="inprocess"))
         configs.append(cfg)
-    checks(configs[0])
     cache = Path(base.out) / "cache"
     graph, run_keys, run_stages = sweep_graph(configs, cache)
     n_total = sum(len(s) for s in run_stages)
@@ -92,12 +94,16 @@ def run_sweep(base: PipelineConfig, portions: Sequence[float], seeds: Sequence[i
         else:
             values = client.get(graph, wanted)
     done = dict(zip(wanted, values))
-    reports = []
-    for cfg, keys, stages in zip(configs, run_keys, run_stages):
-        report = run_results(cfg, stages, {name: done[key] for name, key in keys.items()})
+    reports = [run_results(cfg, stages, {name: done[key] for name, key in keys.items()})
+               for cfg, keys, stages in zip(configs, run_keys, run_stages)]
+    return {"configs": configs, "reports": reports, "seconds": time.perf_counter() - t0, "n_stages": n_total,
+            "n_distinct": len(graph)}
+
+
+def write_runs(sweep: dict[str, Any]) -> None:
+    """Each run's results.json, in its run folder as ``python -m pipelines.run`` writes it."""
+    for cfg, report in zip(sweep["configs"], sweep["reports"]):
         write_run_report(Path(cfg.out) / cfg.run_name, report)
-        reports.append(report)
-    return {"reports": reports, "seconds": time.perf_counter() - t0, "n_stages": n_total, "n_distinct": len(graph)}
 
 
 def results_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
@@ -294,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              sort_keys=False), end="")
         return 0
     sweep = run_sweep(base, portions, seeds, budgets)  # a failure in a stage: the entry point's one line
+    write_runs(sweep)
     folder = Path(base.out) / "sweep-p{}-seeds{}{}".format("_".join(f"{p:g}" for p in portions),
                                                            "_".join(map(str, seeds)),
                                                            "" if budgets == ["epochs"] else "-" + "_".join(budgets))

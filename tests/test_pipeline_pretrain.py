@@ -106,3 +106,29 @@ def test_a_run_on_a_local_cluster_goes_through_the_dask_graph(tmp_path, monkeypa
     report = run_pipeline(load_pipeline_config(*FAST, f"out={tmp_path}", "dask.scheduler=local", "portion=0.4",
                                                "seed=2"))
     assert calls == [("local", [0.4], [2])] and Path(report["results_path"]).is_file()
+
+
+def test_a_run_on_the_dask_graph_is_checked_once_and_its_results_written_once(tmp_path, monkeypatch):
+    """The dask path went through the sweep, which checked the config again and wrote results.json
+    before the run wrote it a second time."""
+    import contextlib
+
+    from pipelines import run, sweep
+
+    calls = {"checks": 0, "writes": 0}
+
+    def count(key, value=None):
+        def counted(*args, **kwargs):
+            calls[key] += 1
+            return value if value is not None else Path(tmp_path / "results.json")
+        return counted
+
+    monkeypatch.setattr(run, "checks", count("checks", ()))
+    monkeypatch.setattr(sweep, "checks", count("checks", ()))
+    monkeypatch.setattr(run, "write_run_report", count("writes"))
+    monkeypatch.setattr(sweep, "write_run_report", count("writes"))
+    monkeypatch.setattr(sweep, "build_stages", lambda cfg: {})  # no stage runs: only the bookkeeping is counted
+    monkeypatch.setattr(sweep, "run_results", lambda cfg, stages, results: {"methods": {}})
+    monkeypatch.setattr(sweep, "dask_client", lambda *args: contextlib.nullcontext(None))
+    run.run_pipeline(load_pipeline_config(*FAST, f"out={tmp_path}", "dask.scheduler=local"))
+    assert calls == {"checks": 1, "writes": 1}
