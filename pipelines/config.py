@@ -16,10 +16,13 @@ from augment.subsample import check_portion
 from augment.synthesis import UNUSABLE_POLICIES
 from pipelines import methods as method_table
 from pona_model.generator import GeneratorConfig
+from pona_model.train_config import PRESETS_DIR as GENERATOR_PRESETS
 from pona_model.train_config import TrainConfig
+from reid.train_config import PRESETS_DIR as REID_PRESETS
 from reid.train_config import ReidTrainConfig
 from runtime.config import param, resolve
-from runtime.device import PRECISIONS, precision_name, resolve_device, resolve_precision
+from runtime.device import precision_name, resolve_device, resolve_precision
+from runtime.training.settings import setting
 from synthmarket.config import SynthMarketConfig
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -55,8 +58,8 @@ class GeneratorSection:
                           choices=["kept", "auxiliary", "full"])
     seed: int = param(-1, "seed of the generator's training and pairs (-1: the run's seed). A sweep over seeds "
                       "may pin it so that one generator serves every seed; the seed spread is then the re-ID's alone")
-    train: TrainConfig = field(default_factory=TrainConfig,
-                               metadata={"help": "PoNA training (data.* and out are set by the pipeline)"})
+    train: TrainConfig = param(default_factory=TrainConfig, help="the generator's training (data.* and out are set by "
+                               "the pipeline)", presets=GENERATOR_PRESETS, not_from_preset=("out", "data"))
 
     def __post_init__(self) -> None:
         if self.checkpoint.strip() == TRAIN:  # the explicit spelling of the default: one meaning, one fingerprint
@@ -128,9 +131,9 @@ class DaskSection:
 class PipelineConfig:
     portion: float = param(0.2, "fraction of each identity's training images kept, in (0, 1]")
     seed: int = param(0, "seed of subsampling, condition choice, generator and re-ID training")
-    device: str = param("auto", "auto, cpu, cuda, cuda:N, mps: used by every stage")
-    precision: str = param("auto", "autocast dtype of every training and inference stage: auto (bf16 on CUDA and "
-                           "on CPUs with native bf16, else fp32), fp32, bf16", choices=list(PRECISIONS))
+    # Every stage trains and infers on this device in this precision: the trainers' keys, declared once.
+    device: str = setting("device", "auto")
+    precision: str = setting("precision", "auto")
     out: str = param("runs", "root of run folders and of the shared stage cache")
     verify: str = param("full", "what is checked before a finished stage is reused: full (every output file's "
                         "SHA-256, so any changed byte is seen; measured at most 0.15 s a stage more than size) or "
@@ -154,8 +157,8 @@ class PipelineConfig:
     pretrain: PretrainSection = field(default_factory=PretrainSection,
                                       metadata={"help": "re-ID pretraining on the auxiliary identities"})
     dask: DaskSection = field(default_factory=DaskSection, metadata={"help": "where sharded work runs"})
-    reid: ReidTrainConfig = field(default_factory=ReidTrainConfig,
-                                  metadata={"help": "re-ID training (out and data.root are set by the pipeline)"})
+    reid: ReidTrainConfig = param(default_factory=ReidTrainConfig, help="re-ID training (out and data.root are set by "
+                                  "the pipeline)", presets=REID_PRESETS, not_from_preset=("out", "data.root"))
 
     def __post_init__(self) -> None:
         check_portion(self.portion)

@@ -7,6 +7,12 @@ with dotted keys for nested configs (``generator.n_blocks=2``). Values are parse
 and checked against the field's type, so a typo or a wrong type is an error naming the key, not a
 silent default. ``--help`` lists every key with its default and meaning; ``--print-config`` prints
 the resolved config as YAML and exits.
+
+A group of settings that is another command's config may take that command's presets: a field declared
+``param(default_factory=TrainConfig, presets=DIR)`` accepts ``GROUP.preset=NAME`` (in a preset, a
+config file or on the command line), which fills the group from ``DIR/NAME.yaml`` under the keys given
+for it; the keys the outer config sets itself (``not_from_preset``: an output folder, say) are not
+taken from it. So a pipeline preset names the trainers' presets instead of repeating their values.
 """
 
 from __future__ import annotations
@@ -31,11 +37,15 @@ T = TypeVar("T")
 
 
 def param(default: Any = dataclasses.MISSING, help: str = "", *, choices: Sequence[Any] | None = None,
-          default_factory: Any = dataclasses.MISSING, run_only: bool = False) -> Any:
+          default_factory: Any = dataclasses.MISSING, run_only: bool = False, presets: Path | None = None,
+          not_from_preset: Sequence[str] = ()) -> Any:
     """A dataclass field carrying the one-line meaning shown by ``--help`` and the allowed values.
     ``run_only``: the key changes how a run executes (folder, device, threads, logging), never what
-    it computes; a resumed run may change it and a cache fingerprint leaves it out (``content``)."""
-    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None, "run_only": run_only}
+    it computes; a resumed run may change it and a cache fingerprint leaves it out (``content``).
+    ``presets`` (a group of settings): the folder of the presets ``GROUP.preset=NAME`` reads, without
+    the dotted keys ``not_from_preset`` (those the outer config sets itself)."""
+    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None, "run_only": run_only,
+                "presets": presets, "not_from_preset": tuple(not_from_preset)}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     if isinstance(default, (list, dict, set)):
@@ -131,8 +141,33 @@ def _check_choice(field: dataclasses.Field, value: Any, key: str) -> None:
         raise ConfigError(f"{key}: {value!r} is not one of {list(choices)}")
 
 
+PRESET_KEY = "preset"  # in a group that takes presets: the preset it starts from
+
+
+def _group_values(field: dataclasses.Field, values: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """A group's values with its ``preset`` (if it names one) filled in under them."""
+    if PRESET_KEY not in values:
+        return values
+    presets: Path | None = field.metadata.get("presets")
+    name = values[PRESET_KEY]
+    if presets is None:
+        raise ConfigError(f"{key}.{PRESET_KEY}: the group {key} takes no presets")
+    names = preset_names(presets)
+    if name not in names:
+        raise ConfigError(f"{key}.{PRESET_KEY}: unknown preset {name!r}; available presets: {', '.join(names)}")
+    preset = load_yaml(presets / f"{name}.yaml")
+    for dotted in field.metadata.get("not_from_preset", ()):
+        *parents, leaf = dotted.split(".")
+        node = preset
+        for part in parents:
+            node = node.get(part) if isinstance(node.get(part), dict) else {}
+        node.pop(leaf, None)
+    return _merge(preset, {k: v for k, v in values.items() if k != PRESET_KEY})
+
+
 def build(cls: type[T], values: Mapping[str, Any], prefix: str = "") -> T:
-    """Instantiate dataclass ``cls`` from a nested mapping, checking every key and type."""
+    """Instantiate dataclass ``cls`` from a nested mapping, checking every key and type; a group's
+    ``preset`` key is resolved first (``param(presets=...)``)."""
     fields = _fields(cls)
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
@@ -144,7 +179,7 @@ def build(cls: type[T], values: Mapping[str, Any], prefix: str = "") -> T:
         if dataclasses.is_dataclass(tp):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{key}: is a group of settings; set its keys like {key}.<name>=...")
-            kwargs[name] = build(tp, value, prefix=f"{key}.")
+            kwargs[name] = build(tp, _group_values(field, value, key), prefix=f"{key}.")
         else:
             kwargs[name] = _coerce(value, tp, key)
             _check_choice(field, kwargs[name], key)
@@ -323,6 +358,9 @@ def help_text(cls: type, prog: str, description: str, presets_dir: Path | None =
         for name, (field, tp) in _fields(c).items():
             value = getattr(instance, name)
             if dataclasses.is_dataclass(tp):
+                if field.metadata.get("presets") is not None:
+                    lines.append(f"  {prefix}{name}.{PRESET_KEY}=NAME  start the group from that preset of its own "
+                                 f"command (one of: {', '.join(preset_names(field.metadata['presets']))})")
                 walk(tp, f"{prefix}{name}.", value)
                 continue
             meaning = field.metadata.get("help", "")

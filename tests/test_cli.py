@@ -62,6 +62,34 @@ def test_order_is_defaults_preset_file_overrides(tmp_path):
         resolve(TrainConfig, [f"config={tmp_path / 'list.yaml'}"], PRESETS_DIR)
 
 
+@dataclass
+class Run:
+    """A config holding another command's config as a group that takes that command's presets."""
+
+    train: TrainConfig = param(default_factory=TrainConfig, help="training", presets=PRESETS_DIR,
+                               not_from_preset=("out", "data"))
+    inner: Inner = param(default_factory=Inner, help="a group without presets")
+
+
+def test_a_group_takes_its_commands_presets_under_the_keys_given_for_it(tmp_path):
+    synth = resolve(TrainConfig, ["preset=synth"], PRESETS_DIR)
+    run = resolve(Run, ["train.preset=synth"])
+    # the preset's values, but not the keys the outer config sets itself (out and data: the defaults)
+    assert to_dict(run.train) == {**to_dict(synth), "out": TrainConfig().out, "data": to_dict(TrainConfig().data)}
+    # keys given beside the preset (here in a config file, then on the command line) win over it
+    user = tmp_path / "run.yaml"
+    user.write_text("train: {preset: synth, schedule: {n_epochs: 3}, generator: {ngf: 8}}\n")
+    run = resolve(Run, [f"config={user}", "train.generator.ngf=4"])
+    assert (run.train.schedule.n_epochs, run.train.generator.ngf) == (3, 4)
+    assert (run.train.schedule.lr, run.train.generator.pose_sigma) == (synth.schedule.lr, synth.generator.pose_sigma)
+    # another preset on the command line replaces the file's
+    assert resolve(Run, [f"config={user}", "train.preset=market1501"]).train.generator.image_size == (128, 64)
+    with pytest.raises(ConfigError, match=r"train\.preset: unknown preset 'nope'; available presets: deepfashion"):
+        resolve(Run, ["train.preset=nope"])
+    with pytest.raises(ConfigError, match=r"inner\.preset: the group inner takes no presets"):
+        resolve(Run, ["inner.preset=synth"])
+
+
 def test_model_config_validation_is_reported_with_its_group():
     with pytest.raises(ConfigError, match=r"generator: .*n_blocks"):
         resolve(TrainConfig, ["generator.n_blocks=7"], PRESETS_DIR)

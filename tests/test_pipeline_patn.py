@@ -55,13 +55,13 @@ def test_sections_must_build_their_own_architecture(tmp_path):
         load_pipeline_config("preset=smoke", f"out={tmp_path}", "generator.train.generator.arch=patn")
 
 
-def test_default_preset_repeats_the_patn_synth_preset():
+def test_default_preset_names_the_patn_synth_preset():
     cfg = load_pipeline_config()
     assert cfg.patn.train_on == cfg.generator.train_on  # the two rows differ in the generator only
     ours = to_dict(cfg.patn.train)
     theirs = to_dict(load_train_config("preset=patn-synth"))
-    for group in ("generator", "discriminator", "loss", "schedule"):
-        assert ours[group] == theirs[group], group
+    assert {k: v for k, v in ours.items() if k not in ("out", "data")} == {
+        k: v for k, v in theirs.items() if k not in ("out", "data")}
 
 
 def test_a_pona_checkpoint_given_to_patn_fails_before_any_stage(trained, tmp_path, capsys):
