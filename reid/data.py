@@ -113,9 +113,10 @@ def read_rgb(path: str) -> Image.Image:
 
 
 def train_transform(image_size: Sequence[int], pad: int = 10, flip: bool = True,
-                    erasing_p: float = 0.0) -> T.Compose:
+                    erasing_p: float = 0.0, color_jitter: float = 0.0) -> T.Compose:
     """layumi's training transform: bicubic resize, pad + random crop, horizontal flip, ImageNet
-    normalisation; optional random erasing (torchreid's, zero fill as in layumi's baseline).
+    normalisation; optional random erasing (torchreid's, zero fill as in layumi's baseline) and colour
+    jitter (strength s: brightness, contrast, saturation s, hue s / 4; before the tensor conversion).
 
     torchreid's own ``build_transforms`` resizes bilinearly and crops by enlarging 1.125x, so the
     baseline's transform is composed here from torchvision parts.
@@ -126,6 +127,9 @@ def train_transform(image_size: Sequence[int], pad: int = 10, flip: bool = True,
         steps += [T.Pad(pad, padding_mode="constant"), T.RandomCrop((h, w))]
     if flip:
         steps.append(T.RandomHorizontalFlip())
+    if color_jitter > 0:
+        s = float(color_jitter)
+        steps.append(T.ColorJitter(brightness=s, contrast=s, saturation=s, hue=s / 4))
     steps += [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     if erasing_p > 0:
         erasing = torchreid_module("torchreid.reid.data.transforms").RandomErasing

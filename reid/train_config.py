@@ -31,6 +31,9 @@ class ReidDataConfig:
     pad: int = param(10, "zero padding before the random crop back to image_size (0 = no crop)")
     flip: bool = param(True, "random horizontal flip")
     erasing_p: float = param(0.0, "random erasing probability (torchreid's RandomErasing; 0 = off, the paper's)")
+    color_jitter: float = param(0.0, "colour jitter strength s: brightness, contrast and saturation x [1-s, 1+s], hue "
+                                "+-s/4 (torchvision's ColorJitter), so that a camera's colour cast stops being an "
+                                "identity cue; 0 = off, the paper's")
     sampler: str = param("RandomSampler", "RandomSampler (shuffle, the baseline) or torchreid's "
                          "RandomIdentitySampler (batch = batch_size / num_instances identities)", choices=SAMPLERS)
     num_instances: int = param(4, "images per identity in a batch (RandomIdentitySampler only)")
@@ -40,6 +43,8 @@ class ReidDataConfig:
             raise ValueError(f"image_size must be (H, W), each >= 16, got {self.image_size}")
         if self.pad < 0 or not 0.0 <= self.erasing_p <= 1.0:
             raise ValueError("pad must be >= 0 and erasing_p in [0, 1]")
+        if not 0.0 <= self.color_jitter <= 1.0:
+            raise ValueError(f"data.color_jitter must be in [0, 1] (0 = off), got {self.color_jitter}")
 
 
 @dataclass
@@ -91,9 +96,17 @@ class ReidTrainConfig(RunSettings):
 RETIRED_KEYS = ("budget_images",)
 
 
+# Keys added since checkpoints were first written, with the value that reproduces the code before them.
+ADDED_DATA_KEYS = {"color_jitter": 0.0}
+
+
 def current_keys(stored: dict[str, Any]) -> dict[str, Any]:
-    """A stored config dict (a checkpoint's) without the retired keys, so older checkpoints still load."""
-    return {k: v for k, v in stored.items() if k not in RETIRED_KEYS}
+    """A stored config dict (a checkpoint's) without the retired keys and with the keys added since at
+    their old behaviour, so older checkpoints still load and resume."""
+    current = {k: v for k, v in stored.items() if k not in RETIRED_KEYS}
+    if isinstance(current.get("data"), dict):
+        current["data"] = {**ADDED_DATA_KEYS, **current["data"]}
+    return current
 
 
 # Keys that change how a run is executed, not what it computes (declared run_only): a resumed run may change them.

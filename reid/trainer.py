@@ -120,7 +120,8 @@ class ReidTrainer:
         self.manifest = write_manifest(table, self.out / MANIFEST_NAME)
         d = config.data
         self.dataset = ManifestDataset(self.manifest, mode="train",
-                                       transform=train_transform(d.image_size, d.pad, d.flip, d.erasing_p))
+                                       transform=train_transform(d.image_size, d.pad, d.flip, d.erasing_p,
+                                                                 d.color_jitter))
         self.n_classes = self.dataset.num_train_pids
         self._table_size = (len(self.dataset), self.n_classes)
         self.steps_per_epoch = len(self.dataset) // config.optim.batch_size

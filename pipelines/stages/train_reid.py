@@ -34,6 +34,8 @@ def reid_inputs(reid: ReidTrainConfig) -> dict[str, Any]:
     the training data order (``reid.data_order``): a new order gives other weights, so stages trained
     under another one are never reused for this code's."""
     tree = {**content(reid, drop=FROM_DEPENDENCIES), "budget_images": 0, "data_order": DATA_ORDER_VERSION}
+    if not reid.data.color_jitter:  # off: the tree as before the option existed, so those caches stay valid
+        tree["data"] = {k: v for k, v in tree["data"].items() if k != "color_jitter"}
     if reid.budget == "iterations":
         tree["budget_unit"] = "optimizer_steps"
     return tree
