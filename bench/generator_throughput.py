@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import time
+from collections.abc import Callable
 
 import torch
-from bench_common import sync, write_csv
+from bench_common import interleaved_medians, sync, write_csv
 
 from pona_model.attention import DotProductAttention, reference_attention
 from pona_model.flops import generator_gflops
@@ -47,6 +47,17 @@ def reference_model(model: Generator) -> Generator:
                 setattr(module, child_name, ReferenceAttention())
     return ref.to(memory_format=torch.contiguous_format)
 
+
+
+def forward(model: Generator, dtype: torch.dtype, fmt: torch.memory_format, image: torch.Tensor,
+            pose: torch.Tensor, device: torch.device) -> Callable[[], object]:
+    """One forward pass of ``model`` under ``dtype`` autocast, its inputs laid out in ``fmt`` beforehand."""
+    x, p = image.contiguous(memory_format=fmt), pose.contiguous(memory_format=fmt)
+
+    def call() -> object:
+        with autocast(device, dtype):
+            return model(x, p)
+    return call
 
 
 def gemm_gflops(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
@@ -94,21 +105,12 @@ def main() -> None:
     for batch in args.batch_sizes:
         image = torch.rand(batch, IMAGE_CHANNELS, h, w, device=device) * 2 - 1
         pose = torch.rand(batch, POSE_PAIR_CHANNELS, h, w, device=device)
-        times: dict[str, list[float]] = {name: [] for name in variants}
+        forwards = {name: forward(*v, image, pose, device) for name, v in variants.items()}
         with torch.inference_mode():
-            for rnd in range(args.rounds + 1):
-                for name, (model, dtype, fmt) in variants.items():
-                    x, p = image.contiguous(memory_format=fmt), pose.contiguous(memory_format=fmt)
-                    sync(device)
-                    start = time.perf_counter()
-                    with autocast(device, dtype):
-                        model(x, p)
-                    sync(device)
-                    if rnd:  # round 0 warms up
-                        times[name].append(time.perf_counter() - start)
-        ref = statistics.median(times["reference fp32 NCHW"])
+            medians = interleaved_medians(forwards, args.rounds, device)
+        ref = medians["reference fp32 NCHW"]
         for name in variants:
-            med = statistics.median(times[name])
+            med = medians[name]
             achieved = batch / med * gflops
             row = {"batch": batch, "variant": name, "images_per_s": round(batch / med, 2),
                    "ratio_to_reference": round(ref / med, 2), "gflop_per_s": round(achieved, 1),

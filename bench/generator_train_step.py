@@ -15,11 +15,10 @@ dataset.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import functools
 
 import torch
-from bench_common import sync, write_csv
+from bench_common import interleaved_medians, write_csv
 
 from pona_model.train_config import load_train_config
 from pona_model.trainer import Trainer
@@ -45,6 +44,10 @@ def build_trainer(preset: str, device: str, precision: str, channels_last: bool,
     return Trainer(cfg, check_data=False)
 
 
+def run_steps(trainer: Trainer, data: dict[str, torch.Tensor], steps: int) -> None:
+    for _ in range(steps):
+        trainer.step(data)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,21 +66,12 @@ def main() -> None:
         dev = next(iter(trainers.values())).device
         h, w = next(iter(trainers.values())).config.generator.image_size
         data = random_batch(batch, h, w, seed=batch)
-        times: dict[tuple[str, bool], list[float]] = {v: [] for v in VARIANTS}
-        for t in trainers.values():  # warm-up (oneDNN primitive creation, allocator)
-            t.step(data)
-        for _ in range(args.rounds):
-            for v, t in trainers.items():
-                sync(dev)
-                start = time.perf_counter()
-                for _ in range(args.steps):
-                    t.step(data)
-                sync(dev)
-                times[v].append((time.perf_counter() - start) / args.steps)
-        ref = statistics.median(times[VARIANTS[0]])
+        steps = {v: functools.partial(run_steps, t, data, args.steps) for v, t in trainers.items()}
+        seconds = {v: total / args.steps for v, total in interleaved_medians(steps, args.rounds, dev).items()}
+        ref = seconds[VARIANTS[0]]
         print(f"{args.preset}, {h}x{w}, batch {batch}, device {dev}, threads {torch.get_num_threads()}")
         for v in VARIANTS:
-            med = statistics.median(times[v])
+            med = seconds[v]
             row = {"preset": args.preset, "batch": batch, "precision": v[0],
                    "layout": "channels_last" if v[1] else "NCHW", "s_per_iter": round(med, 4),
                    "images_per_s": round(batch / med, 2), "speedup_vs_fp32_nchw": round(ref / med, 2)}

@@ -23,9 +23,10 @@ import argparse
 import dataclasses
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from bench_common import append_csv_row
+from bench_common import variant_command, variant_config, variant_parser
 
 FIELDS = ("variant", "seed", "portion", "method", "steps", "images_seen", "train_images", "identities", "mAP",
           "rank1", "train_seconds", "start", "overrides")
@@ -46,17 +47,15 @@ def training_sets(cfg, need_pretrain: bool) -> tuple[dict[str, str], str, str]:
     return roots, results["prepare_data"].result.root, pretrained
 
 
-def curve(args: argparse.Namespace, out: Path) -> None:
+def curve(args: argparse.Namespace, out: Path) -> Iterator[dict]:
+    """Each method's evaluations along its training, as CSV rows."""
     import torch
 
-    from pipelines.config import load_pipeline_config
     from reid.evaluate import evaluate_model
     from reid.trainer import ReidTrainer
 
-    cfg = load_pipeline_config(f"out={out}", f"seed={args.seed}", f"portion={args.portion}",
-                               f"methods=[{args.methods}]", "evaluate_generator=false", "reid.threads=1",
-                               "reid.progress=false", "reid.optim.step_size=100000", "reid.optim.epochs=100000",
-                               *args.overrides)
+    cfg = variant_config(out, args.seed, f"portion={args.portion}", f"methods=[{args.methods}]",
+                         "reid.optim.step_size=100000", "reid.optim.epochs=100000", *args.overrides)
     torch.set_num_threads(1)
     roots, test_root, pretrained = training_sets(cfg, args.start == "auxiliary")
     start = pretrained if args.start == "auxiliary" else args.start
@@ -78,13 +77,11 @@ def curve(args: argparse.Namespace, out: Path) -> None:
             result = evaluate_model(trainer.model, test_root, cfg.reid.data.image_size, progress=False,
                                     precision=cfg.precision, channels_last=cfg.reid.channels_last)
             trainer.model.train()
-            row = {"variant": args.variant, "seed": args.seed, "portion": args.portion, "method": method,
+            yield {"variant": args.variant, "seed": args.seed, "portion": args.portion, "method": method,
                    "steps": trainer.optimizer_steps, "images_seen": trainer.optimizer_steps * cfg.reid.optim.batch_size,
                    "train_images": len(trainer.dataset), "identities": trainer.n_classes,
                    "mAP": round(result["mAP"], 2), "rank1": round(result["rank1"], 2),
                    "train_seconds": round(seconds, 1), "start": args.start, "overrides": " ".join(args.overrides)}
-            append_csv_row(out / "curve.csv", row, FIELDS)
-            print(row, flush=True)
 
 
 def plot(csv_path: Path, png: Path) -> None:
@@ -112,9 +109,7 @@ def plot(csv_path: Path, png: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", default="", help="name of the candidate (a CSV label)")
-    parser.add_argument("overrides", nargs="*", help="pipeline key=value overrides of this candidate")
+    parser = variant_parser(__doc__, noun="candidate", out="runs/curve")
     parser.add_argument("--start", default="auxiliary", help="auxiliary (the pretrain_reid stage), random, or a file")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--portion", type=float, default=0.2)
@@ -122,18 +117,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--eval-start", action="store_true", help="also score the start (step 0)")
-    parser.add_argument("--out", default="runs/curve", help="pipeline out= (cache shared by variants) and CSV/PNG")
-    parser.add_argument("--plot-only", action="store_true")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if not args.plot_only:
-        if not args.variant:
-            parser.error("--variant NAME is required (or --plot-only)")
-        curve(args, out)
-    plot(out / "curve.csv", out / "curve.png")
-    print(out / "curve.csv", out / "curve.png")
+    variant_command(parser, csv_name="curve.csv", fields=FIELDS, measure=curve, plot=plot, log_level=logging.WARNING)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,11 @@ Rows go to ``--out/regime.csv``; ``--out/regime.png`` plots each candidate's met
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from bench_common import append_csv_row
+from bench_common import save_variant_axes, variant_axes, variant_command, variant_config, variant_parser
 
 METHOD_COLUMNS = ("none", "copy", "oracle", "full")
 FIELDS = ("variant", "seed", "portion", *METHOD_COLUMNS, "full_minus_none", "copy_minus_none",
@@ -30,11 +29,9 @@ FIELDS = ("variant", "seed", "portion", *METHOD_COLUMNS, "full_minus_none", "cop
 
 
 def run_variant(name: str, overrides: list[str], seed: int, portion: float, methods: list[str], out: Path) -> dict:
-    from pipelines.config import load_pipeline_config
     from pipelines.run import run_pipeline
 
-    cfg = load_pipeline_config(f"out={out}", f"seed={seed}", f"portion={portion}", f"methods=[{','.join(methods)}]",
-                               "evaluate_generator=false", "reid.threads=1", "reid.progress=false", *overrides)
+    cfg = variant_config(out, seed, f"portion={portion}", f"methods=[{','.join(methods)}]", *overrides)
     t0 = time.perf_counter()
     report = run_pipeline(cfg)
     stages = report["stages"]
@@ -56,50 +53,28 @@ def run_variant(name: str, overrides: list[str], seed: int, portion: float, meth
 
 
 def plot(csv_path: Path, png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pandas as pd
 
-    table = pd.read_csv(csv_path)
-    order = list(dict.fromkeys(table["variant"]))
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(order)), 4))
+    table, fig, ax, order = variant_axes(csv_path, inches_per_variant=1.6, min_inches=6)
     width = 0.8 / len(METHOD_COLUMNS)
     for k, method in enumerate(METHOD_COLUMNS):
         means = [pd.to_numeric(table.loc[table["variant"] == v, method], errors="coerce").mean() for v in order]
         ax.bar([i + (k - 1.5) * width for i in range(len(order))], means, width, label=method)
-    ax.set_xticks(range(len(order)), order, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("mAP (%), torchreid")
-    ax.set_title("re-ID regimes on SynthMarket (mean over the seeds run)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
+    save_variant_axes(fig, ax, order, png, ylabel="mAP (%), torchreid",
+                      title="re-ID regimes on SynthMarket (mean over the seeds run)")
+
+
+def measure(args: argparse.Namespace, out: Path) -> Iterator[dict]:
+    for seed in args.seeds:
+        yield run_variant(args.variant, args.overrides, seed, args.portion, args.methods.split(","), out)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", default="", help="name of the candidate (a CSV row label)")
-    parser.add_argument("overrides", nargs="*", help="pipeline key=value overrides of this candidate")
+    parser = variant_parser(__doc__, noun="candidate", out="runs/regime")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--portion", type=float, default=0.2)
     parser.add_argument("--methods", default="none,copy,full")
-    parser.add_argument("--out", default="runs/regime", help="pipeline out= (cache shared by candidates) and CSV/PNG")
-    parser.add_argument("--plot-only", action="store_true")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "regime.csv"
-    if not args.plot_only:
-        if not args.variant:
-            parser.error("--variant NAME is required (or --plot-only)")
-        for seed in args.seeds:
-            row = run_variant(args.variant, args.overrides, seed, args.portion, args.methods.split(","), out)
-            append_csv_row(csv_path, row, FIELDS)
-            print(json.dumps(row), flush=True)
-    plot(csv_path, out / "regime.png")
-    print(f"{csv_path}, {out / 'regime.png'}")
+    variant_command(parser, csv_name="regime.csv", fields=FIELDS, measure=measure, plot=plot)
 
 
 if __name__ == "__main__":

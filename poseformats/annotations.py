@@ -34,11 +34,16 @@ class FormatError(ValueError):
         super().__init__(f"{path}, line {line}: {problem}. {fix}")
 
 
-def _read_lines(path: str | os.PathLike, kind: str, producer: str) -> list[str]:
-    path = Path(path)
+def _read_rows(path: Path, kind: str, producer: str, header: str, header_fix: str) -> list[str]:
+    """The lines of a ``kind`` file after its header line (file line 2 on), the header checked first;
+    ``producer`` says where such a file comes from, ``header_fix`` what the header must be."""
     if not path.is_file():
         raise FileNotFoundError(f"{kind} file {path} does not exist; {producer}")
-    return path.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines or lines[0].strip() != header:
+        found = repr(lines[0].strip()) if lines else "an empty file"
+        raise FormatError(path, 1, f"expected the header {header!r}, found {found}", header_fix)
+    return lines[1:]
 
 
 def _parse_coordinates(path: Path, line_no: int, field: str, axis: str) -> list[int]:
@@ -76,22 +81,15 @@ def check_name(path: Path, line_no: int, name: str) -> None:
 def read_annotations(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read an annotation CSV into {image name: (18, 2) int32 (y, x)}, in file order."""
     path = Path(path)
-    lines = _read_lines(
+    rows = _read_rows(
         path, "annotation",
         "it is made by running the pose estimator over the image folder, or taken from PATN's "
         "market-annotation-train.csv / market-annotation-test.csv",
+        ANNOTATION_HEADER, "the first line must be exactly that header, fields separated by ':'",
     )  # fmt: skip
-    if not lines or lines[0].strip() != ANNOTATION_HEADER:
-        found = repr(lines[0].strip()) if lines else "an empty file"
-        raise FormatError(
-            path,
-            1,
-            f"expected the header {ANNOTATION_HEADER!r}, found {found}",
-            "the first line must be exactly that header, fields separated by ':'",
-        )
     keypoints: dict[str, np.ndarray] = {}
     first_line: dict[str, int] = {}
-    for line_no, line in enumerate(lines[1:], start=2):
+    for line_no, line in enumerate(rows, start=2):
         if not line.strip():
             continue
         fields = [f.strip() for f in line.split(":")]
@@ -144,23 +142,16 @@ def read_pairs(path: str | os.PathLike, known_names: Collection[str] | None = No
     fails here rather than in the middle of training.
     """
     path = Path(path)
-    lines = _read_lines(
+    rows = _read_rows(
         path, "pairs",
         "it is made from an annotation file with build_pairs / write_pairs, or taken from PATN's "
         "market-pairs-train.csv / market-pairs-test.csv",
+        PAIRS_HEADER, "the first line must be exactly 'from,to'",
     )  # fmt: skip
-    if not lines or lines[0].strip() != PAIRS_HEADER:
-        found = repr(lines[0].strip()) if lines else "an empty file"
-        raise FormatError(
-            path,
-            1,
-            f"expected the header {PAIRS_HEADER!r}, found {found}",
-            "the first line must be exactly 'from,to'",
-        )
     sources: list[str] = []
     targets: list[str] = []
     unknown: list[tuple[int, str]] = []
-    for line_no, line in enumerate(lines[1:], start=2):
+    for line_no, line in enumerate(rows, start=2):
         if not line.strip():
             continue
         fields = [f.strip() for f in line.split(",")]

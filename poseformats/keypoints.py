@@ -35,6 +35,10 @@ R_HIP, R_KNEE, R_ANKLE = 8, 9, 10
 L_HIP, L_KNEE, L_ANKLE = 11, 12, 13
 R_EYE, L_EYE, R_EAR, L_EAR = 14, 15, 16, 17
 
+# Each side's arm and leg as a chain of joints from the trunk outwards, the right side first.
+ARMS: tuple[tuple[int, int, int], ...] = ((R_SHOULDER, R_ELBOW, R_WRIST), (L_SHOULDER, L_ELBOW, L_WRIST))
+LEGS: tuple[tuple[int, int, int], ...] = ((R_HIP, R_KNEE, R_ANKLE), (L_HIP, L_KNEE, L_ANKLE))
+
 # The joints whose presence makes a pose usable as a PATN pair endpoint.
 TORSO_JOINTS: tuple[int, ...] = (R_SHOULDER, L_SHOULDER, R_HIP, L_HIP)
 # The head box of PCKh is spanned by these.

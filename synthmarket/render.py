@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from poseformats.keypoints import (
+    ARMS,
     L_ANKLE,
     L_EAR,
     L_ELBOW,
@@ -25,6 +26,7 @@ from poseformats.keypoints import (
     L_KNEE,
     L_SHOULDER,
     L_WRIST,
+    LEGS,
     MISSING,
     N_JOINTS,
     NECK,
@@ -192,9 +194,9 @@ def _draw_person(canvas: _Canvas, a: Appearance, posed: Posed, proj: Projection)
 
     # --- legs, shoes (layer 2, far first)
     lower, skin = a.lower, a.skin
-    legs = ((R_HIP, R_KNEE, R_ANKLE, R_THIGH, R_SHIN, R_SHOE, 0), (L_HIP, L_KNEE, L_ANKLE, L_THIGH, L_SHIN, L_SHOE, 1))
+    leg_parts = ((R_THIGH, R_SHIN, R_SHOE), (L_THIGH, L_SHIN, L_SHOE))
     tights = a.lower_type == "skirt" and (a.lower_name in ("black", "navy", "darkgrey"))
-    for hip, knee, ankle, g_thigh, g_shin, g_shoe, i in legs:
+    for i, ((hip, knee, ankle), (g_thigh, g_shin, g_shoe)) in enumerate(zip(LEGS, leg_parts, strict=True)):
         d_leg = float(depth((j[hip] + j[knee]) / 2))
 
         def paint_leg(hip=hip, knee=knee, ankle=ankle, g_thigh=g_thigh, g_shin=g_shin, g_shoe=g_shoe, i=i):
@@ -278,10 +280,10 @@ def _draw_person(canvas: _Canvas, a: Appearance, posed: Posed, proj: Projection)
                     canvas.part(STRAP, _darker(a.bag_colour, 0.85)), img(p), img(q), 0.009 * s, 0.009 * s))
 
     # --- arms: behind the torso (layer 1) or in front (layer 7), each segment on its own
-    arms = ((R_SHOULDER, R_ELBOW, R_WRIST, R_UPPER, R_FORE, 0), (L_SHOULDER, L_ELBOW, L_WRIST, L_UPPER, L_FORE, 1))
+    arm_parts = ((R_UPPER, R_FORE), (L_UPPER, L_FORE))
     sleeve_c = a.upper
     short = a.sleeves == "short"
-    for sho, elb, wri, g_up, g_fore, i in arms:
+    for i, ((sho, elb, wri), (g_up, g_fore)) in enumerate(zip(ARMS, arm_parts, strict=True)):
         hand = posed.hands[i]
         d_up = float(depth((j[sho] + j[elb]) / 2))
         d_fore = float(depth((j[elb] + j[wri]) / 2))

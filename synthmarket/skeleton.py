@@ -14,28 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from poseformats.keypoints import (
-    L_ANKLE,
-    L_EAR,
-    L_ELBOW,
-    L_EYE,
-    L_HIP,
-    L_KNEE,
-    L_SHOULDER,
-    L_WRIST,
-    N_JOINTS,
-    NECK,
-    NOSE,
-    R_ANKLE,
-    R_EAR,
-    R_ELBOW,
-    R_EYE,
-    R_HIP,
-    R_KNEE,
-    R_SHOULDER,
-    R_WRIST,
-)  # fmt: skip
+from poseformats.keypoints import ARMS, L_EAR, L_EYE, LEGS, N_JOINTS, NECK, NOSE, R_EAR, R_EYE
 
+# The body frame's x of the right and the left side (the order of ARMS and LEGS, and of a Pose's pairs).
+SIDE_X: tuple[float, float] = (-1.0, 1.0)
 VIEWS: tuple[str, ...] = ("front", "back", "left", "right")
 # Yaw of the person's forward axis away from the camera axis. "left" = the person's left side faces
 # the camera (walking towards the image's left).
@@ -236,9 +218,8 @@ def pose_body(body: Body, pose: Pose) -> Posed:
     """Forward kinematics, the stance foot put on the ground (y = 0)."""
     joints = np.zeros((N_JOINTS, 3))
     pelvis = np.array([0.0, body.hip_height, 0.0])
-    legs = ((R_HIP, R_KNEE, R_ANKLE, -1.0, 0), (L_HIP, L_KNEE, L_ANKLE, 1.0, 1))
     toes, heels = np.zeros((2, 3)), np.zeros((2, 3))
-    for hip, knee, ankle, side, i in legs:
+    for i, ((hip, knee, ankle), side) in enumerate(zip(LEGS, SIDE_X, strict=True)):
         joints[hip] = pelvis + [side * body.hip / 2, 0.0, 0.0]
         flex, abd = pose.hip_flex[i], pose.hip_abd[i]
         joints[knee] = joints[hip] + body.thigh * _limb_direction(side, flex, abd)
@@ -254,9 +235,8 @@ def pose_body(body: Body, pose: Pose) -> Posed:
     up = torso_axes[:, 1]
     neck = pelvis + (body.shoulder_height - body.hip_height + 0.01) * up
     joints[NECK] = neck
-    arms = ((R_SHOULDER, R_ELBOW, R_WRIST, -1.0, 0), (L_SHOULDER, L_ELBOW, L_WRIST, 1.0, 1))
     hands = np.zeros((2, 3))
-    for sho, elb, wri, side, i in arms:
+    for i, ((sho, elb, wri), side) in enumerate(zip(ARMS, SIDE_X, strict=True)):
         joints[sho] = neck + torso_axes @ [side * body.shoulder / 2, -0.012, 0.0]
         flex, abd = pose.shoulder_flex[i], pose.shoulder_abd[i]
         upper = _limb_direction(side, flex, abd)

@@ -140,20 +140,6 @@ def test_an_interrupted_stage_resumes_without_redoing_finished_work(smoke, monke
     assert report["stages"]["prepare_data"]["cached"] and report["stages"]["train_generator"]["cached"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["portion=1.5"], "portion must be a number in (0, 1]"),
-    (["portion=0"], "portion must be a number in (0, 1]"),
-    (["generator.nblocks=2"], "unknown key 'generator.nblocks'"),
-    (["dask.scheduler=nowhere"], "scheduler must be inprocess, local or a dask scheduler address"),
-])
-def test_bad_config_is_refused_with_the_key(args, message, capsys, tmp_path):
-    with pytest.raises(SystemExit) as exit_:
-        run_main(["preset=smoke", f"out={tmp_path}", *args])
-    assert exit_.value.code == 2
-    assert message in capsys.readouterr().err
-    assert not any(tmp_path.iterdir())  # nothing ran
-
-
 def test_missing_market_root_fails_before_any_stage(tmp_path, capsys):
     assert run_main(["preset=smoke", f"out={tmp_path}", "dataset=market1501",
                      f"data.root={tmp_path / 'nope'}"]) == 2
@@ -170,20 +156,19 @@ def test_generator_checkpoint_of_another_size_fails_before_any_stage(smoke, tmp_
     assert not (tmp_path / "cache").exists()
 
 
-def test_default_preset_repeats_the_component_presets():
+def test_default_preset_names_the_component_presets():
+    """default.yaml names the trainers' presets instead of repeating them: the generator's and re-ID
+    groups are those presets, but for the paths the pipeline sets and the re-ID start."""
     cfg = load_pipeline_config()
     assert cfg.methods == ["none", "pona", "copy", "oracle"]  # the control and the ceiling beside pona
     mine, theirs = to_dict(cfg.generator.train), to_dict(load_train_config("preset=synth"))
-    for key in ("generator", "discriminator", "loss", "schedule"):
-        assert mine[key] == theirs[key], key
+    assert {k: v for k, v in mine.items() if k not in ("out", "data")} == {
+        k: v for k, v in theirs.items() if k not in ("out", "data")}
     mine, theirs = to_dict(cfg.reid), to_dict(load_reid_config("preset=synth"))
-    for key in ("optim", "loss", "channels_last", "precision"):
-        assert mine[key] == theirs[key], key
     # the start: the pipeline's pretrain_reid stage; standalone, its checkpoint is passed as a path
     assert (mine["model"].pop("weights"), theirs["model"].pop("weights")) == ("auxiliary", "random")
-    assert mine["model"] == theirs["model"]
-    assert {k: v for k, v in mine["data"].items() if k != "root"} == {
-        k: v for k, v in theirs["data"].items() if k != "root"}
+    assert mine["data"].pop("root") != theirs["data"].pop("root")  # the pipeline's own, set by its stages
+    assert {k: v for k, v in mine.items() if k != "out"} == {k: v for k, v in theirs.items() if k != "out"}
 
 
 def test_two_portion_sweep_on_a_local_cluster_of_two_processes(smoke, tmp_path, capsys):

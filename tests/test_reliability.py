@@ -226,6 +226,10 @@ def _exit_code(main, argv: list[str]) -> int:
 
 
 BAD_RUN_INPUTS = [
+    (["portion=1.5"], "portion must be a number in (0, 1]"),
+    (["portion=0"], "portion must be a number in (0, 1]"),
+    (["generator.nblocks=2"], "unknown key 'generator.nblocks'"),
+    (["dask.scheduler=nowhere"], "scheduler must be inprocess, local or a dask scheduler address"),
     (["device=cuda:7"], "device='cuda:7'"),
     (["device=nonsense"], "not a device name"),
     (["seed=-1"], "seed must be a non-negative integer"),
@@ -253,7 +257,7 @@ def test_bad_pipeline_input_is_refused_in_one_line_before_any_stage(args, messag
     code = _exit_code(run_main, ["preset=smoke", f"out={out}", *[a.format(**values) for a in args]])
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and "\n" not in err and "Traceback" not in err
-    assert not (out / "cache").exists()  # nothing ran
+    assert not out.exists()  # nothing ran, nothing was written
 
 
 @pytest.mark.parametrize("args, message", [

@@ -34,33 +34,16 @@ target lies outside the condition's) or the target and the condition are equal o
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
 from pona_model.metrics.masks import body_mask
-from poseformats.keypoints import (
-    L_ANKLE,
-    L_ELBOW,
-    L_HIP,
-    L_KNEE,
-    L_SHOULDER,
-    L_WRIST,
-    MISSING,
-    N_JOINTS,
-    R_ANKLE,
-    R_ELBOW,
-    R_HIP,
-    R_KNEE,
-    R_SHOULDER,
-    R_WRIST,
-)
+from poseformats.keypoints import ARMS, LEGS, MISSING, N_JOINTS
 
 # The arm and leg segments of the OpenPose-18 skeleton: upper and lower arm, thigh and shin, each side.
-LIMB_SEGMENTS: tuple[tuple[int, int], ...] = (
-    (R_SHOULDER, R_ELBOW), (R_ELBOW, R_WRIST), (L_SHOULDER, L_ELBOW), (L_ELBOW, L_WRIST),
-    (R_HIP, R_KNEE), (R_KNEE, R_ANKLE), (L_HIP, L_KNEE), (L_KNEE, L_ANKLE),
-)  # fmt: skip
+LIMB_SEGMENTS: tuple[tuple[int, int], ...] = tuple(pair for chain in (*ARMS, *LEGS) for pair in pairwise(chain))
 RADIUS_PER_HEIGHT = 1 / 64
 BAR = 0.8  # issue 21's bar: the generated image is closer to the target for at least 80 % of the pairs
 
