@@ -20,7 +20,7 @@ from pona_model.train_config import PRESETS_DIR as GENERATOR_PRESETS
 from pona_model.train_config import TrainConfig
 from reid.train_config import PRESETS_DIR as REID_PRESETS
 from reid.train_config import ReidTrainConfig
-from runtime.config import param, resolve
+from runtime.config import Bounded, param, resolve
 from runtime.device import precision_name, resolve_device, resolve_precision
 from runtime.training.settings import setting
 from synthmarket.config import SynthMarketConfig
@@ -88,36 +88,28 @@ class AugmentSection:
 
 
 @dataclass
-class AuxiliarySection:
+class AuxiliarySection(Bounded):
     n_ids: int = param(400, "synthmarket: auxiliary identities rendered once (in neither the train nor the test "
                        "split; the dataset's images unchanged), for reid.model.weights=auxiliary and "
-                       "generator.train_on=auxiliary")
+                       "generator.train_on=auxiliary", at_least=1)
     root: str = param("", "market1501: a Market-layout folder of other people (bounding_box_train; PATN's "
                       "market-annotation-train.csv and market-pairs-train.csv for the generator)")
 
-    def __post_init__(self) -> None:
-        if self.n_ids < 1:
-            raise ValueError(f"auxiliary.n_ids must be >= 1, got {self.n_ids}")
-
 
 @dataclass
-class PretrainSection:
+class PretrainSection(Bounded):
     """The pretrain_reid stage: the experiment's re-ID model (``reid.model``, ``reid.data``, batch,
     precision) trained on the auxiliary identities; ``reid.model.weights=auxiliary`` starts from it."""
 
     weights: str = param("random", "start of the pretraining itself: random or imagenet", choices=["random", "imagenet"])
-    epochs: int = param(12, "pretraining epochs on the auxiliary identities")
-    batch_size: int = param(32, "images per step (bf16 throughput grows with the batch: bench/reid_step.py --batch)")
-    lr: float = param(0.02, "head learning rate (the trunk's is lr x backbone_lr_mult)")
+    epochs: int = param(12, "pretraining epochs on the auxiliary identities", at_least=1)
+    batch_size: int = param(32, "images per step (bf16 throughput grows with the batch: bench/reid_step.py --batch)",
+                            at_least=2)
+    lr: float = param(0.02, "head learning rate (the trunk's is lr x backbone_lr_mult)", above=0.0)
     backbone_lr_mult: float = param(1.0, "trunk learning rate factor (1: a trunk from random initialisation)")
-    step_size: int = param(9, "epochs between x0.1 decays")
+    step_size: int = param(9, "epochs between x0.1 decays", at_least=1)
     warmup_epochs: float = param(1.0, "layumi's warm-up epochs")
     seed: int = param(0, "seed of the pretraining: fixed, so every seed of a sweep shares one pretrained trunk")
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.step_size < 1 or self.lr <= 0 or self.batch_size < 2:
-            raise ValueError("pretrain.epochs and pretrain.step_size must be >= 1, pretrain.lr > 0, "
-                             "pretrain.batch_size >= 2")
 
 
 @dataclass

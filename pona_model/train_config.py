@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pona_model.generator import GeneratorConfig
-from runtime.config import param, resolve, run_only_keys
+from runtime.config import Bounded, param, resolve, run_only_keys
 from runtime.training.settings import RunSettings, setting
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -58,21 +58,17 @@ class LossConfig:
 
 
 @dataclass
-class ScheduleConfig:
-    batch_size: int = param(32, "pairs per iteration")
+class ScheduleConfig(Bounded):
+    batch_size: int = param(32, "pairs per iteration", at_least=1)
     lr: float = param(2e-4, "Adam learning rate of G and both Ds")
     beta1: float = param(0.5, "Adam beta1")
     beta2: float = param(0.999, "Adam beta2")
     gate_lr_mult: float = param(1.0, "learning-rate multiplier of the cross-attention gates gamma (1 = the "
                                 "paper's single rate)")
     pool_size: int = param(50, "history pool of generated images shown to the Ds (0 = none)")
-    pairs_per_epoch: int = param(4000, "an 'epoch' is this many randomly drawn training pairs")
-    n_epochs: int = param(500, "epochs at constant learning rate")
-    n_epochs_decay: int = param(200, "epochs with the learning rate decaying linearly to 0")
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.pairs_per_epoch < 1 or self.n_epochs < 0 or self.n_epochs_decay < 0:
-            raise ValueError("batch_size and pairs_per_epoch must be >= 1, n_epochs and n_epochs_decay >= 0")
+    pairs_per_epoch: int = param(4000, "an 'epoch' is this many randomly drawn training pairs", at_least=1)
+    n_epochs: int = param(500, "epochs at constant learning rate", at_least=0)
+    n_epochs_decay: int = param(200, "epochs with the learning rate decaying linearly to 0", at_least=0)
 
     def iterations(self) -> int:
         return -(-(self.n_epochs + self.n_epochs_decay) * self.pairs_per_epoch // self.batch_size)

@@ -15,27 +15,23 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from runtime.config import param
+from runtime.config import Bounded, param
 
 LABEL_RULES = ("hard", "lsro", "smooth")
 
 
 @dataclass
-class ReidLossConfig:
-    label_smoothing: float = param(0.0, "label smoothing epsilon of every image (0: the paper's; 0.1: bag of tricks)")
+class ReidLossConfig(Bounded):
+    label_smoothing: float = param(0.0, "label smoothing epsilon of every image (0: the paper's; 0.1: bag of tricks)",
+                                   at_least=0.0, below=1.0)
     triplet_weight: float = param(0.0, "weight of the batch-hard triplet term (0: none, the paper's; 1: bag of "
-                                  "tricks, with data.sampler=RandomIdentitySampler)")
-    triplet_margin: float = param(0.3, "triplet margin (bag of tricks: 0.3)")
+                                  "tricks, with data.sampler=RandomIdentitySampler)", at_least=0.0)
+    triplet_margin: float = param(0.3, "triplet margin (bag of tricks: 0.3)", at_least=0.0)
     generated_label: str = param("hard", "target of synthesised training images (manifest.csv source generated or "
                                  "copied): hard (the condition's identity, the paper's), lsro (uniform over the "
                                  "identities), smooth (hard, smoothed by generated_epsilon)", choices=list(LABEL_RULES))
-    generated_epsilon: float = param(0.1, "smoothing epsilon of synthesised images with generated_label=smooth")
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.label_smoothing < 1.0 or self.triplet_weight < 0 or self.triplet_margin < 0:
-            raise ValueError("loss.label_smoothing must be in [0, 1), loss.triplet_weight and loss.triplet_margin >= 0")
-        if not 0.0 <= self.generated_epsilon <= 1.0:
-            raise ValueError("loss.generated_epsilon must be in [0, 1]")
+    generated_epsilon: float = param(0.1, "smoothing epsilon of synthesised images with generated_label=smooth",
+                                     at_least=0.0, at_most=1.0)
 
 
 def targets(labels: torch.Tensor, n_classes: int, *, smoothing: float = 0.0, generated: torch.Tensor | None = None,

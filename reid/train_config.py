@@ -14,7 +14,7 @@ from typing import Any
 
 from reid.losses import ReidLossConfig
 from reid.model import ModelConfig
-from runtime.config import param, resolve, run_only_keys
+from runtime.config import Bounded, param, resolve, run_only_keys
 from runtime.training.settings import RunSettings, setting
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -22,49 +22,38 @@ SAMPLERS = ("RandomSampler", "RandomIdentitySampler")
 
 
 @dataclass
-class ReidDataConfig:
+class ReidDataConfig(Bounded):
     root: str = param("data/Market-1501-v15.09.15", "training folder in Market layout (full, reduced or "
                       "augmented); its bounding_box_train/ is used")
     manifest: str = param("", "instead of root: a CSV manifest (path, identity, camera, split) whose "
                           "split=train rows are the training set")
-    image_size: tuple[int, int] = param((256, 128), "input size (H, W), bicubic resize")
-    pad: int = param(10, "zero padding before the random crop back to image_size (0 = no crop)")
+    image_size: tuple[int, int] = param((256, 128), "input size (H, W), bicubic resize", at_least=16)
+    pad: int = param(10, "zero padding before the random crop back to image_size (0 = no crop)", at_least=0)
     flip: bool = param(True, "random horizontal flip")
-    erasing_p: float = param(0.0, "random erasing probability (torchreid's RandomErasing; 0 = off, the paper's)")
+    erasing_p: float = param(0.0, "random erasing probability (torchreid's RandomErasing; 0 = off, the paper's)",
+                             at_least=0.0, at_most=1.0)
     color_jitter: float = param(0.0, "colour jitter strength s: brightness, contrast and saturation x [1-s, 1+s], hue "
                                 "+-s/4 (torchvision's ColorJitter), so that a camera's colour cast stops being an "
-                                "identity cue; 0 = off, the paper's")
+                                "identity cue; 0 = off, the paper's", at_least=0.0, at_most=1.0)
     sampler: str = param("RandomSampler", "RandomSampler (shuffle, the baseline) or torchreid's "
                          "RandomIdentitySampler (batch = batch_size / num_instances identities)", choices=SAMPLERS)
     num_instances: int = param(4, "images per identity in a batch (RandomIdentitySampler only)")
 
-    def __post_init__(self) -> None:
-        if len(self.image_size) != 2 or min(self.image_size) < 16:
-            raise ValueError(f"image_size must be (H, W), each >= 16, got {self.image_size}")
-        if self.pad < 0 or not 0.0 <= self.erasing_p <= 1.0:
-            raise ValueError("pad must be >= 0 and erasing_p in [0, 1]")
-        if not 0.0 <= self.color_jitter <= 1.0:
-            raise ValueError(f"data.color_jitter must be in [0, 1] (0 = off), got {self.color_jitter}")
-
 
 @dataclass
-class OptimConfig:
-    epochs: int = param(60, "training epochs (one pass over the training images each)")
-    batch_size: int = param(32, "images per step (the last incomplete batch of an epoch is dropped)")
+class OptimConfig(Bounded):
+    epochs: int = param(60, "training epochs (one pass over the training images each)", at_least=1)
+    batch_size: int = param(32, "images per step (the last incomplete batch of an epoch is dropped; BatchNorm "
+                            "needs 2 images)", at_least=2)
     lr: float = param(0.05, "SGD learning rate of the new head (bottleneck + classifier)")
     backbone_lr_mult: float = param(0.1, "trunk learning rate = lr x this (0.005 in the baseline)")
     momentum: float = param(0.9, "SGD momentum")
     nesterov: bool = param(True, "Nesterov momentum")
     weight_decay: float = param(5e-4, "SGD weight decay")
-    step_size: int = param(40, "epochs between learning-rate decays")
+    step_size: int = param(40, "epochs between learning-rate decays", at_least=1)
     gamma: float = param(0.1, "learning-rate decay factor")
     warmup_epochs: float = param(0.0, "layumi's warm-up: the loss is scaled from 0.1 up to 1 linearly over these "
-                                 "first epochs (0 = none, the paper's setting; helps from random init)")
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2 or self.step_size < 1 or self.warmup_epochs < 0:
-            raise ValueError("epochs and step_size must be >= 1, batch_size >= 2 (BatchNorm needs 2 images), "
-                             "warmup_epochs >= 0")
+                                 "first epochs (0 = none, the paper's setting; helps from random init)", at_least=0.0)
 
 
 @dataclass
@@ -84,12 +73,8 @@ class ReidTrainConfig(RunSettings):
                         "the decay and warm-up at the same fractions of training (reid/step_budget.py)",
                         choices=["epochs", "iterations"])
     budget_steps: int = param(0, "budget=iterations: the optimiser steps to train (the pipeline sets the full "
-                              "set's: its loader's batches per epoch x optim.epochs); 0 = this set's own")
+                              "set's: its loader's batches per epoch x optim.epochs); 0 = this set's own", at_least=0)
     loss: ReidLossConfig = param(default_factory=ReidLossConfig, help="training loss")
-
-    def __post_init__(self) -> None:
-        if self.budget_steps < 0:
-            raise ValueError(f"budget_steps must be >= 0 (0 = this training set's own steps), got {self.budget_steps}")
 
 
 # The image count the iterations budget was once scaled by; stored configs of older runs hold it.

@@ -8,6 +8,12 @@ and checked against the field's type, so a typo or a wrong type is an error nami
 silent default. ``--help`` lists every key with its default and meaning; ``--print-config`` prints
 the resolved config as YAML and exits.
 
+A field may declare the range of its values (``param(1, "...", at_least=1)``; ``above``, ``at_most`` and
+``below`` likewise; each element of a tuple): ``--help`` shows it, a value outside it is an error naming
+the key, and a config class based on ``Bounded`` checks it again whenever it is built (directly, by
+``dataclasses.replace`` or from a checkpoint), so a range is declared once, beside its field, and this
+module checks it itself; a class's own ``__post_init__`` is left for what one field cannot say.
+
 A group of settings that is another command's config may take that command's presets: a field declared
 ``param(default_factory=TrainConfig, presets=DIR)`` accepts ``GROUP.preset=NAME`` (in a preset, a
 config file or on the command line), which fills the group from ``DIR/NAME.yaml`` under the keys given
@@ -37,15 +43,19 @@ T = TypeVar("T")
 
 
 def param(default: Any = dataclasses.MISSING, help: str = "", *, choices: Sequence[Any] | None = None,
-          default_factory: Any = dataclasses.MISSING, run_only: bool = False, presets: Path | None = None,
-          not_from_preset: Sequence[str] = ()) -> Any:
+          default_factory: Any = dataclasses.MISSING, run_only: bool = False, at_least: float | None = None,
+          above: float | None = None, at_most: float | None = None, below: float | None = None,
+          presets: Path | None = None, not_from_preset: Sequence[str] = ()) -> Any:
     """A dataclass field carrying the one-line meaning shown by ``--help`` and the allowed values.
     ``run_only``: the key changes how a run executes (folder, device, threads, logging), never what
     it computes; a resumed run may change it and a cache fingerprint leaves it out (``content``).
-    ``presets`` (a group of settings): the folder of the presets ``GROUP.preset=NAME`` reads, without
-    the dotted keys ``not_from_preset`` (those the outer config sets itself)."""
+    ``at_least`` / ``above`` / ``at_most`` / ``below``: the value's range (>=, >, <=, <; every element of
+    a tuple or list). ``presets`` (a group of settings): the folder of the presets ``GROUP.preset=NAME``
+    reads, without the dotted keys ``not_from_preset`` (those the outer config sets itself)."""
+    bounds = tuple((op, limit) for op, limit in ((">=", at_least), (">", above), ("<=", at_most), ("<", below))
+                   if limit is not None)
     metadata = {"help": help, "choices": tuple(choices) if choices is not None else None, "run_only": run_only,
-                "presets": presets, "not_from_preset": tuple(not_from_preset)}
+                "bounds": bounds, "presets": presets, "not_from_preset": tuple(not_from_preset)}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     if isinstance(default, (list, dict, set)):
@@ -141,6 +151,46 @@ def _check_choice(field: dataclasses.Field, value: Any, key: str) -> None:
         raise ConfigError(f"{key}: {value!r} is not one of {list(choices)}")
 
 
+_HOLDS: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": lambda v, limit: v >= limit, ">": lambda v, limit: v > limit,
+    "<=": lambda v, limit: v <= limit, "<": lambda v, limit: v < limit,
+}
+
+
+def bounds_text(field: dataclasses.Field) -> str:
+    """A field's declared range as ``>= 1``, ``>= 0, < 1`` (empty when it declares none)."""
+    return ", ".join(f"{op} {limit:g}" for op, limit in field.metadata.get("bounds", ()))
+
+
+def _check_bounds(field: dataclasses.Field, value: Any, key: str) -> None:
+    bounds = field.metadata.get("bounds", ())
+    values = value if isinstance(value, (tuple, list)) else (value,)
+    if bounds and not all(_HOLDS[op](v, limit) for v in values for op, limit in bounds):
+        each = "each value of " if isinstance(value, (tuple, list)) else ""
+        raise ConfigError(f"{each}{key} must be {bounds_text(field)}, got {value!r}")
+
+
+@functools.cache
+def _arities(cls: type) -> dict[str, int]:
+    """The fields of ``cls`` annotated as fixed-length tuples (``tuple[int, int]``), with their lengths."""
+    return {name: len(typing.get_args(tp)) for name, (_, tp) in _fields(cls).items()
+            if typing.get_origin(tp) is tuple and typing.get_args(tp) and typing.get_args(tp)[-1] is not Ellipsis}
+
+
+class Bounded:
+    """Base of a config dataclass whose fields declare ranges (``param(..., at_least=1)``): they are
+    checked whenever an instance is made, in Python too, with the length of fixed-length tuples. A
+    subclass with checks of its own (between fields) calls ``super().__post_init__()`` first."""
+
+    def __post_init__(self) -> None:
+        for name, n in _arities(type(self)).items():
+            value = getattr(self, name)
+            if not isinstance(value, (tuple, list)) or len(value) != n:
+                raise ConfigError(f"{name} must be {n} values, got {value!r}")
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            _check_bounds(field, getattr(self, field.name), field.name)
+
+
 PRESET_KEY = "preset"  # in a group that takes presets: the preset it starts from
 
 
@@ -183,6 +233,7 @@ def build(cls: type[T], values: Mapping[str, Any], prefix: str = "") -> T:
         else:
             kwargs[name] = _coerce(value, tp, key)
             _check_choice(field, kwargs[name], key)
+            _check_bounds(field, kwargs[name], key)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -367,6 +418,8 @@ def help_text(cls: type, prog: str, description: str, presets_dir: Path | None =
             choices = field.metadata.get("choices")
             if choices:
                 meaning += f" (one of: {', '.join(map(str, choices))})"
+            if bounds_text(field):
+                meaning += f" ({bounds_text(field)})"
             shown = yaml.safe_dump(to_dict(value) if dataclasses.is_dataclass(value) else
                                    to_dict({"v": value})["v"], default_flow_style=True).strip()
             shown = shown.removesuffix("\n...").removesuffix("...").strip()

@@ -239,7 +239,7 @@ BAD_RUN_INPUTS = [
     (["augment.batch_size=0"], "augment.batch_size must be >= 1"),
     (["generator.checkpoint={tmp}"], "is a folder"),
     (["generator.checkpoint={tmp}/none.pt"], "does not exist"),
-    (["generator.train.schedule.batch_size=0"], "batch_size and pairs_per_epoch must be >= 1"),
+    (["generator.train.schedule.batch_size=0"], "generator.train.schedule.batch_size must be >= 1, got 0"),
     (["dataset=market1501", "data.root={market}", "data.annotations={bad_csv}"], "line 2"),
     (["dataset=market1501", "data.root={market}", "data.test_annotations={ann}", "data.test_pairs={escaping}"],
      "'../../etc/passwd' is not a plain file name"),

@@ -13,12 +13,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.config import param
+from runtime.config import Bounded, param
 from runtime.device import PRECISIONS
 
 
 @dataclass
-class RunSettings:
+class RunSettings(Bounded):
     """The shared keys of every training config (a base class; trainers add their own keys)."""
 
     out: str = param("runs/train", "run folder: checkpoint.pt, config.json, train_log.jsonl and the trainer's own "
