@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.config import PRESETS_DIR, PipelineConfig, load_pipeline_config
+from pipelines.config import load_pipeline_config
 from pipelines.graph import build_stages
 from pipelines.run import main as run_main
 from pipelines.run import run_pipeline
@@ -27,7 +27,7 @@ from pona_model.release import main as release_main
 from pona_model.train_config import TrainConfig, load_train_config
 from pona_model.trainer import Trainer
 from runtime.checkpoint import FORMAT_VERSION, file_sha256, save_checkpoint
-from runtime.config import resolve, to_dict
+from runtime.config import to_dict
 from runtime.releases import MANIFEST, ROOT_ENV, ReleaseError, verify_release
 from runtime.training import CHECKPOINT_NAME
 from tests.conftest import TINY_TRAIN, _person_keypoints, make_pair_data
@@ -266,15 +266,16 @@ def test_a_released_generator_is_fingerprinted_by_its_hash_alone(releases, tmp_p
         n: s.key for n, s in build_stages(load_pipeline_config("preset=smoke", f"out={tmp_path}")).items()}
 
 
-def test_switching_the_default_to_the_release_is_one_line(tmp_path):
-    assert load_pipeline_config().generator.checkpoint == ""  # today's default: train here
-    text = (PRESETS_DIR / "default.yaml").read_text()
-    switched = text.replace('  checkpoint: ""', "  checkpoint: released", 1)  # the generator section's line
-    before, after = text.splitlines(), switched.splitlines()
-    assert len(before) == len(after) and sum(a != b for a, b in zip(before, after)) == 1
-    (tmp_path / "default.yaml").write_text(switched)
-    cfg = resolve(PipelineConfig, [], tmp_path, default_preset="default")
-    assert (cfg.generator.checkpoint, cfg.patn.checkpoint) == ("released", "")
+def test_the_default_run_loads_the_committed_release_and_train_restores_training(tmp_path, monkeypatch):
+    monkeypatch.delenv(ROOT_ENV, raising=False)  # the repository's own releases/
+    assert (load_pipeline_config().generator.checkpoint, load_pipeline_config().patn.checkpoint) == ("released", "")
+    sha = verify_release("pona-synth").sha256
+    default = build_stages(load_pipeline_config(f"out={tmp_path}"))
+    assert default["train_generator"].inputs == {"source": "released", "sha256": sha}  # no generator training
+    trained = build_stages(load_pipeline_config(f"out={tmp_path}", "generator.checkpoint=train"))
+    assert trained["train_generator"].inputs.get("source") != "released"
+    assert trained["train_generator"].key != default["train_generator"].key
+    assert trained["synthesize"].key != default["synthesize"].key
 
 
 def test_results_json_records_the_released_generator(releases, tmp_path, monkeypatch):
