@@ -272,3 +272,26 @@ def test_table_prints_the_paper_row_of_the_dataset_and_its_psnr_as_the_legacy_fi
             "metrics.include=[psnr,psnr_legacy_wrap]", f"out={out}", "progress=false"]
     assert main([*base, "paper_row=none"]) == 0 and "PoNA, paper" not in capsys.readouterr().out
     assert main([*base, "paper_row=deepfashion"]) == 0 and "PoNA, paper (DeepFashion)" in capsys.readouterr().out
+
+
+def test_generated_images_never_land_beside_the_checkpoint(trained, pair_data, tmp_path, monkeypatch):
+    """Without generated=, images go under the working folder's runs/test-generated/<sha>: the checkpoint's
+    folder may be a committed release or a user's, and nothing is written there."""
+    import shutil
+
+    from pona_model.evaluation.from_checkpoint import evaluate_generator
+
+    release = tmp_path / "release"
+    release.mkdir()
+    checkpoint = release / "checkpoint.pt"
+    shutil.copy(trained, checkpoint)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    settings = MetricSettings(include=["ssim"], max_pairs=3)
+    result = evaluate_generator(checkpoint, pair_data / "bounding_box_train", pair_data / "market-annotation-train.csv",
+                                pair_data / "market-pairs-train.csv", settings=settings, progress=False, grid_pairs=0,
+                                sheet_conditions=0)
+    assert sorted(p.name for p in release.iterdir()) == ["checkpoint.pt"]
+    folder = work / "runs" / "test-generated" / result["provenance"]["sha256"][:12]
+    assert len(list(folder.glob("*___*.png"))) == 3

@@ -45,7 +45,7 @@ from runtime.errors import CheckpointError, MissingWeightsError
 @dataclass
 class EvaluateConfig:
     generated: str = param("", "folder of generated <from>___<to>.png images or PATN <from>___<to>_vis.jpg strips "
-                           "(with checkpoint=: where to generate them; default <checkpoint dir>/test-generated-<sha>)")
+                           "(with checkpoint=: where to generate them; default runs/test-generated/<sha>, never beside the checkpoint)")
     images: str = param("", "folder of the real images (targets, and conditions for pictures and the baseline)")
     annotations: str = param("", "PATN annotation CSV of the target images (e.g. market-annotation-test.csv)")
     pairs: str = param("", "PATN pairs CSV: score exactly these pairs (all must be generated); empty = every "

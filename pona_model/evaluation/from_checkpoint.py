@@ -12,13 +12,17 @@ from pona_model.evaluation.settings import EvaluationError, MetricSettings
 from poseformats.annotations import read_annotations, read_pairs
 from runtime.atomic import atomic_write_text
 
+# Where generated test images go when no folder is given: keyed by the generator's hash, so a rerun reuses them.
+DEFAULT_GENERATED_ROOT = Path("runs") / "test-generated"
+
 
 def evaluate_generator(checkpoint: str | Path, images: str | Path, annotations: str | Path, pairs: str | Path,
                        generated: str | Path | None = None, *, out: str | Path | None = None,
                        batch_size: int = 16, device: str = "auto", precision: str = "auto", num_workers: int = 0,
                        **kwargs: Any) -> dict[str, Any]:
     """Generate the pairs of ``pairs`` with a training checkpoint (those ``metrics.max_pairs`` selects; kept in
-    ``generated``, default ``<checkpoint dir>/test-generated-<sha256[:12]>``; images already there are reused
+    ``generated``, default ``runs/test-generated/<sha256[:12]>`` under the working folder - never beside the
+    checkpoint, which may be a committed release or a user's file; images already there are reused
     when ``generated/generator.json`` names the same checkpoint, an error otherwise) and score them with
     ``evaluate_folder`` (keyword arguments pass through); ``precision`` (auto|fp32|bf16) is the autocast
     dtype of the generation. The pipeline's evaluate_generator stage calls this.
@@ -32,7 +36,7 @@ def evaluate_generator(checkpoint: str | Path, images: str | Path, annotations: 
     settings = kwargs.get("settings") or MetricSettings()
     todo = select_pairs(read_pairs(pairs, known_names=keypoints), settings.max_pairs)
     dataset = PairDataset(images, keypoints, todo, image_size=model.image_size)
-    generated = Path(generated) if generated else Path(checkpoint).parent / f"test-generated-{model.sha256[:12]}"
+    generated = Path(generated) if generated else DEFAULT_GENERATED_ROOT / model.sha256[:12]
     marker = generated / "generator.json"  # existing images are reused only if this checkpoint made them
     if marker.is_file() and json.loads(marker.read_text()).get("sha256") != model.sha256:
         raise EvaluationError(f"{generated} holds images of another checkpoint ({marker}); pass another "
