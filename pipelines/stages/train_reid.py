@@ -19,7 +19,7 @@ from pipelines.stage_names import PREPARE_DATA, PRETRAIN_REID, REDUCED
 from pipelines.stages import Instance, StageOutput, StageSettings
 from reid.data_order import DATA_ORDER_VERSION
 from reid.step_budget import budget_steps, folder_counts
-from reid.train_config import ReidTrainConfig
+from reid.train_config import ADDED_DATA_KEYS, ReidTrainConfig
 from reid.trainer import ReidTrainer
 from runtime.config import content
 
@@ -34,8 +34,8 @@ def reid_inputs(reid: ReidTrainConfig) -> dict[str, Any]:
     the training data order (``reid.data_order``): a new order gives other weights, so stages trained
     under another one are never reused for this code's."""
     tree = {**content(reid, drop=FROM_DEPENDENCIES), "budget_images": 0, "data_order": DATA_ORDER_VERSION}
-    if not reid.data.color_jitter:  # off: the tree as before the option existed, so those caches stay valid
-        tree["data"] = {k: v for k, v in tree["data"].items() if k != "color_jitter"}
+    # keys added since, at the value that reproduces the code before them: left out, so those caches stay valid
+    tree["data"] = {k: v for k, v in tree["data"].items() if k not in ADDED_DATA_KEYS or v != ADDED_DATA_KEYS[k]}
     if reid.budget == "iterations":
         tree["budget_unit"] = "optimizer_steps"
     return tree
