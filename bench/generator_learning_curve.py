@@ -64,6 +64,8 @@ RECIPES: dict[str, tuple[str, ...]] = {
               "schedule.gate_lr_mult=1", "loss.gan_start=0", "loss.body_l1_weight=0", "loss.lambda_gan=5",
               "generator.pose_sigma=3"),
     "cpu": ("preset=synth",),
+    # PATN, the comparison row: the same CPU recipe with PATN's 9 PAT blocks (pona_model/presets/patn-synth.yaml)
+    "patn-cpu": ("preset=patn-synth",),
 }
 
 
@@ -156,7 +158,8 @@ def evaluate(trainer: Trainer, pairs: TestPairs, seconds: float, sheet: Path, se
            "mask_ssim": round(scores["mask_ssim"], 4), "mask_ssim_identity": round(pairs.baseline["mask_ssim"], 4),
            "limb_region": round(scores["limb_region"], 4) if scores["limb_region"] is not None else "",
            "self_l1": round(self_l1, 5),
-           "gates": ";".join(f"{x.item():.3f}" for x in g.cross_attention_gates())}
+           # PoNA's attention gates; PATN has none (an empty cell)
+           "gates": ";".join(f"{x.item():.3f}" for x in getattr(g, "cross_attention_gates", list)())}
     if pairs.estimator is not None:
         value = pairs.pckh(generated)
         row["pckh_gt"] = round(value, 4) if value is not None else ""
