@@ -21,16 +21,20 @@ from pathlib import Path
 import pandas as pd
 
 
-def one_image_per_identity(aux: Path, per_id: int, one_track: bool = False) -> pd.DataFrame:
+def one_image_per_identity(aux: Path, per_id: int, one_track: bool = False, one_view: bool = False) -> pd.DataFrame:
     """The first ``per_id`` images (by Market name: first camera, first frames) of every auxiliary person;
     with ``one_track``, never past the first camera (a person's frames of one walk in one view and one
-    camera: pose changes, nothing else)."""
+    camera: pose changes, nothing else); with ``one_view``, only the person's images in their most
+    frequent view, from every camera that shows it (camera and background change, the view never)."""
     aux = aux.resolve()  # the subset CSV is read from another folder: its paths must not be relative
     table = pd.read_csv(aux / "manifest.csv")
     table = table[table["split"] == "train"].sort_values("name")
     if one_track:
         first_camera = table.groupby("identity")["camera"].transform("first")
         table = table[table["camera"] == first_camera]
+    if one_view:
+        modal = table.groupby("identity")["view"].agg(lambda v: v.value_counts().sort_index().idxmax())
+        table = table[table["view"] == table["identity"].map(modal)]
     pick = table.groupby("identity", sort=True).head(per_id)
     return pd.DataFrame({"path": [str(aux / f) for f in pick["file"]], "identity": pick["identity"],
                          "camera": pick["camera"], "split": "train"})
@@ -47,10 +51,12 @@ def main() -> None:
     parser.add_argument("--per-id", type=int, default=1, help="images kept per auxiliary person")
     parser.add_argument("--one-track", action="store_true",
                         help="keep images of each person's first camera only (one walk: one view, one camera)")
+    parser.add_argument("--one-view", action="store_true",
+                        help="keep each person's images in their most frequent view only, from every camera")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("overrides", nargs="*", help="pipeline key=value overrides (pretrain.*, reid.*)")
     args = parser.parse_args()
-    subset = one_image_per_identity(args.aux, args.per_id, args.one_track)
+    subset = one_image_per_identity(args.aux, args.per_id, args.one_track, args.one_view)
     args.out.mkdir(parents=True, exist_ok=True)
     subset.to_csv(args.out / "subset.csv", index=False)
     print(f"{len(subset)} images of {subset['identity'].nunique()} auxiliary identities")

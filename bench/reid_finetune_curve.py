@@ -93,12 +93,17 @@ def plot(csv_path: Path, png: Path) -> None:
 
     table = pd.read_csv(csv_path)
     variants = list(dict.fromkeys(table["variant"]))
-    fig, axes = plt.subplots(1, len(variants), figsize=(5 * len(variants), 4), squeeze=False)
-    for ax, variant in zip(axes[0], variants):
+    columns = min(4, len(variants))  # panels wrap, four to a row, so the figure stays readable
+    rows_n = -(-len(variants) // columns)
+    fig, axes = plt.subplots(rows_n, columns, figsize=(5 * columns, 4 * rows_n), squeeze=False)
+    colours = {m: f"C{i}" for i, m in enumerate(dict.fromkeys(["full", "none", "oracle", "copy", *table["method"]]))}
+    for ax in axes.flat[len(variants):]:
+        ax.axis("off")
+    for ax, variant in zip(axes.flat, variants):
         part = table[table["variant"] == variant]
         for method, rows in part.groupby("method", sort=False):
             mean = rows.groupby("steps")["mAP"].mean()
-            ax.plot(mean.index, mean.values, marker="o", ms=3, label=method)
+            ax.plot(mean.index, mean.values, marker="o", ms=3, label=method, color=colours[method])
         ax.set_title(variant, fontsize=9)
         ax.set_xlabel("optimiser steps")
         ax.set_ylabel("test mAP (%)")
