@@ -268,10 +268,18 @@ def test_a_released_generator_is_fingerprinted_by_its_hash_alone(releases, tmp_p
 
 def test_the_default_run_loads_the_committed_release_and_train_restores_training(tmp_path, monkeypatch):
     monkeypatch.delenv(ROOT_ENV, raising=False)  # the repository's own releases/
-    assert (load_pipeline_config().generator.checkpoint, load_pipeline_config().patn.checkpoint) == ("released", "")
+    assert (load_pipeline_config().generator.checkpoint, load_pipeline_config().patn.checkpoint) == ("released",
+                                                                                                     "released")
     sha = verify_release("pona-synth").sha256
     default = build_stages(load_pipeline_config(f"out={tmp_path}"))
     assert default["train_generator"].inputs == {"source": "released", "sha256": sha}  # no generator training
+    # the patn method loads its own release (PATN's weights, not PoNA's), and train restores its training
+    with_patn = build_stages(load_pipeline_config(f"out={tmp_path}", "methods=[none,patn,pona]"))
+    assert with_patn["train_generator[patn]"].inputs == {"source": "released",
+                                                          "sha256": verify_release("patn-synth").sha256}
+    patn_trained = build_stages(load_pipeline_config(f"out={tmp_path}", "methods=[none,patn,pona]",
+                                                     "patn.checkpoint=train"))
+    assert patn_trained["train_generator[patn]"].inputs.get("source") != "released"
     trained = build_stages(load_pipeline_config(f"out={tmp_path}", "generator.checkpoint=train"))
     assert trained["train_generator"].inputs.get("source") != "released"
     assert trained["train_generator"].key != default["train_generator"].key
