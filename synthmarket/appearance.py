@@ -86,6 +86,10 @@ class Appearance:
     bag_name: str
     bag_side: int  # 0 right, 1 left: the hip a shoulder bag hangs at, the hand holding a handbag
     body: Body
+    # An open jacket over the top (None: no jacket): seen from behind and on the sleeves only, so a
+    # jacket wearer's front and back differ (SynthMarketConfig.jacket_prob).
+    jacket: RGB | None = None
+    jacket_name: str = ""
 
     def summary(self) -> str:
         """One line for the manifest, e.g. ``red stripes long-sleeve top / denim trousers / ...``."""
@@ -94,6 +98,8 @@ class Appearance:
             top += f"({self.upper2_name})"
         bag = "no bag" if self.bag == "none" else f"{self.bag_name} {self.bag}"
         hair = f"{self.hair_name} {'long' if self.hair_long else 'short'} hair"
+        if self.jacket is not None:
+            top = f"{self.jacket_name} open jacket over {top}"
         return (f"{top} {self.sleeves}-sleeve top / {self.lower_name} {self.lower_type} / "
                 f"{self.shoes_name} shoes / {bag} / {hair} / {self.skin_name} skin")
 
@@ -156,6 +162,18 @@ def sample_appearance(rng: np.random.Generator, palette_size: int = 10, shade_ji
     for gene in GENES:
         fields.update(_gene(gene, rng, palette_size, shade_jitter, fields))
     return Appearance(body=sample_body(rng), **fields)
+
+
+def with_jacket(a: Appearance, rng: np.random.Generator, prob: float, palette_size: int = 10,
+                shade_jitter: float = 0.05) -> Appearance:
+    """``a`` in an open jacket with chance ``prob``, its colour another named colour than the top's.
+
+    Drawn from its own generator, after the outfit, so ``prob = 0`` leaves every identity (and every
+    byte of the dataset) as it was."""
+    if prob <= 0.0 or rng.random() >= prob:
+        return a
+    name, colour = _pick(rng, UPPER_COLOURS, palette_size, shade_jitter, exclude=a.upper_name)
+    return dataclasses.replace(a, jacket=colour, jacket_name=name)
 
 
 def _signature(a: Appearance, gene: str) -> tuple:

@@ -42,6 +42,10 @@ class SynthMarketConfig(Bounded):
                                    at_least=1, at_most=8)
     camera_strength: float = param(1.0, "how different the six cameras' light, colour cast, blur, noise "
                                         "and JPEG quality are (0 = identical clean cameras)", at_least=0.0)
+    jacket_prob: float = param(0.0, "chance an identity wears an open jacket over its top: the front shows the "
+                                    "top, the back and the sleeves the jacket, so a person looks different from "
+                                    "behind (0 = nobody, the default; why: docs/reid-protocol.md, the regime "
+                                    "search)", at_least=0.0, at_most=1.0)
     occlusion_prob: float = param(0.08, "chance an image has an occluder (pole, low object, passer-by)",
                                   at_least=0.0, at_most=1.0)
     misalign_prob: float = param(0.08, "chance a gallery / train box is badly placed (shifted, cut, "

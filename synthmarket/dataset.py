@@ -27,7 +27,7 @@ from poseformats.keypoints import MISSING, N_JOINTS, has_torso
 from poseformats.market_names import DISTRACTOR_ID, JUNK_ID, N_CAMERAS, NAME_PATTERN
 from runtime.atomic import atomic_path, atomic_write_text
 from runtime.config import to_dict
-from synthmarket.appearance import Appearance, lookalike_groups, mutate, sample_appearance
+from synthmarket.appearance import Appearance, lookalike_groups, mutate, sample_appearance, with_jacket
 from synthmarket.camera import Camera, apply_camera, background_crop, make_cameras
 from synthmarket.config import SynthMarketConfig
 from synthmarket.render import Rendered, Shot, render
@@ -37,7 +37,7 @@ GENERATOR_VERSION = 2  # bump whenever the same settings would draw different by
 SPLIT_DIRS: dict[str, str] = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 MARKET_PATTERN = NAME_PATTERN.pattern  # the names SynthMarket writes parse as Market-1501's
 # SeedSequence tags: one per kind of random decision.
-_PLAN, _APPEARANCE, _MUTATION, _CAMERAS, _TRACK, _IMAGE, _NAMES, _EXTRA = range(101, 109)
+_PLAN, _APPEARANCE, _MUTATION, _CAMERAS, _TRACK, _IMAGE, _NAMES, _EXTRA, _JACKET = range(101, 110)
 _SPLIT_CODE = {"train": 1, "query": 2, "gallery": 3}
 _ROLE_CODE = {"person": 1, "distractor": 2, "junk": 3}
 DISTRACTOR_BASE = 20000  # appearance keys of distractor people (never appear in a file name)
@@ -100,7 +100,12 @@ def _appearances(cfg: SynthMarketConfig, ids: list[int], split_code: int) -> tup
             out[identity] = base if k == 0 else mutate(
                 base, _rng(cfg.seed, _MUTATION, identity), cfg.lookalike_changes, cfg.palette_size, cfg.shade_jitter)
             group_of[identity] = split_code * 100000 + g
-    return out, group_of
+    return {k: _dress(cfg, k, a) for k, a in out.items()}, group_of
+
+
+def _dress(cfg: SynthMarketConfig, key: int, appearance: Appearance) -> Appearance:
+    """The identity's own view-dependent layer (an open jacket, ``jacket_prob``), drawn per identity."""
+    return with_jacket(appearance, _rng(cfg.seed, _JACKET, key), cfg.jacket_prob, cfg.palette_size, cfg.shade_jitter)
 
 
 def _cameras_of(cfg: SynthMarketConfig, identity: int) -> dict[int, int]:
@@ -137,6 +142,7 @@ def make_plan(cfg: SynthMarketConfig) -> Plan:
         else:
             appearances[key] = sample_appearance(_rng(cfg.seed, _APPEARANCE, key), cfg.palette_size, cfg.shade_jitter)
             groups[key] = -1
+        appearances[key] = _dress(cfg, key, appearances[key])
         jobs.append(Job("gallery", "distractor", DISTRACTOR_ID, key, int(extra.integers(1, N_CAMERAS + 1)), 0))
     for k in range(cfg.n_junk):
         source = test_ids[int(extra.integers(len(test_ids)))]  # fragments of test people, or background

@@ -245,7 +245,15 @@ def _draw_person(canvas: _Canvas, a: Appearance, posed: Posed, proj: Projection)
     torso_pts = np.vstack([top + np.asarray(local) @ axes.T,
                            np.asarray(hem) + [0.0, hem_y, 0.0] + [posed.pelvis[0], 0.0, posed.pelvis[2]]])
     patterned = a.pattern in ("stripes", "checks")
-    later(4, 0.0, lambda: canvas.hull(canvas.part(TORSO, a.upper, patterned=patterned), img(torso_pts)))
+    if a.jacket is None:
+        later(4, 0.0, lambda: canvas.hull(canvas.part(TORSO, a.upper, patterned=patterned), img(torso_pts)))
+    else:  # an open jacket: the torso in the jacket's colour, the top only in the opening at the front
+        later(4, 0.0, lambda: canvas.hull(canvas.part(TORSO, a.jacket), img(torso_pts)))
+        if proj.facing(axes[:, 2]) > 0.0:
+            opening = np.vstack([top + np.asarray([[sx * 0.65 * half_sho, -0.02, chest * 1.02] for sx in (-1, 1)]) @ axes.T,
+                                 np.asarray([[sx * 0.65 * (body.hip / 2 + 0.05 * g), hem_y, chest * 1.02]
+                                             for sx in (-1, 1)]) + [posed.pelvis[0], 0.0, posed.pelvis[2]]])
+            later(4.1, 0.0, lambda: canvas.hull(canvas.part(TORSO, a.upper, patterned=patterned), img(opening)))
     chest_front = top + axes @ [0.0, -0.09, chest]
     if a.pattern == "print" and proj.facing(axes[:, 2]) > 0.35:
         def paint_print():
@@ -281,8 +289,9 @@ def _draw_person(canvas: _Canvas, a: Appearance, posed: Posed, proj: Projection)
 
     # --- arms: behind the torso (layer 1) or in front (layer 7), each segment on its own
     arm_parts = ((R_UPPER, R_FORE), (L_UPPER, L_FORE))
-    sleeve_c = a.upper
-    short = a.sleeves == "short"
+    sleeve_c = a.upper if a.jacket is None else a.jacket  # a jacket's sleeves are long, the jacket's colour
+    short = a.sleeves == "short" and a.jacket is None
+    sleeve_patterned = patterned and a.jacket is None
     for i, ((sho, elb, wri), (g_up, g_fore)) in enumerate(zip(ARMS, arm_parts, strict=True)):
         hand = posed.hands[i]
         d_up = float(depth((j[sho] + j[elb]) / 2))
@@ -294,14 +303,14 @@ def _draw_person(canvas: _Canvas, a: Appearance, posed: Posed, proj: Projection)
             if short:
                 canvas.capsule(canvas.part(g_up, a.skin, sh), img(j[sho]), img(j[elb]), r0 * 0.85, r1 * 0.85)
                 mid = j[sho] + 0.5 * (j[elb] - j[sho])
-                canvas.capsule(canvas.part(g_up, sleeve_c, sh, patterned), img(j[sho]), img(mid), r0 + 0.004 * s, r0)
+                canvas.capsule(canvas.part(g_up, sleeve_c, sh, sleeve_patterned), img(j[sho]), img(mid), r0 + 0.004 * s, r0)
             else:
-                canvas.capsule(canvas.part(g_up, sleeve_c, sh, patterned), img(j[sho]), img(j[elb]), r0, r1)
+                canvas.capsule(canvas.part(g_up, sleeve_c, sh, sleeve_patterned), img(j[sho]), img(j[elb]), r0, r1)
 
         def paint_fore(elb=elb, wri=wri, g_fore=g_fore, hand=hand):
             sh = shade_of(j[wri])
             colour = a.skin if short else sleeve_c
-            canvas.capsule(canvas.part(g_fore, colour, sh, patterned and not short), img(j[elb]), img(j[wri]),
+            canvas.capsule(canvas.part(g_fore, colour, sh, sleeve_patterned and not short), img(j[elb]), img(j[wri]),
                            0.026 * g * s, 0.021 * g * s)
             canvas.capsule(canvas.part(g_fore, a.skin, sh), img(j[wri]), img(hand), 0.019 * s, 0.017 * s)
 
