@@ -47,6 +47,34 @@ def training_sets(cfg, need_pretrain: bool) -> tuple[dict[str, str], str, str]:
     return roots, results["prepare_data"].result.root, pretrained
 
 
+# A derived set, not a pipeline method: the kept images plus every real missing image taken by a camera
+# in which its person has a kept image. It asks whether what missing images add is the shots (pose, view,
+# framing: what a pose transfer could give) or the cameras (which none can).
+KEPT_CAMERAS = "kept-cameras"
+
+
+def camera_of(name: str) -> str:
+    """The camera of a Market-style image name (``0004_c1s3_006670_01.jpg`` -> ``c1``)."""
+    return name.split("_")[1][:2]
+
+
+def kept_cameras_set(kept_root: str, full_root: str, out: Path) -> str:
+    """Build the ``kept-cameras`` training folder (symlinks) and return its root."""
+    kept_dir, full_dir = Path(kept_root) / "bounding_box_train", Path(full_root) / "bounding_box_train"
+    kept = sorted(p.name for p in kept_dir.glob("*.jpg"))
+    covered = {(n.split("_")[0], camera_of(n)) for n in kept}
+    chosen = [p for p in sorted(full_dir.glob("*.jpg")) if (p.name.split("_")[0], camera_of(p.name)) in covered]
+    root = out / "sets" / KEPT_CAMERAS / f"{len(kept)}-{len(chosen)}"
+    folder = root / "bounding_box_train"
+    if not folder.is_dir():
+        tmp = root.with_name(root.name + ".tmp")
+        (tmp / "bounding_box_train").mkdir(parents=True, exist_ok=True)
+        for p in chosen:
+            (tmp / "bounding_box_train" / p.name).symlink_to(p.resolve())
+        tmp.rename(root)  # whole or absent
+    return str(root)
+
+
 def curve(args: argparse.Namespace, out: Path) -> Iterator[dict]:
     """Each method's evaluations along its training, as CSV rows."""
     import torch
@@ -54,12 +82,18 @@ def curve(args: argparse.Namespace, out: Path) -> Iterator[dict]:
     from reid.evaluate import evaluate_model
     from reid.trainer import ReidTrainer
 
-    cfg = variant_config(out, args.seed, f"portion={args.portion}", f"methods=[{args.methods}]",
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    pipeline_methods = [m for m in methods if m != KEPT_CAMERAS]
+    if KEPT_CAMERAS in methods:
+        pipeline_methods += [m for m in ("none", "full") if m not in pipeline_methods]
+    cfg = variant_config(out, args.seed, f"portion={args.portion}", f"methods=[{','.join(pipeline_methods)}]",
                          "reid.optim.step_size=100000", "reid.optim.epochs=100000", *args.overrides)
     torch.set_num_threads(1)
     roots, test_root, pretrained = training_sets(cfg, args.start == "auxiliary")
+    if KEPT_CAMERAS in methods:
+        roots[KEPT_CAMERAS] = kept_cameras_set(roots["none"], roots["full"], out / "cache")
     start = pretrained if args.start == "auxiliary" else args.start
-    for method in cfg.methods:
+    for method in methods:
         folder = out / "curves" / args.variant / f"seed{args.seed}" / method
         model_cfg = dataclasses.replace(cfg.reid.model, weights=start)
         train = dataclasses.replace(cfg.reid, out=str(folder), device=cfg.device, seed=cfg.seed, model=model_cfg,
@@ -118,7 +152,9 @@ def main() -> None:
     parser.add_argument("--start", default="auxiliary", help="auxiliary (the pretrain_reid stage), random, or a file")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--portion", type=float, default=0.2)
-    parser.add_argument("--methods", default="none,copy,oracle,full")
+    parser.add_argument("--methods", default="none,copy,oracle,full",
+                        help=f"pipeline methods, and {KEPT_CAMERAS}: the kept images plus the real missing ones "
+                             "from cameras where their person has a kept image")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--eval-start", action="store_true", help="also score the start (step 0)")
