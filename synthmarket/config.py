@@ -46,6 +46,9 @@ class SynthMarketConfig(Bounded):
                                     "top, the back and the sleeves the jacket, so a person looks different from "
                                     "behind (0 = nobody, the default; why: docs/reid-protocol.md, the regime "
                                     "search)", at_least=0.0, at_most=1.0)
+    shared_scenes: bool = param(False, "each person's walk in a camera takes its background from one of the six "
+                                       "cameras' scenes at random instead of its own camera's, so a background no "
+                                       "longer tells the camera (off: the default; why: docs/reid-protocol.md)")
     occlusion_prob: float = param(0.08, "chance an image has an occluder (pole, low object, passer-by)",
                                   at_least=0.0, at_most=1.0)
     misalign_prob: float = param(0.08, "chance a gallery / train box is badly placed (shifted, cut, "

@@ -37,7 +37,7 @@ GENERATOR_VERSION = 2  # bump whenever the same settings would draw different by
 SPLIT_DIRS: dict[str, str] = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 MARKET_PATTERN = NAME_PATTERN.pattern  # the names SynthMarket writes parse as Market-1501's
 # SeedSequence tags: one per kind of random decision.
-_PLAN, _APPEARANCE, _MUTATION, _CAMERAS, _TRACK, _IMAGE, _NAMES, _EXTRA, _JACKET = range(101, 110)
+_PLAN, _APPEARANCE, _MUTATION, _CAMERAS, _TRACK, _IMAGE, _NAMES, _EXTRA, _JACKET, _SCENE = range(101, 111)
 _SPLIT_CODE = {"train": 1, "query": 2, "gallery": 3}
 _ROLE_CODE = {"person": 1, "distractor": 2, "junk": 3}
 DISTRACTOR_BASE = 20000  # appearance keys of distractor people (never appear in a file name)
@@ -235,23 +235,38 @@ def job_shot(job: Job, content: dict) -> tuple[Shot | None, np.random.Generator]
     return shot, rng
 
 
+def scene_of(content: dict, source: int, camera: int) -> int:
+    """The camera whose scene is behind ``source``'s walk in ``camera``: that camera's own, or with
+    ``shared_scenes`` one of the six drawn for the walk (so all its frames share it)."""
+    if not content.get("shared_scenes", False):
+        return camera
+    return int(_rng(content["seed"], _SCENE, source, camera).integers(1, N_CAMERAS + 1))
+
+
 def render_shot(appearance: Appearance, camera: Camera, shot: Shot, rng: np.random.Generator,
-                content: dict) -> Rendered:
+                content: dict, scene: Camera | None = None) -> Rendered:
     """``shot`` of a person seen by ``camera``, at the dataset's size; ``rng`` is the rest of the
-    stream ``job_shot`` returned (occluder shape, fabric folds, background crop, sensor noise)."""
+    stream ``job_shot`` returned (occluder shape, fabric folds, background crop, sensor noise).
+    ``scene``: the camera whose scene is the background (``shared_scenes``; None: ``camera``'s, drawn
+    where the renderer always draws it, so the default's bytes never change)."""
+    background = None
+    if scene is not None:
+        background = background_crop(scene, rng, content["height"], content["width"], centre=shot.bg_centre)
     return render(appearance, camera, shot, rng, height=content["height"], width=content["width"],
-                  supersample=content["supersample"])
+                  supersample=content["supersample"], background=background)
 
 
 def render_job(job: Job, content: dict, appearances: dict[int, Appearance]) -> tuple[np.ndarray, np.ndarray, dict]:
     """The image (uint8), keypoints and manifest facts of one job, from its own seeds alone."""
-    camera = _cameras(content["seed"], content["height"], content["width"], content["camera_strength"])[job.camera - 1]
+    cameras = _cameras(content["seed"], content["height"], content["width"], content["camera_strength"])
+    camera = cameras[job.camera - 1]
     shot, rng = job_shot(job, content)
     facts = {"view": "", "pose": "", "yaw_deg": np.nan, "occluder": "none", "misaligned": "none"}
     if shot is None:  # a box of background only
         image = apply_camera(background_crop(camera, rng, content["height"], content["width"]), camera, rng)
         return image, np.full((N_JOINTS, 2), MISSING, dtype=np.int32), {**facts, "misaligned": "background"}
-    out = render_shot(appearances[job.source], camera, shot, rng, content)
+    scene = cameras[scene_of(content, job.source, job.camera) - 1] if content.get("shared_scenes") else None
+    out = render_shot(appearances[job.source], camera, shot, rng, content, scene)
     facts.update(view=shot.view, pose=shot.pose.kind, yaw_deg=round(float(np.degrees(shot.yaw)), 1),
                  occluder=shot.occluder, misaligned=shot.misaligned)
     return out.image, out.keypoints, facts

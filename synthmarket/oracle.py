@@ -30,7 +30,15 @@ from PIL import Image
 
 from synthmarket.camera import Camera, jpeg_bytes
 from synthmarket.config import SynthMarketConfig
-from synthmarket.dataset import GENERATOR_VERSION, Job, dataset_cameras, job_shot, make_plan, render_shot
+from synthmarket.dataset import (
+    GENERATOR_VERSION,
+    Job,
+    dataset_cameras,
+    job_shot,
+    make_plan,
+    render_shot,
+    scene_of,
+)
 from synthmarket.render import Rendered
 
 ORACLE_VERSION = 1  # bump whenever what the oracle takes from the target and from the condition changes
@@ -95,8 +103,13 @@ class Oracle:
         shot, rng = job_shot(t, self.content)
         if shot is None:
             raise ValueError(f"{target} is a box of background; it has no shot to re-render")
-        cam = oracle_camera(self.cameras[t.camera - 1], self.cameras[(c.camera if camera is None else camera) - 1])
-        return render_shot(self.appearances[c.source], cam, shot, rng, self.content)
+        seen_by = c.camera if camera is None else camera
+        cam = oracle_camera(self.cameras[t.camera - 1], self.cameras[seen_by - 1])
+        # shared scenes: the background of the condition person's walk in that camera (a pose transfer keeps
+        # the condition's background); with the target's person and camera, the target's own
+        scene = (self.cameras[scene_of(self.content, c.source, seen_by) - 1]
+                 if self.content.get("shared_scenes") else None)
+        return render_shot(self.appearances[c.source], cam, shot, rng, self.content, scene)
 
     def jpeg_quality(self, condition: str) -> int:
         return self.cameras[self.job(condition).camera - 1].jpeg_quality

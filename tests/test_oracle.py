@@ -151,3 +151,29 @@ def test_sweep_tables_have_an_oracle_row() -> None:
     assert table.index("| pona |") < table.index("| oracle |") < table.index("| full |")
     gains = paired_gains(results).set_index("gain")["mAP_mean"]
     assert (gains["oracle - pona"], gains["full - oracle"]) == (pytest.approx(3.0), pytest.approx(3.0))
+
+
+def test_shared_scenes_keep_the_oracle_exact(tmp_path: Path) -> None:
+    """With ``shared_scenes`` a walk's background comes from any camera's scene; the oracle still gives
+    each real image back with its own camera, and otherwise shows the condition's walk's background."""
+    from synthmarket.dataset import scene_of
+
+    config = dataclasses.replace(TINY, shared_scenes=True, n_train_ids=6)
+    root = tmp_path / "shared"
+    generate_synthmarket(root, config)
+    oracle = Oracle(root)
+    content = config.content()
+    scenes = {(j.source, j.camera): scene_of(content, j.source, j.camera) for j in oracle.jobs.values()}
+    assert any(scene != camera for (_, camera), scene in scenes.items())  # backgrounds left their cameras
+    assert scene_of(TINY.content(), 5, 3) == 3  # off: a camera's own scene
+    for name in oracle.jobs:
+        assert oracle.jpeg(name, name) == (root / "bounding_box_train" / name).read_bytes(), name
+    target, condition = _cross_camera_pair(oracle)
+    real = oracle.render(target, target).image
+    assert (oracle.render(target, condition, camera=oracle.job(target).camera).image == real).all()
+    # the same walks without shared scenes differ in their backgrounds only where the scene moved
+    plain = tmp_path / "plain"
+    generate_synthmarket(plain, dataclasses.replace(TINY, n_train_ids=6))
+    moved = [n for n, j in oracle.jobs.items() if scenes[(j.source, j.camera)] != j.camera]
+    assert any((root / "bounding_box_train" / n).read_bytes() != (plain / "bounding_box_train" / n).read_bytes()
+               for n in moved)
