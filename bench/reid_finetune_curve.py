@@ -28,6 +28,8 @@ from pathlib import Path
 
 from bench_common import variant_command, variant_config, variant_parser
 
+from poseformats.market_names import parse_name
+
 FIELDS = ("variant", "seed", "portion", "method", "steps", "images_seen", "train_images", "identities", "mAP",
           "rank1", "train_seconds", "start", "overrides")
 DATA_KINDS = ("prepare_data", "subsample", "synthesize", "merge", "copy_conditions", "render_oracle",
@@ -53,17 +55,19 @@ def training_sets(cfg, need_pretrain: bool) -> tuple[dict[str, str], str, str]:
 KEPT_CAMERAS = "kept-cameras"
 
 
-def camera_of(name: str) -> str:
-    """The camera of a Market-style image name (``0004_c1s3_006670_01.jpg`` -> ``c1``)."""
-    return name.split("_")[1][:2]
+def _person_camera(name: str) -> tuple[int, int]:
+    parsed = parse_name(name)
+    if parsed is None:
+        raise ValueError(f"{name}: not a Market-1501 image name; kept-cameras needs the camera in the name")
+    return parsed.identity, parsed.camera
 
 
 def kept_cameras_set(kept_root: str, full_root: str, out: Path) -> str:
     """Build the ``kept-cameras`` training folder (symlinks) and return its root."""
     kept_dir, full_dir = Path(kept_root) / "bounding_box_train", Path(full_root) / "bounding_box_train"
     kept = sorted(p.name for p in kept_dir.glob("*.jpg"))
-    covered = {(n.split("_")[0], camera_of(n)) for n in kept}
-    chosen = [p for p in sorted(full_dir.glob("*.jpg")) if (p.name.split("_")[0], camera_of(p.name)) in covered]
+    covered = {_person_camera(n) for n in kept}
+    chosen = [p for p in sorted(full_dir.glob("*.jpg")) if _person_camera(p.name) in covered]
     root = out / "sets" / KEPT_CAMERAS / f"{len(kept)}-{len(chosen)}"
     folder = root / "bounding_box_train"
     if not folder.is_dir():

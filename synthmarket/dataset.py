@@ -243,6 +243,12 @@ def scene_of(content: dict, source: int, camera: int) -> int:
     return int(_rng(content["seed"], _SCENE, source, camera).integers(1, N_CAMERAS + 1))
 
 
+def walk_scene(content: dict, cameras: tuple[Camera, ...], source: int, camera: int) -> Camera | None:
+    """The camera whose scene ``render_shot`` puts behind ``source``'s walk in ``camera``; None without
+    ``shared_scenes`` (the camera's own, drawn where the renderer always draws it)."""
+    return cameras[scene_of(content, source, camera) - 1] if content.get("shared_scenes", False) else None
+
+
 def render_shot(appearance: Appearance, camera: Camera, shot: Shot, rng: np.random.Generator,
                 content: dict, scene: Camera | None = None) -> Rendered:
     """``shot`` of a person seen by ``camera``, at the dataset's size; ``rng`` is the rest of the
@@ -265,8 +271,8 @@ def render_job(job: Job, content: dict, appearances: dict[int, Appearance]) -> t
     if shot is None:  # a box of background only
         image = apply_camera(background_crop(camera, rng, content["height"], content["width"]), camera, rng)
         return image, np.full((N_JOINTS, 2), MISSING, dtype=np.int32), {**facts, "misaligned": "background"}
-    scene = cameras[scene_of(content, job.source, job.camera) - 1] if content.get("shared_scenes") else None
-    out = render_shot(appearances[job.source], camera, shot, rng, content, scene)
+    out = render_shot(appearances[job.source], camera, shot, rng, content,
+                      walk_scene(content, cameras, job.source, job.camera))
     facts.update(view=shot.view, pose=shot.pose.kind, yaw_deg=round(float(np.degrees(shot.yaw)), 1),
                  occluder=shot.occluder, misaligned=shot.misaligned)
     return out.image, out.keypoints, facts

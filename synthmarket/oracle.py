@@ -37,7 +37,7 @@ from synthmarket.dataset import (
     job_shot,
     make_plan,
     render_shot,
-    scene_of,
+    walk_scene,
 )
 from synthmarket.render import Rendered
 
@@ -107,9 +107,8 @@ class Oracle:
         cam = oracle_camera(self.cameras[t.camera - 1], self.cameras[seen_by - 1])
         # shared scenes: the background of the condition person's walk in that camera (a pose transfer keeps
         # the condition's background); with the target's person and camera, the target's own
-        scene = (self.cameras[scene_of(self.content, c.source, seen_by) - 1]
-                 if self.content.get("shared_scenes") else None)
-        return render_shot(self.appearances[c.source], cam, shot, rng, self.content, scene)
+        return render_shot(self.appearances[c.source], cam, shot, rng, self.content,
+                           walk_scene(self.content, self.cameras, c.source, seen_by))
 
     def jpeg_quality(self, condition: str) -> int:
         return self.cameras[self.job(condition).camera - 1].jpeg_quality
