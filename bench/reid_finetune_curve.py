@@ -32,7 +32,7 @@ from poseformats.market_names import parse_name
 
 FIELDS = ("variant", "seed", "portion", "method", "steps", "images_seen", "train_images", "identities", "mAP",
           "rank1", "train_seconds", "start", "overrides")
-DATA_KINDS = ("prepare_data", "subsample", "synthesize", "merge", "copy_conditions", "render_oracle",
+DATA_KINDS = ("prepare_data", "subsample", "train_generator", "synthesize", "merge", "copy_conditions", "render_oracle",
               "prepare_auxiliary", "pretrain_reid")
 
 

@@ -67,8 +67,8 @@ TABLE: dict[str, Method] = {m.name: m for m in (
            "conditions copied (control)", filler="copy_conditions", report_key="copy_control", compared_with=("none",)),
     Method("oracle", "kept + the missing images re-rendered by SynthMarket's renderer with the condition's person "
            "and camera: pona's ceiling", "re-rendered by SynthMarket (oracle)", filler="render_oracle",
-           datasets=("synthmarket",), report_key="oracle", compared_with=("none", "pona")),
-    Method("full", "all real images", "full training set", full=True, compared_with=("oracle",)),
+           datasets=("synthmarket",), report_key="oracle", compared_with=("none", "pona", "copy")),
+    Method("full", "all real images", "full training set", full=True, compared_with=("oracle", "none")),
 )}
 
 

@@ -4,8 +4,8 @@ Table VI for it: mAP of re-ID trained on the reduced set (none), on reduced + Po
 condition images instead of generating (copy), on the missing images re-rendered by SynthMarket's
 renderer (oracle, when asked for: pona's ceiling) and on the full set (full), mean and spread over
 seeds, as CSV, Markdown and a plot. The gains (pona - none, patn - none, copy - none, pona - patn,
-pona - copy, and with the oracle oracle - none, oracle - pona, full - oracle) are differences taken
-within each seed, with their spread over seeds.
+pona - copy, full - none, and with the oracle oracle - none, oracle - pona, oracle - copy, full - oracle)
+are differences taken within each seed, with their spread over seeds.
 
 Stages shared between runs (the dataset, the full-data re-ID model of a seed, a generator trained
 on the full set) have one fingerprint and run once. The graph runs on the same scheduler choices as

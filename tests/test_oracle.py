@@ -145,12 +145,15 @@ def test_the_oracle_stage_is_its_own_cache_entry() -> None:
 
 
 def test_sweep_tables_have_an_oracle_row() -> None:
-    rows = [(0.2, s, m, v + s) for s in (0, 1) for m, v in (("none", 2.0), ("pona", 3.0), ("oracle", 6.0), ("full", 9.0))]
+    rows = [(0.2, s, m, v + s) for s in (0, 1)
+            for m, v in (("none", 2.0), ("pona", 3.0), ("copy", 2.5), ("oracle", 6.0), ("full", 9.0))]
     results = pd.DataFrame(rows, columns=["portion", "seed", "method", "mAP"]).assign(rank1=0.0)
     table = markdown_table(summary_table(results))
     assert table.index("| pona |") < table.index("| oracle |") < table.index("| full |")
     gains = paired_gains(results).set_index("gain")["mAP_mean"]
     assert (gains["oracle - pona"], gains["full - oracle"]) == (pytest.approx(3.0), pytest.approx(3.0))
+    # the regime's own conditions: what missing data costs, and what the oracle adds over copying
+    assert (gains["full - none"], gains["oracle - copy"]) == (pytest.approx(7.0), pytest.approx(3.5))
 
 
 def test_shared_scenes_keep_the_oracle_exact(tmp_path: Path) -> None:

@@ -1,0 +1,49 @@
+"""``bench/reid_curve_seeds.py``: several seeds' fine-tune curves become mean ± spread per method and
+gains paired by seed, per step count, as the sweep pairs them."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("reid_curve_seeds", ROOT / "bench" / "reid_curve_seeds.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _curve() -> pd.DataFrame:
+    # seed s moves every method by s (paired), full - none = 10, oracle - copy = 4 at 400 steps
+    values = {"none": 30.0, "copy": 30.0, "oracle": 34.0, "full": 40.0}
+    rows = [{"variant": "v", "seed": s, "portion": 0.2, "method": m, "steps": 400, "mAP": v + s, "rank1": 0.0}
+            for s in (0, 1, 2) for m, v in values.items()]
+    rows.append({"variant": "other", "seed": 0, "portion": 0.2, "method": "none", "steps": 400, "mAP": 99.0,
+                 "rank1": 0.0})
+    # a rerun of seed 2's full set: it replaces the first row of that seed, it is not a fourth seed
+    rows.insert(0, {"variant": "v", "seed": 2, "portion": 0.2, "method": "full", "steps": 400, "mAP": 0.0,
+                    "rank1": 0.0})
+    return pd.DataFrame(rows)
+
+
+def test_seed_tables_pair_gains_by_seed() -> None:
+    summary, gains = _bench().seed_tables(_curve(), "v")
+    full = summary[summary["method"] == "full"].iloc[0]
+    assert (full["mAP_mean"], full["n_seeds"]) == (pytest.approx(41.0), 3)  # 40, 41, 42; the rerun kept, not 0
+    by_gain = gains.set_index("gain")
+    assert by_gain.loc["full - none", "mAP_mean"] == pytest.approx(10.0)
+    assert by_gain.loc["oracle - copy", "mAP_mean"] == pytest.approx(4.0)
+    assert by_gain.loc["oracle - copy", "mAP_std"] == pytest.approx(0.0)  # the seed moved both alike
+    table = _bench().markdown(gains, "gain", "{:+.1f}", ["full - none", "oracle - copy"])
+    assert "| full - none | +10.0 ± 0.0 (3) |" in table
+
+
+def test_unknown_variant_names_the_known_ones() -> None:
+    with pytest.raises(SystemExit, match="no rows of variant 'w'.*other, v"):
+        _bench().seed_tables(_curve(), "w")
