@@ -45,5 +45,5 @@ def test_seed_tables_pair_gains_by_seed() -> None:
 
 
 def test_unknown_variant_names_the_known_ones() -> None:
-    with pytest.raises(SystemExit, match="no rows of variant 'w'.*other, v"):
+    with pytest.raises(SystemExit, match=r"no rows of variant 'w'.*other, v"):
         _bench().seed_tables(_curve(), "w")
