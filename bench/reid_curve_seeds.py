@@ -3,7 +3,8 @@ experiment's gains paired by seed, at every evaluated step count.
 
 A curve run is one seed; the regime's conditions (full - none, oracle - copy, pona - copy, ...) are
 judged on several, paired by seed as the sweep pairs them (``pipelines.sweep.paired_gains``, with the
-step count in the role of the budget). Rows go to ``--out`` (CSV); the Markdown tables are printed.
+step count in the role of the budget). Rows go to ``--out`` (CSV, and the mean curves with their seed
+spread beside it as PNG); the Markdown tables are printed.
 
   python bench/reid_curve_seeds.py runs/regime/curve.csv --variant view400x24-lr0.005-ids400-jacket1-cam0-shared-800 \\
       --out bench/results/reid_curve_seeds.csv
@@ -52,11 +53,37 @@ def markdown(frame: pd.DataFrame, key: str, fmt: str, order: list[str]) -> str:
     return "\n".join(lines)
 
 
+def plot(summary: pd.DataFrame, png: Path, title: str) -> None:
+    """Mean test mAP against steps per method, the seed spread shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    order = [m for m in ("full", "oracle", "pona", "patn", "copy", "none") if m in set(summary["method"])]
+    for i, method in enumerate(order):
+        rows = summary[summary["method"] == method].sort_values("budget")
+        ax.plot(rows["budget"], rows["mAP_mean"], marker="o", ms=3, color=f"C{i}",
+                label=f"{method} ({int(rows['n_seeds'].max())} seeds)")
+        ax.fill_between(rows["budget"], rows["mAP_mean"] - rows["mAP_std"], rows["mAP_mean"] + rows["mAP_std"],
+                        color=f"C{i}", alpha=0.2)
+    ax.set_xlabel("fine-tune optimiser steps (every set the same)")
+    ax.set_ylabel("test mAP (%), mean ± std over seeds")
+    ax.set_title(title, fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("curve", type=Path, help="the curve CSV that bench/reid_finetune_curve.py wrote")
     parser.add_argument("--variant", required=True)
-    parser.add_argument("--out", type=Path, help="CSV of both tables (long form)")
+    parser.add_argument("--out", type=Path, help="CSV of both tables (long form); the plot beside it (.png)")
     args = parser.parse_args(argv)
     if not args.curve.is_file():
         print(f"{args.curve}: no such curve CSV; run bench/reid_finetune_curve.py first", file=sys.stderr)
@@ -70,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         table = table.rename(columns={"budget": "steps"}).assign(variant=args.variant)
         with atomic_path(args.out) as tmp:
             table.to_csv(tmp, index=False)
-        print(f"\n{args.out}")
+        plot(summary, args.out.with_suffix(".png"), args.variant)
+        print(f"\n{args.out}, {args.out.with_suffix('.png')}")
     return 0
 
 
