@@ -98,7 +98,9 @@ def curve(args: argparse.Namespace, out: Path) -> Iterator[dict]:
         roots[KEPT_CAMERAS] = kept_cameras_set(roots["none"], roots["full"], out / "cache")
     start = pretrained if args.start == "auxiliary" else args.start
     for method in methods:
-        folder = out / "curves" / args.variant / f"seed{args.seed}" / method
+        # the portion and seed are part of the folder: the trainer resumes from a folder it finds, and a
+        # curve of another portion must never start from this one's weights
+        folder = out / "curves" / args.variant / f"p{args.portion:g}" / f"seed{args.seed}" / method
         model_cfg = dataclasses.replace(cfg.reid.model, weights=start)
         train = dataclasses.replace(cfg.reid, out=str(folder), device=cfg.device, seed=cfg.seed, model=model_cfg,
                                     checkpoint_every=10 ** 9,
