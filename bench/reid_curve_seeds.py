@@ -23,12 +23,17 @@ from pipelines.sweep import paired_gains, summary_table
 from runtime.atomic import atomic_path
 
 
-def seed_tables(curve: pd.DataFrame, variant: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per method and step count: mean, std, seeds; per gain and step count: paired mean, std, seeds)."""
-    rows = curve[curve["variant"] == variant].copy()
+def seed_tables(curve: pd.DataFrame, variant: str, portion: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per method and step count: mean, std, seeds; per gain and step count: paired mean, std, seeds),
+    for one portion: the tables have a column per step count, so portions are never mixed in a cell."""
+    rows = curve[curve["variant"] == variant]
     if rows.empty:
         known = ", ".join(sorted(set(curve["variant"])))
         raise SystemExit(f"no rows of variant {variant!r} in the curve; it has: {known}")
+    rows = rows[(rows["portion"] - portion).abs() < 1e-9].copy()
+    if rows.empty:
+        raise SystemExit(f"variant {variant!r} has no rows at portion {portion:g}; it has portions "
+                         f"{', '.join(f'{p:g}' for p in sorted(set(curve[curve['variant'] == variant]['portion'])))}")
     # one row per (steps, seed, method): a rerun of the same seed replaces, never averages with, the old one
     rows = rows.drop_duplicates(["steps", "seed", "method", "portion"], keep="last")
     rows["budget"] = rows["steps"].astype(int)
@@ -83,21 +88,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("curve", type=Path, help="the curve CSV that bench/reid_finetune_curve.py wrote")
     parser.add_argument("--variant", required=True)
+    parser.add_argument("--portion", type=float, default=0.2, help="the kept portion whose curves to summarise")
     parser.add_argument("--out", type=Path, help="CSV of both tables (long form); the plot beside it (.png)")
     args = parser.parse_args(argv)
     if not args.curve.is_file():
         print(f"{args.curve}: no such curve CSV; run bench/reid_finetune_curve.py first", file=sys.stderr)
         return 2
-    summary, gains = seed_tables(pd.read_csv(args.curve), args.variant)
+    summary, gains = seed_tables(pd.read_csv(args.curve), args.variant, args.portion)
     print(markdown(summary, "method", "{:.1f}", list(dict.fromkeys([*methods.TABLE, *sorted(set(summary["method"]))]))))
     print()
     print(markdown(gains, "gain", "{:+.1f}", [f"{a} - {b}" for a, b in methods.gains()]))
     if args.out:
         table = pd.concat([summary.assign(kind="method"), gains.assign(kind="gain")], ignore_index=True)
-        table = table.rename(columns={"budget": "steps"}).assign(variant=args.variant)
+        table = table.rename(columns={"budget": "steps"}).assign(variant=args.variant, portion=args.portion)
         with atomic_path(args.out) as tmp:
             table.to_csv(tmp, index=False)
-        plot(summary, args.out.with_suffix(".png"), args.variant)
+        plot(summary, args.out.with_suffix(".png"), f"{args.variant}, p = {args.portion:g}")
         print(f"\n{args.out}, {args.out.with_suffix('.png')}")
     return 0
 

@@ -24,6 +24,8 @@ def _curve() -> pd.DataFrame:
     values = {"none": 30.0, "copy": 30.0, "oracle": 34.0, "full": 40.0}
     rows = [{"variant": "v", "seed": s, "portion": 0.2, "method": m, "steps": 400, "mAP": v + s, "rank1": 0.0}
             for s in (0, 1, 2) for m, v in values.items()]
+    # another portion of the same variant: never mixed into p = 0.2's cells
+    rows.append({"variant": "v", "seed": 0, "portion": 0.5, "method": "none", "steps": 400, "mAP": 99.0, "rank1": 0.0})
     rows.append({"variant": "other", "seed": 0, "portion": 0.2, "method": "none", "steps": 400, "mAP": 99.0,
                  "rank1": 0.0})
     # a rerun of seed 2's full set: it replaces the first row of that seed, it is not a fourth seed
@@ -47,3 +49,10 @@ def test_seed_tables_pair_gains_by_seed() -> None:
 def test_unknown_variant_names_the_known_ones() -> None:
     with pytest.raises(SystemExit, match=r"no rows of variant 'w'.*other, v"):
         _bench().seed_tables(_curve(), "w")
+    with pytest.raises(SystemExit, match=r"no rows at portion 0.1; it has portions 0.2, 0.5"):
+        _bench().seed_tables(_curve(), "v", 0.1)
+
+
+def test_portion_selects_its_own_rows() -> None:
+    summary, _ = _bench().seed_tables(_curve(), "v", 0.5)
+    assert summary[["method", "mAP_mean", "n_seeds"]].values.tolist() == [["none", 99.0, 1]]
