@@ -26,18 +26,24 @@ from runtime.atomic import atomic_path
 def seed_tables(curve: pd.DataFrame, variant: str, portion: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per method and step count: mean, std, seeds; per gain and step count: paired mean, std, seeds),
     for one portion: the tables have a column per step count, so portions are never mixed in a cell."""
-    rows = curve[curve["variant"] == variant]
-    if rows.empty:
+    of_variant = curve[curve["variant"] == variant]
+    if of_variant.empty:
         known = ", ".join(sorted(set(curve["variant"])))
         raise SystemExit(f"no rows of variant {variant!r} in the curve; it has: {known}")
-    rows = rows[(rows["portion"] - portion).abs() < 1e-9].copy()
+    rows = of_variant[(of_variant["portion"] - portion).abs() < 1e-9].copy()
     if rows.empty:
-        raise SystemExit(f"variant {variant!r} has no rows at portion {portion:g}; it has portions "
-                         f"{', '.join(f'{p:g}' for p in sorted(set(curve[curve['variant'] == variant]['portion'])))}")
+        known = ", ".join(f"{p:g}" for p in sorted(set(of_variant["portion"])))
+        raise SystemExit(f"variant {variant!r} has no rows at portion {portion:g}; it has portions {known}")
     # one row per (steps, seed, method): a rerun of the same seed replaces, never averages with, the old one
-    rows = rows.drop_duplicates(["steps", "seed", "method", "portion"], keep="last")
+    rows = rows.drop_duplicates(["steps", "seed", "method"], keep="last")
     rows["budget"] = rows["steps"].astype(int)
     return summary_table(rows), paired_gains(rows)
+
+
+def method_order(summary: pd.DataFrame) -> list[str]:
+    """The methods present, in the experiment table's order, then any the table does not name (a derived set)."""
+    present = set(summary["method"])
+    return [m for m in dict.fromkeys([*methods.TABLE, *sorted(present)]) if m in present]
 
 
 def markdown(frame: pd.DataFrame, key: str, fmt: str, order: list[str]) -> str:
@@ -95,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.curve}: no such curve CSV; run bench/reid_finetune_curve.py first", file=sys.stderr)
         return 2
     summary, gains = seed_tables(pd.read_csv(args.curve), args.variant, args.portion)
-    print(markdown(summary, "method", "{:.1f}", list(dict.fromkeys([*methods.TABLE, *sorted(set(summary["method"]))]))))
+    print(markdown(summary, "method", "{:.1f}", method_order(summary)))
     print()
     print(markdown(gains, "gain", "{:+.1f}", [f"{a} - {b}" for a, b in methods.gains()]))
     if args.out:

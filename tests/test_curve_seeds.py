@@ -42,6 +42,7 @@ def test_seed_tables_pair_gains_by_seed() -> None:
     assert by_gain.loc["full - none", "mAP_mean"] == pytest.approx(10.0)
     assert by_gain.loc["oracle - copy", "mAP_mean"] == pytest.approx(4.0)
     assert by_gain.loc["oracle - copy", "mAP_std"] == pytest.approx(0.0)  # the seed moved both alike
+    assert _bench().method_order(summary) == ["none", "copy", "oracle", "full"]  # the experiment table's order
     table = _bench().markdown(gains, "gain", "{:+.1f}", ["full - none", "oracle - copy"])
     assert "| full - none | +10.0 ± 0.0 (3) |" in table
 
