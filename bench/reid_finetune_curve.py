@@ -109,6 +109,8 @@ def curve(args: argparse.Namespace, out: Path) -> Iterator[dict]:
         seconds = 0.0
         points = [0] if args.eval_start else []
         points += list(range(args.eval_every, args.steps + 1, args.eval_every))
+        # a trainer resumed from its folder is scored once where it stands, not once per point it has passed
+        points = sorted({max(p, trainer.optimizer_steps) for p in points})
         for target in points:
             t0 = time.perf_counter()
             if target > trainer.optimizer_steps:
