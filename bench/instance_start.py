@@ -5,6 +5,8 @@ The experiment's ResNet-50 is trained to tell apart N auxiliary SynthMarket peop
 ``reid.*``). With one image per class it cannot learn what stays the same across cameras, views and
 poses; that is what the experiment's own training images would then have to teach - the regime in
 which the number of images per identity should matter (docs/reid-protocol.md, "Looking for a regime").
+The subsets are ``synthmarket.auxiliary_subset``'s; the pipeline's pretrain_reid stage makes the same
+starts itself with ``pretrain.images`` and ``pretrain.per_id`` (the regime preset's view start).
 
   python -m synthmarket.auxiliary out=data/synthmarket-aux2000 n_ids=2000
   python bench/instance_start.py --aux data/synthmarket-aux2000 --out runs/instance-start --epochs 6
@@ -18,32 +20,12 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-import pandas as pd
-
-
-def one_image_per_identity(aux: Path, per_id: int, one_track: bool = False, one_view: bool = False) -> pd.DataFrame:
-    """The first ``per_id`` images (by Market name: first camera, first frames) of every auxiliary person;
-    with ``one_track``, never past the first camera (a person's frames of one walk in one view and one
-    camera: pose changes, nothing else); with ``one_view``, only the person's images in their most
-    frequent view, from every camera that shows it (camera and background change, the view never)."""
-    aux = aux.resolve()  # the subset CSV is read from another folder: its paths must not be relative
-    table = pd.read_csv(aux / "manifest.csv")
-    table = table[table["split"] == "train"].sort_values("name")
-    if one_track:
-        first_camera = table.groupby("identity")["camera"].transform("first")
-        table = table[table["camera"] == first_camera]
-    if one_view:
-        modal = table.groupby("identity")["view"].agg(lambda v: v.value_counts().sort_index().idxmax())
-        table = table[table["view"] == table["identity"].map(modal)]
-    pick = table.groupby("identity", sort=True).head(per_id)
-    return pd.DataFrame({"path": [str(aux / f) for f in pick["file"]], "identity": pick["identity"],
-                         "camera": pick["camera"], "split": "train"})
-
 
 def main() -> None:
     from pipelines.config import load_pipeline_config
     from pipelines.stages import pretrain_reid
     from reid.trainer import ReidTrainer
+    from synthmarket.auxiliary_subset import subset_manifest
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--aux", type=Path, required=True, help="an auxiliary folder (python -m synthmarket.auxiliary)")
@@ -56,7 +38,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("overrides", nargs="*", help="pipeline key=value overrides (pretrain.*, reid.*)")
     args = parser.parse_args()
-    subset = one_image_per_identity(args.aux, args.per_id, args.one_track, args.one_view)
+    images = "one_track" if args.one_track else "one_view" if args.one_view else "all"
+    subset = subset_manifest(args.aux, images, args.per_id)
     args.out.mkdir(parents=True, exist_ok=True)
     subset.to_csv(args.out / "subset.csv", index=False)
     print(f"{len(subset)} images of {subset['identity'].nunique()} auxiliary identities")

@@ -23,6 +23,7 @@ from reid.train_config import ReidTrainConfig
 from runtime.config import Bounded, param, resolve
 from runtime.device import precision_name, resolve_device, resolve_precision
 from runtime.training.settings import setting
+from synthmarket.auxiliary_subset import SUBSETS
 from synthmarket.config import SynthMarketConfig
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -110,6 +111,12 @@ class PretrainSection(Bounded):
     step_size: int = param(9, "epochs between x0.1 decays", at_least=1)
     warmup_epochs: float = param(1.0, "layumi's warm-up epochs")
     seed: int = param(0, "seed of the pretraining: fixed, so every seed of a sweep shares one pretrained trunk")
+    images: str = param("all", "which of each auxiliary person's images it sees (synthmarket.auxiliary_subset): all; "
+                        "one_view (their most frequent view only, from every camera: a start that must learn the "
+                        "other views from the experiment's images, the regime preset's); one_track (their first "
+                        "camera only); SynthMarket only", choices=list(SUBSETS))
+    per_id: int = param(0, "at most this many images per auxiliary person, the first by name (0 = no cap)",
+                        at_least=0)
 
 
 @dataclass

@@ -1,23 +1,15 @@
-"""The re-ID starts of the regime search (``bench/instance_start.py``) train on a subset of the auxiliary
-people's images; which images each option keeps decides which invariance the start can learn."""
+"""A re-ID start trains on a subset of the auxiliary people's images (``synthmarket.auxiliary_subset``,
+the pretrain_reid stage's ``pretrain.images``); which images each subset keeps decides which
+invariance the start can learn."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _subset_function():
-    spec = importlib.util.spec_from_file_location("instance_start", ROOT / "bench" / "instance_start.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.one_image_per_identity
+from synthmarket.auxiliary_subset import subset_manifest
 
 
 def _manifest(folder: Path) -> Path:
@@ -33,12 +25,24 @@ def _manifest(folder: Path) -> Path:
 
 
 def test_one_view_keeps_each_persons_modal_view_from_every_camera(tmp_path):
-    subset = _subset_function()(_manifest(tmp_path), per_id=100, one_view=True)
+    subset = subset_manifest(_manifest(tmp_path), "one_view")
     assert subset.groupby("identity")["camera"].apply(sorted).to_dict() == {1: [1, 1, 3], 2: [5, 6]}
 
 
 def test_one_track_keeps_the_first_camera_and_per_id_caps_the_count(tmp_path):
-    subset = _subset_function()(_manifest(tmp_path), per_id=100, one_track=True)
+    subset = subset_manifest(_manifest(tmp_path), "one_track")
     assert subset.groupby("identity")["camera"].apply(sorted).to_dict() == {1: [1, 1], 2: [4]}
-    capped = _subset_function()(_manifest(tmp_path), per_id=1)
+    capped = subset_manifest(_manifest(tmp_path), "all", per_id=1)
     assert capped["identity"].tolist() == [1, 2] and capped["path"].map(Path).map(Path.is_absolute).all()
+
+
+def test_all_keeps_every_train_image(tmp_path):
+    assert len(subset_manifest(_manifest(tmp_path), "all")) == 8
+
+
+def test_a_manifest_without_views_is_refused_for_one_view_naming_the_column(tmp_path):
+    folder = _manifest(tmp_path)
+    pd.read_csv(folder / "manifest.csv").drop(columns="view").to_csv(folder / "manifest.csv", index=False)
+    with pytest.raises(ValueError, match=r"lacks column.*view"):
+        subset_manifest(folder, "one_view")
+    assert len(subset_manifest(folder, "one_track")) == 3  # the other subsets need no view

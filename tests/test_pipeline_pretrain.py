@@ -132,3 +132,41 @@ def test_a_run_on_the_dask_graph_is_checked_once_and_its_results_written_once(tm
     monkeypatch.setattr(sweep, "dask_client", lambda *args: contextlib.nullcontext(None))
     run.run_pipeline(load_pipeline_config(*FAST, f"out={tmp_path}", "dask.scheduler=local"))
     assert calls == {"checks": 1, "writes": 1}
+
+
+def test_an_auxiliary_subset_is_its_own_stage_and_the_default_keeps_its_key():
+    default = build_stages(load_pipeline_config(*FAST))["pretrain_reid"]
+    spelled = build_stages(load_pipeline_config(*FAST, "pretrain.images=all", "pretrain.per_id=0"))["pretrain_reid"]
+    assert spelled.key == default.key and "subset" not in default.inputs  # caches of the full-set start stay valid
+    view = build_stages(load_pipeline_config(*FAST, "pretrain.images=one_view"))
+    capped = build_stages(load_pipeline_config(*FAST, "pretrain.images=one_view", "pretrain.per_id=2"))
+    assert len({default.key, view["pretrain_reid"].key, capped["pretrain_reid"].key}) == 3
+    assert view["prepare_auxiliary"].key == build_stages(load_pipeline_config(*FAST))["prepare_auxiliary"].key
+
+
+def test_the_view_start_trains_on_each_persons_modal_view_only(tmp_path):
+    import pandas as pd
+
+    from pipelines.graph import execute
+
+    cfg = load_pipeline_config(*FAST, f"out={tmp_path}", "reid.precision=fp32", "pretrain.images=one_view",
+                              "pretrain.batch_size=8")
+    stages = build_stages(cfg)
+    aux = execute(stages["prepare_auxiliary"], tmp_path / "cache", {})
+    done = execute(stages["pretrain_reid"], tmp_path / "cache", {"prepare_auxiliary": aux.result})
+    subset = pd.read_csv(done.folder / "subset.csv")
+    manifest = pd.read_csv(Path(aux.result.root) / "manifest.csv")
+    manifest = manifest[manifest["split"] == "train"]
+    views = manifest.set_index("name")["view"]
+    assert subset["path"].map(lambda p: views[Path(p).name]).groupby(subset["identity"]).nunique().eq(1).all()
+    assert done.result.train_images == len(subset) < len(manifest)
+    assert done.result.n_classes == manifest["identity"].nunique() == 6
+
+
+def test_an_auxiliary_subset_on_real_data_is_refused_before_any_stage(tmp_path):
+    from pipelines.stages import pretrain_reid
+
+    cfg = load_pipeline_config(*FAST, "data.dataset=market1501", f"data.root={tmp_path}", "pretrain.images=one_view")
+    with pytest.raises(ValueError, match="pretrain.images=one_view.*SynthMarket"):
+        pretrain_reid.check(cfg)
+    pretrain_reid.check(load_pipeline_config(*FAST, "data.dataset=market1501", f"data.root={tmp_path}"))
