@@ -11,4 +11,9 @@ none of them (a test checks it).
 - ``training``: the resumable-training engine every trainer runs on, and the settings they share.
 - ``weights``: pretrained weight files that are never downloaded (a configured file or the torch hub cache).
 - ``images``: which files are images, and the ImageNet normalisation.
+- ``cpu_isa``: keeps oneDNN off AMX's bf16 kernels, on which bf16 re-ID training diverged (set on import).
 """
+
+from runtime.cpu_isa import cap_amx
+
+cap_amx()

@@ -167,6 +167,6 @@ def test_an_auxiliary_subset_on_real_data_is_refused_before_any_stage(tmp_path):
     from pipelines.stages import pretrain_reid
 
     cfg = load_pipeline_config(*FAST, "data.dataset=market1501", f"data.root={tmp_path}", "pretrain.images=one_view")
-    with pytest.raises(ValueError, match="pretrain.images=one_view.*SynthMarket"):
+    with pytest.raises(ValueError, match=r"pretrain.images=one_view.*SynthMarket"):
         pretrain_reid.check(cfg)
     pretrain_reid.check(load_pipeline_config(*FAST, "data.dataset=market1501", f"data.root={tmp_path}"))

@@ -1,0 +1,37 @@
+"""oneDNN's AMX bf16 kernels diverged the re-ID training here (runtime/cpu_isa.py): the project caps the
+ISA at AVX512-BF16 on AMX CPUs unless the user chose otherwise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from runtime.cpu_isa import CAP, cap_amx, cpu_has_amx
+
+
+def test_an_amx_cpu_is_capped_at_avx512_bf16():
+    env: dict[str, str] = {}
+    assert cap_amx(env, has_amx=True) == CAP and env == {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}
+
+
+def test_nothing_changes_without_amx_or_when_the_user_chose():
+    plain: dict[str, str] = {}
+    assert cap_amx(plain, has_amx=False) is None and plain == {}
+    for env in ({"PONA_ALLOW_AMX": "1"}, {"ONEDNN_MAX_CPU_ISA": "ALL"}, {"DNNL_MAX_CPU_ISA": "AVX2"}):
+        before = dict(env)
+        assert cap_amx(env, has_amx=True) is None and env == before
+
+
+def test_amx_is_read_from_the_cpu_flags(tmp_path):
+    (tmp_path / "amx").write_text("processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_tile\n")
+    (tmp_path / "epyc").write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n")
+    assert cpu_has_amx(tmp_path / "amx") and not cpu_has_amx(tmp_path / "epyc")
+    assert not cpu_has_amx(tmp_path / "missing")
+
+
+def test_importing_the_project_sets_the_cap_before_any_convolution():
+    code = "import os, runtime; print(os.environ.get('ONEDNN_MAX_CPU_ISA', '-'))"
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
+                                                                           "PONA_ALLOW_AMX")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip() == (CAP if cpu_has_amx() else "-")
