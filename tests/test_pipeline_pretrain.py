@@ -170,3 +170,17 @@ def test_an_auxiliary_subset_on_real_data_is_refused_before_any_stage(tmp_path):
     with pytest.raises(ValueError, match=r"pretrain.images=one_view.*SynthMarket"):
         pretrain_reid.check(cfg)
     pretrain_reid.check(load_pipeline_config(*FAST, "data.dataset=market1501", f"data.root={tmp_path}"))
+
+
+def test_the_regime_preset_pretrains_the_view_start_and_runs_every_method():
+    from pipelines.graph import checks
+
+    cfg = load_pipeline_config("preset=regime")
+    checks(cfg)  # cheap: nothing is rendered or trained
+    stages = build_stages(cfg)
+    assert stages["pretrain_reid"].inputs["subset"] == {"images": "one_view", "per_id": 0}
+    assert {f"train_reid[{m}]" for m in ("none", "copy", "oracle", "pona", "full")} <= set(stages)
+    s = cfg.data.synthmarket
+    assert (s.jacket_prob, s.camera_strength, s.shared_scenes, s.n_train_ids) == (1.0, 0.0, True, 400)
+    assert cfg.generator.checkpoint == "released:pona3-synth" and cfg.reid.budget == "epochs"
+    assert cfg.reid.optim.step_size >= cfg.reid.optim.epochs  # constant lr, as the curves that chose it
