@@ -1,7 +1,7 @@
 """Keep oneDNN off the CPU's AMX bf16 kernels unless asked: on an Intel Xeon with AMX (torch 2.14.1,
 oneDNN 3.12) the re-ID ResNet-50 trained from random initialisation in bf16 autocast reached a NaN
 loss within 23 optimiser steps in 3 of 3 runs, while the same runs capped at AVX512-BF16 (and in
-fp32) trained normally (docs/environment.md, "AMX and bf16 training"). The cap keeps bf16's speed-up
+fp32) trained normally (README, "AMX is kept off by default", with the command that reproduces it). The cap keeps bf16's speed-up
 from AVX512-BF16; set ``PONA_ALLOW_AMX=1`` (or ``ONEDNN_MAX_CPU_ISA`` yourself) to decide otherwise.
 
 oneDNN reads ``ONEDNN_MAX_CPU_ISA`` once, at its first primitive: ``runtime`` sets it on import, before

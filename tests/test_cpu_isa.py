@@ -3,6 +3,7 @@ ISA at AVX512-BF16 on AMX CPUs unless the user chose otherwise."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -31,7 +32,6 @@ def test_amx_is_read_from_the_cpu_flags(tmp_path):
 
 def test_importing_the_project_sets_the_cap_before_any_convolution():
     code = "import os, runtime; print(os.environ.get('ONEDNN_MAX_CPU_ISA', '-'))"
-    env = {k: v for k, v in __import__("os").environ.items() if k not in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
-                                                                           "PONA_ALLOW_AMX")}
+    env = {k: v for k, v in os.environ.items() if k not in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "PONA_ALLOW_AMX")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == (CAP if cpu_has_amx() else "-")

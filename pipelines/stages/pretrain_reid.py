@@ -34,9 +34,14 @@ class Settings(train_reid.Settings):
     images: str = "all"
     per_id: int = 0
 
+    @property
+    def subset(self) -> bool:
+        """Whether the start sees only part of the auxiliary images."""
+        return self.images != "all" or self.per_id > 0
+
     def fingerprint(self) -> dict[str, Any]:
         tree = super().fingerprint()
-        if self.images != "all" or self.per_id:
+        if self.subset:
             tree["subset"] = {"images": self.images, "per_id": self.per_id}
         return tree
 
@@ -66,7 +71,7 @@ def settings(cfg: PipelineConfig) -> Settings:
 def check(cfg: PipelineConfig) -> None:
     """A subset needs SynthMarket's auxiliary manifest (the view of each image), known before any stage."""
     p = cfg.pretrain
-    if plan.pretrains(cfg) and (p.images != "all" or p.per_id) and cfg.data.dataset != "synthmarket":
+    if plan.pretrains(cfg) and settings(cfg).subset and cfg.data.dataset != "synthmarket":
         raise ValueError(f"pretrain.images={p.images} pretrain.per_id={p.per_id}: auxiliary subsets need SynthMarket's "
                          "auxiliary people (their manifest records each image's view and walk); with "
                          f"data.dataset={cfg.data.dataset} use pretrain.images=all pretrain.per_id=0")
@@ -79,7 +84,7 @@ def instances(cfg: PipelineConfig) -> list[Instance]:
 def run(folder: Path, settings: Settings, deps: dict[str, Any]) -> Result:
     reid, aux_root = settings.reid, deps["prepare_auxiliary"].root
     data = dataclasses.replace(reid.data, root=aux_root)
-    if settings.images != "all" or settings.per_id:
+    if settings.subset:
         subset = subset_manifest(aux_root, settings.images, settings.per_id)
         atomic_write_text(folder / "subset.csv", subset.to_csv(index=False))
         log.info("pretrain_reid: %d images of %d auxiliary people (%s, at most %s each)", len(subset),
