@@ -68,3 +68,10 @@ def test_one_pretraining_serves_both_budgets():
     epochs = build_stages(load_pipeline_config(*args))
     iterations = build_stages(load_pipeline_config(*args, "reid.budget=iterations"))
     assert iterations["pretrain_reid"].key == epochs["pretrain_reid"].key
+
+
+def test_a_sweep_keeps_the_presets_methods_and_adds_the_full_set():
+    # the regime preset's oracle used to be dropped for a fixed none,pona,copy,full list
+    assert parse(["preset=regime"])[0].methods == ["none", "copy", "oracle", "pona", "full"]
+    assert parse([])[0].methods == [*load_pipeline_config().methods, "full"]
+    assert parse(["methods=none,pona"])[0].methods == ["none", "pona"]  # asked for: kept as asked
