@@ -181,6 +181,6 @@ def test_the_regime_preset_pretrains_the_view_start_and_runs_every_method():
     assert stages["pretrain_reid"].inputs["subset"] == {"images": "one_view", "per_id": 0}
     assert {f"train_reid[{m}]" for m in ("none", "copy", "oracle", "pona", "full")} <= set(stages)
     s = cfg.data.synthmarket
-    assert (s.jacket_prob, s.camera_strength, s.shared_scenes, s.n_train_ids) == (1.0, 0.0, True, 400)
+    assert (s.jacket_prob, s.camera_strength, s.shared_scenes, s.n_train_ids) == (1.0, 0.0, True, 800)
     assert cfg.generator.checkpoint == "released:pona3-synth" and cfg.reid.budget == "epochs"
     assert cfg.reid.optim.step_size >= cfg.reid.optim.epochs  # constant lr, as the curves that chose it
