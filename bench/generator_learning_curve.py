@@ -143,23 +143,33 @@ def evaluate(trainer: Trainer, pairs: TestPairs, seconds: float, sheet: Path, se
                             trainer.dtype, trainer.config.channels_last)
     with torch.inference_mode():
         b = pairs.batch
-        generated = to_uint8(model.generate(b["condition"], b["kp_condition"], b["kp_target"]))
         self_rec = model.generate(b["condition"], b["kp_condition"], b["kp_condition"])
         self_l1 = float((self_rec.cpu() - b["condition"]).abs().mean() / 2)
-        control = pose_control(model, pairs.dataset, seed=seed, batch_size=64)
+        scores = model_scores(model, pairs, seed)
+        pckh = {k: scores.pop(k) for k in ("pckh_gt", "pckh_gt_ceiling") if k in scores}  # the curve's last columns
+        row = {"iteration": trainer.iteration, "train_seconds": round(seconds, 1), **scores,
+               "self_l1": round(self_l1, 5),
+               # PoNA's attention gates; PATN has none (an empty cell)
+               "gates": ";".join(f"{x.item():.3f}" for x in getattr(g, "cross_attention_gates", list)()), **pckh}
         six_poses_sheet(model, pairs, sheet)
     g.train()
+    return row
+
+
+def model_scores(model: LoadedGenerator, pairs: TestPairs, seed: int) -> dict[str, Any]:
+    """The curve's scores of one generator on the test pairs: the pose control, SSIM and mask-SSIM
+    beside the identity baseline, the limb region and, with an estimator, PCKh beside its ceiling."""
+    with torch.inference_mode():
+        b = pairs.batch
+        generated = to_uint8(model.generate(b["condition"], b["kp_condition"], b["kp_target"]))
+        control = pose_control(model, pairs.dataset, seed=seed, batch_size=64)
     scores = pairs.image_scores(generated)
-    row = {"iteration": trainer.iteration, "train_seconds": round(seconds, 1),
-           "pose_gain_l1": round(control["pose_gain_l1"], 5),
+    row = {"pose_gain_l1": round(control["pose_gain_l1"], 5),
            "pose_sensitivity_l1": round(control["pose_sensitivity_l1"], 5),
            "l1_true_pose": round(control["l1_true_pose"], 5),
            "ssim": round(scores["ssim"], 4), "ssim_identity": round(pairs.baseline["ssim"], 4),
            "mask_ssim": round(scores["mask_ssim"], 4), "mask_ssim_identity": round(pairs.baseline["mask_ssim"], 4),
-           "limb_region": round(scores["limb_region"], 4) if scores["limb_region"] is not None else "",
-           "self_l1": round(self_l1, 5),
-           # PoNA's attention gates; PATN has none (an empty cell)
-           "gates": ";".join(f"{x.item():.3f}" for x in getattr(g, "cross_attention_gates", list)())}
+           "limb_region": round(scores["limb_region"], 4) if scores["limb_region"] is not None else ""}
     if pairs.estimator is not None:
         value = pairs.pckh(generated)
         row["pckh_gt"] = round(value, 4) if value is not None else ""

@@ -23,13 +23,11 @@ from typing import Any
 
 import torch
 from bench_common import write_csv
-from generator_learning_curve import TestPairs
+from generator_learning_curve import TestPairs, model_scores
 
 from pona_model.generator import GeneratorConfig
 from pona_model.inference import LoadedGenerator, fp32_weights
-from pona_model.metrics.pose_control import pose_control
 from pona_model.models import build_generator
-from pona_model.sample_grid import to_uint8
 from pona_model.weight_average import average_states, snapshot_iteration
 from runtime.config import build
 from runtime.device import resolve_device, resolve_precision, torch_threads
@@ -37,18 +35,12 @@ from runtime.device import resolve_device, resolve_precision, torch_threads
 
 def score(name: str, state: dict[str, torch.Tensor], config: GeneratorConfig, pairs: TestPairs,
           device: torch.device, dtype: torch.dtype, seed: int) -> dict[str, Any]:
+    """The learning curve's scores (``model_scores``) of the generator holding ``state``."""
     generator = build_generator(config)
     generator.load_state_dict(fp32_weights(state))
     generator.to(device).eval().to(memory_format=torch.channels_last)
     model = LoadedGenerator(generator, config, device, Path(name), "", 0, dtype, True)
-    with torch.inference_mode():
-        b = pairs.batch
-        generated = to_uint8(model.generate(b["condition"], b["kp_condition"], b["kp_target"]))
-        control = pose_control(model, pairs.dataset, seed=seed, batch_size=64)
-    scores = pairs.image_scores(generated)
-    return {"weights": name, "ssim": round(scores["ssim"], 4), "ssim_identity": round(pairs.baseline["ssim"], 4),
-            "mask_ssim": round(scores["mask_ssim"], 4), "mask_ssim_identity": round(pairs.baseline["mask_ssim"], 4),
-            "limb_region": round(scores["limb_region"], 4), "pose_gain_l1": round(control["pose_gain_l1"], 5)}
+    return {"weights": name, **model_scores(model, pairs, seed)}
 
 
 def main() -> None:

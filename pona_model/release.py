@@ -6,7 +6,7 @@ Examples:
       --curve-csv runs/curves/cpu/curve.csv --curve-png runs/curves/cpu/curve.png \\
       --command "python -m pona_model.train preset=synth data.root=data/synthmarket-aux"
   python -m pona_model.release --checkpoint runs/patn-synth/checkpoint.pt --name patn-synth --replace
-  python -m pona_model.release --checkpoint RUN/train/checkpoint.pt --name NAME \
+  python -m pona_model.release --checkpoint RUN/train/checkpoint.pt --name NAME \\
       --average-snapshots RUN/snapshots/generator_00{18000,18500,19000,19500,20000}.pt
 
 The folder holds ``generator.pt`` (the generator's weights only, in fp16: no discriminators, no
