@@ -216,7 +216,12 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
 
 
 def write_sweep(folder: Path, sweep: dict[str, Any]) -> dict[str, Path]:
-    results = results_table(sweep["reports"])
+    return write_tables(folder, results_table(sweep["reports"]))
+
+
+def write_tables(folder: Path, results: pd.DataFrame) -> dict[str, Path]:
+    """results.csv, table.csv, gains.csv, table.md and the plot(s) of one results frame (one row per
+    budget, portion, seed and method), each written atomically."""
     summary = summary_table(results)
     gains = paired_gains(results)
     paths = {"results": folder / "results.csv", "table": folder / "table.csv", "gains": folder / "gains.csv",
