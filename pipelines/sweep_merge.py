@@ -25,9 +25,9 @@ import pandas as pd
 
 from pipelines.sweep import write_tables
 from runtime.atomic import atomic_write_text
+from runtime.checkpoint import file_sha256
 from runtime.config import EXIT_BAD_INPUT, entry_point
 from runtime.errors import ConfigError
-from runtime.checkpoint import file_sha256
 
 PROG = "python -m pipelines.sweep_merge"
 KEY = ["budget", "portion", "seed", "method"]
