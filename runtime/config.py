@@ -95,9 +95,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if origin in (tuple, list):
         if isinstance(value, str) and "," in value:
             value = [yaml.safe_load(v) for v in value.split(",")]
+        fixed = origin is tuple and args and args[-1] is not Ellipsis
+        if not fixed and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = [value]  # methods=none: a list of one, as portions=0.2 is for the sweep
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list like [a, b] or a,b, got {value!r}")
-        if origin is tuple and args and args[-1] is not Ellipsis:
+        if fixed:
             if len(value) != len(args):
                 raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)} ({value!r})")
             return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))

@@ -26,11 +26,20 @@ class Outer:
     mode: str = param("a", "a mode", choices=["a", "b"])
     name: str | None = param(None, "optional")
     flag: bool = param(False, "a flag")
+    names: list[str] = param(default_factory=lambda: ["x", "y"], help="a list")
+
+
+def test_a_list_key_takes_one_bare_item_but_a_fixed_size_tuple_does_not():
+    assert resolve(Outer, ["names=none"]).names == ["none"]  # methods=none, as a user types it
+    assert resolve(Outer, ["names=a,b"]).names == ["a", "b"]
+    assert resolve(Outer, ["names=[a]"]).names == ["a"]
+    with pytest.raises(ConfigError, match="inner.size: expected a list"):
+        resolve(Outer, ["inner.size=64"])
 
 
 def test_overrides_are_typed_and_nested():
     cfg = resolve(Outer, ["inner.n=2", "inner.size=[64,32]", "inner.rate=1e-3", "name=x", "flag=true"])
-    assert cfg == Outer(Inner(2, (64, 32), 1e-3), "a", "x", True)
+    assert cfg == Outer(Inner(2, (64, 32), 1e-3), "a", "x", True, ["x", "y"])
     assert resolve(Outer, ["inner.size=64,32"]).inner.size == (64, 32)
     assert resolve(Outer, ["name=null"]).name is None
 
