@@ -33,7 +33,7 @@ def test_a_list_key_takes_one_bare_item_but_a_fixed_size_tuple_does_not():
     assert resolve(Outer, ["names=none"]).names == ["none"]  # methods=none, as a user types it
     assert resolve(Outer, ["names=a,b"]).names == ["a", "b"]
     assert resolve(Outer, ["names=[a]"]).names == ["a"]
-    with pytest.raises(ConfigError, match="inner.size: expected a list"):
+    with pytest.raises(ConfigError, match=r"inner\.size: expected a list"):
         resolve(Outer, ["inner.size=64"])
 
 
