@@ -42,14 +42,14 @@ def filled_by(cfg: PipelineConfig, filler: str) -> list[methods.Method]:
 def training_set(cfg: PipelineConfig, method: str) -> StageName:
     """The stage whose result ``root`` is ``method``'s re-ID training folder."""
     m = methods.TABLE[method]
-    if m.full:
+    if m.full or cfg.portion >= 1.0:  # at p = 1 the kept set is every image: the full set's training serves
         return PREPARE_DATA
     return merged(m) if fills(cfg, method) else REDUCED
 
 
 def trainings(cfg: PipelineConfig) -> dict[str, StageName]:
-    """Each method's re-ID training stage. Methods on the same training set share one (at p = 1 'pona'
-    and 'copy' train on the reduced set, as 'none' does): it is named after the first of them."""
+    """Each method's re-ID training stage. Methods on the same training set share one (at p = 1 every
+    method trains on the full set, which the kept images then are): it is named after the first of them."""
     owner: dict[str, str] = {}
     for method in cfg.methods:
         owner.setdefault(training_set(cfg, method), method)

@@ -82,6 +82,18 @@ def test_copy_control_adds_only_its_own_stages_and_mirrors_the_synthesis(smoke):
     assert not any(n.startswith(("synthesize", "merge[copy]", "train_reid[copy]")) for n in at_one)
 
 
+def test_at_portion_one_every_method_trains_on_the_full_sets_stage():
+    # At p = 1 nothing is missing: none, copy, oracle and pona all train on every image, so they must
+    # share the full set's training (one cache entry), not retrain the same set once per method.
+    methods = "methods=none,copy,oracle,pona,full"
+    at_one = build_stages(load_pipeline_config("preset=smoke", "portion=1", methods))
+    elsewhere = build_stages(load_pipeline_config("preset=smoke", "portion=0.2", methods))
+    trainings = {n for n in at_one if n.startswith("train_reid[")}
+    assert trainings == {"train_reid[none]"}
+    assert at_one["train_reid[none]"].key == elsewhere["train_reid[full]"].key
+    assert not any(n.startswith(("synthesize", "merge", "oracle")) for n in at_one)
+
+
 def test_a_relative_out_folder_works_from_its_own_directory(smoke, tmp_path, monkeypatch):
     # `make run` uses out=runs: every path a stage hands on must still resolve (a relative data.root
     # once had the relative annotation path joined to it twice).
