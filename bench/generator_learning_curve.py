@@ -81,12 +81,14 @@ def schedule_for(iterations: int, overrides: list[str]) -> list[str]:
 
 class TestPairs:
     """The first ``n`` test pairs at the generator's size, with the identity baseline and the
-    estimator's ceiling computed once."""
+    estimator's ceiling computed once. ``split`` and ``pairs_file`` score other pairs of a Market-layout
+    folder the same way (the validation people of ``bench/generator_validation_window.py``)."""
 
-    def __init__(self, data: Path, size: tuple[int, int], n: int, estimator: Any) -> None:
-        keypoints = read_annotations(data / "market-annotation-test.csv")
-        pairs = read_pairs(data / "market-pairs-test.csv", known_names=keypoints).head(n)
-        self.dataset = PairDataset(data / "bounding_box_test", keypoints, pairs, image_size=size)
+    def __init__(self, data: Path, size: tuple[int, int], n: int, estimator: Any, split: str = "test",
+                 pairs_file: Path | None = None) -> None:
+        keypoints = read_annotations(data / f"market-annotation-{split}.csv")
+        pairs = read_pairs(pairs_file or data / f"market-pairs-{split}.csv", known_names=keypoints).head(n)
+        self.dataset = PairDataset(data / f"bounding_box_{split}", keypoints, pairs, image_size=size)
         self.batch = stacked_pairs(self.dataset)
         self.target = to_uint8(self.batch["target"])
         self.condition = to_uint8(self.batch["condition"])

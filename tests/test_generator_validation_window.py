@@ -1,0 +1,44 @@
+"""The validation people that choose a release's snapshot window (``bench/generator_validation_window.py``):
+people the generator never trained on, scored in the same Market layout as the test pairs."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from poseformats.annotations import read_pairs
+from synthmarket import SynthMarketConfig
+from synthmarket.auxiliary import generate_auxiliary
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench():
+    sys.path.insert(0, str(ROOT / "bench"))  # the script imports its neighbours
+    spec = importlib.util.spec_from_file_location("generator_validation_window",
+                                                  ROOT / "bench" / "generator_validation_window.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_validation_pairs_hold_only_people_the_training_never_saw(tmp_path: Path) -> None:
+    cfg = SynthMarketConfig(out=str(tmp_path / "unused"), n_train_ids=2, n_test_ids=2, max_cameras=3,
+                            max_images_per_camera=2, n_distractors=0, n_junk=0, height=64, width=32, supersample=1,
+                            workers=1, progress=False)
+    train = tmp_path / "aux-train"
+    trained_on = set(generate_auxiliary(train, cfg, n_ids=3)["identity"])
+    bench = _bench()
+    pairs_file = bench.validation_people(train, tmp_path / "cache", train_ids=3, val_ids=2, n_pairs=10_000, seed=0)
+    pairs = read_pairs(pairs_file)
+    manifest = pd.read_csv(pairs_file.parent / "manifest.csv", dtype={"name": str})
+    identity = dict(zip(manifest["name"], manifest["identity"]))
+    in_pairs = {identity[n] for n in pd.concat([pairs["from"], pairs["to"]])}
+    assert len(in_pairs) == 2 and not in_pairs & trained_on  # both new people, none of the training's
+    assert all(identity[a] == identity[b] for a, b in zip(pairs["from"], pairs["to"]))
+    fewer = bench.validation_people(train, tmp_path / "cache", train_ids=3, val_ids=2, n_pairs=6, seed=0)
+    assert len(read_pairs(fewer)) == 6
