@@ -30,17 +30,16 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-import torch
 from bench_common import write_csv
 from generator_learning_curve import TestPairs
 from generator_weight_average import score
 
 from pona_model.generator import GeneratorConfig
-from pona_model.weight_average import average_states, snapshot_iteration
+from pona_model.weight_average import average_states, load_snapshots, snapshot_iteration
 from poseformats.annotations import build_pairs, read_annotations, write_pairs
 from runtime.config import build
 from runtime.device import resolve_device, resolve_precision, torch_threads
-from synthmarket.auxiliary import AUX_BASE, MARKER, generate_auxiliary
+from synthmarket.auxiliary import ANNOTATIONS, AUX_BASE, MARKER, generate_auxiliary
 from synthmarket.config import SynthMarketConfig
 
 VALIDATION_PAIRS = "market-pairs-validation.csv"
@@ -58,10 +57,11 @@ def validation_people(train_data: Path, cache: Path, train_ids: int, val_ids: in
     root = cache / f"aux{train_ids + val_ids}"
     manifest = generate_auxiliary(root, cfg, train_ids + val_ids)
     held_out = set(manifest.loc[manifest["source"] >= AUX_BASE + train_ids, "name"])
-    keypoints = {k: v for k, v in read_annotations(root / "market-annotation-train.csv").items() if k in held_out}
+    keypoints = {k: v for k, v in read_annotations(root / ANNOTATIONS).items() if k in held_out}
     pairs_file = root / VALIDATION_PAIRS
-    write_pairs(pairs_file, build_pairs(keypoints, n=n_pairs, seed=seed))
-    logging.info("validation: %d people, %d images, %d pairs in %s", val_ids, len(keypoints), n_pairs, root)
+    pairs = build_pairs(keypoints, n=n_pairs, seed=seed)
+    write_pairs(pairs_file, pairs)
+    logging.info("validation: %d people, %d images, %d pairs in %s", val_ids, len(keypoints), len(pairs), root)
     return pairs_file
 
 
@@ -80,8 +80,8 @@ def main() -> None:
     parser.add_argument("--out", default="bench/results/generator_validation_windows.csv")
     args = parser.parse_args()
     run = Path(args.run)
-    snapshots = sorted((p for p in (run / "snapshots").glob("generator_*.pt") if snapshot_iteration(p) >= args.first),
-                       key=snapshot_iteration)
+    snapshots, states = load_snapshots([p for p in (run / "snapshots").glob("generator_*.pt")
+                                        if snapshot_iteration(p) >= args.first])
     if len(snapshots) < args.window:
         raise SystemExit(f"{run / 'snapshots'}: {len(snapshots)} snapshots, fewer than --window {args.window}")
     train_config = json.loads((run / "train" / "config.json").read_text(encoding="utf-8"))
@@ -92,7 +92,6 @@ def main() -> None:
                       pairs_file=pairs_file)
     device = resolve_device("auto")
     dtype = resolve_precision("auto", device)
-    states = [torch.load(p, map_location="cpu", weights_only=True) for p in snapshots]
     iterations = [snapshot_iteration(p) for p in snapshots]
     rows = []
     with torch_threads(args.threads):

@@ -6,23 +6,11 @@ cannot say (between fields, or a spelling normalised), run when ``runtime.config
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _config_walk():
-    spec = importlib.util.spec_from_file_location("config_walk", ROOT / "bench" / "config_walk.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_bench
 
 
 def test_the_smoke_runs_config_walk_climbs_back_up_at_most_four_times(tmp_path):
-    walk = _config_walk().trace_run(["preset=smoke", f"out={tmp_path}"])
+    walk = load_bench("config_walk").trace_run(["preset=smoke", f"out={tmp_path}"])
     whole, run = walk["main"], walk["run_pipeline"]
     assert whole["climbs"] <= 4, whole["climb_edges"]
     assert run["climbs"] <= 1, run["climb_edges"]

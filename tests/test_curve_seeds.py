@@ -3,20 +3,10 @@ gains paired by seed, per step count, as the sweep pairs them."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("reid_curve_seeds", ROOT / "bench" / "reid_curve_seeds.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_bench
 
 
 def _curve() -> pd.DataFrame:
@@ -35,25 +25,25 @@ def _curve() -> pd.DataFrame:
 
 
 def test_seed_tables_pair_gains_by_seed() -> None:
-    summary, gains = _bench().seed_tables(_curve(), "v")
+    summary, gains = load_bench("reid_curve_seeds").seed_tables(_curve(), "v")
     full = summary[summary["method"] == "full"].iloc[0]
     assert (full["mAP_mean"], full["n_seeds"]) == (pytest.approx(41.0), 3)  # 40, 41, 42; the rerun kept, not 0
     by_gain = gains.set_index("gain")
     assert by_gain.loc["full - none", "mAP_mean"] == pytest.approx(10.0)
     assert by_gain.loc["oracle - copy", "mAP_mean"] == pytest.approx(4.0)
     assert by_gain.loc["oracle - copy", "mAP_std"] == pytest.approx(0.0)  # the seed moved both alike
-    assert _bench().method_order(summary) == ["none", "copy", "oracle", "full"]  # the experiment table's order
-    table = _bench().markdown(gains, "gain", "{:+.1f}", ["full - none", "oracle - copy"])
+    assert load_bench("reid_curve_seeds").method_order(summary) == ["none", "copy", "oracle", "full"]  # the experiment table's order
+    table = load_bench("reid_curve_seeds").markdown(gains, "gain", "{:+.1f}", ["full - none", "oracle - copy"])
     assert "| full - none | +10.0 ± 0.0 (3) |" in table
 
 
 def test_unknown_variant_names_the_known_ones() -> None:
     with pytest.raises(SystemExit, match=r"no rows of variant 'w'.*other, v"):
-        _bench().seed_tables(_curve(), "w")
+        load_bench("reid_curve_seeds").seed_tables(_curve(), "w")
     with pytest.raises(SystemExit, match=r"no rows at portion 0.1; it has portions 0.2, 0.5"):
-        _bench().seed_tables(_curve(), "v", 0.1)
+        load_bench("reid_curve_seeds").seed_tables(_curve(), "v", 0.1)
 
 
 def test_portion_selects_its_own_rows() -> None:
-    summary, _ = _bench().seed_tables(_curve(), "v", 0.5)
+    summary, _ = load_bench("reid_curve_seeds").seed_tables(_curve(), "v", 0.5)
     assert summary[["method", "mAP_mean", "n_seeds"]].values.tolist() == [["none", 99.0, 1]]

@@ -3,20 +3,9 @@ images plus exactly the real missing images from cameras where their person has 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _bench():
-    sys.path.insert(0, str(ROOT / "bench"))  # the script imports its neighbour bench_common
-    spec = importlib.util.spec_from_file_location("reid_finetune_curve", ROOT / "bench" / "reid_finetune_curve.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_bench
 
 
 def _folder(root: Path, names: list[str]) -> Path:
@@ -27,7 +16,7 @@ def _folder(root: Path, names: list[str]) -> Path:
 
 
 def test_kept_cameras_keeps_the_missing_images_of_kept_cameras_only(tmp_path: Path) -> None:
-    bench = _bench()
+    bench = load_bench("reid_finetune_curve")
     full = ["0001_c1s1_000001_01.jpg", "0001_c1s1_000002_01.jpg", "0001_c2s1_000003_01.jpg",
             "0001_c3s1_000004_01.jpg", "0002_c1s1_000005_01.jpg", "0002_c4s1_000006_01.jpg",
             "0002_c4s1_000007_01.jpg"]

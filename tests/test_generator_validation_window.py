@@ -3,8 +3,6 @@ people the generator never trained on, scored in the same Market layout as the t
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,18 +10,7 @@ import pandas as pd
 from poseformats.annotations import read_pairs
 from synthmarket import SynthMarketConfig
 from synthmarket.auxiliary import generate_auxiliary
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _bench():
-    sys.path.insert(0, str(ROOT / "bench"))  # the script imports its neighbours
-    spec = importlib.util.spec_from_file_location("generator_validation_window",
-                                                  ROOT / "bench" / "generator_validation_window.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_bench
 
 
 def test_validation_pairs_hold_only_people_the_training_never_saw(tmp_path: Path) -> None:
@@ -32,7 +19,7 @@ def test_validation_pairs_hold_only_people_the_training_never_saw(tmp_path: Path
                             workers=1, progress=False)
     train = tmp_path / "aux-train"
     trained_on = set(generate_auxiliary(train, cfg, n_ids=3)["identity"])
-    bench = _bench()
+    bench = load_bench("generator_validation_window")
     pairs_file = bench.validation_people(train, tmp_path / "cache", train_ids=3, val_ids=2, n_pairs=10_000, seed=0)
     pairs = read_pairs(pairs_file)
     manifest = pd.read_csv(pairs_file.parent / "manifest.csv", dtype={"name": str})
