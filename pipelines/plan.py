@@ -16,9 +16,14 @@ def unavailable(cfg: PipelineConfig) -> list[str]:
     return [m for m in cfg.methods if table[m].datasets and cfg.data.dataset not in table[m].datasets]
 
 
+def keeps_everything(cfg: PipelineConfig) -> bool:
+    """At p = 1 the kept set is every image: nothing is missing, nothing is filled."""
+    return cfg.portion >= 1.0
+
+
 def fills(cfg: PipelineConfig, method: str) -> bool:
-    """Whether ``method`` adds images to the kept ones in this run (at p = 1 nothing is missing)."""
-    return bool(methods.TABLE[method].filler) and cfg.portion < 1.0
+    """Whether ``method`` adds images to the kept ones in this run."""
+    return bool(methods.TABLE[method].filler) and not keeps_everything(cfg)
 
 
 def generators(cfg: PipelineConfig) -> list[str]:
@@ -42,7 +47,7 @@ def filled_by(cfg: PipelineConfig, filler: str) -> list[methods.Method]:
 def training_set(cfg: PipelineConfig, method: str) -> StageName:
     """The stage whose result ``root`` is ``method``'s re-ID training folder."""
     m = methods.TABLE[method]
-    if m.full or cfg.portion >= 1.0:  # at p = 1 the kept set is every image: the full set's training serves
+    if m.full or keeps_everything(cfg):  # the kept set is then the full set: its training serves
         return PREPARE_DATA
     return merged(m) if fills(cfg, method) else REDUCED
 
