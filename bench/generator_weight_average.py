@@ -28,7 +28,7 @@ from generator_learning_curve import TestPairs, model_scores
 from pona_model.generator import GeneratorConfig
 from pona_model.inference import LoadedGenerator, fp32_weights
 from pona_model.models import build_generator
-from pona_model.weight_average import average_states, snapshot_iteration
+from pona_model.weight_average import average_states, load_snapshots, snapshot_iteration
 from runtime.config import build
 from runtime.device import resolve_device, resolve_precision, torch_threads
 
@@ -55,8 +55,8 @@ def main() -> None:
     args = parser.parse_args()
     run = Path(args.run)
     first, last = (int(v) for v in args.window.split(":"))
-    snapshots = sorted((p for p in (run / "snapshots").glob("generator_*.pt")
-                        if first <= snapshot_iteration(p) <= last), key=snapshot_iteration)
+    snapshots, states = load_snapshots([p for p in (run / "snapshots").glob("generator_*.pt")
+                                        if first <= snapshot_iteration(p) <= last])
     if len(snapshots) < 2:
         raise SystemExit(f"{run / 'snapshots'}: fewer than 2 snapshots in {args.window}; nothing to average")
     train_config = json.loads((run / "train" / "config.json").read_text(encoding="utf-8"))
@@ -64,7 +64,6 @@ def main() -> None:
     device = resolve_device("auto")
     dtype = resolve_precision("auto", device)
     pairs = TestPairs(Path(args.data), tuple(config.image_size), args.pairs, estimator=None)
-    states = [torch.load(p, map_location="cpu", weights_only=True) for p in snapshots]
     rows = []
     with torch_threads(args.threads):
         for path, state in zip(snapshots, states):

@@ -63,7 +63,7 @@ def run_results(cfg: PipelineConfig, stages: dict[StageName, Stage], results: di
         out[generator.report_key] = {
             "checkpoint": g.checkpoint, "sha256": g.sha256, "trained": g.trained,
             "train_on": getattr(cfg, generator.section).train_on if g.trained else "given",
-            "source": g.source, "iterations": g.iterations}  # source: released:<name>, trained or path
+            "source": g.source, "iterations": g.iterations, "weights": g.weights}  # source: released:<name>, trained or path
         if evaluated_generator(generator.name) in results:
             out[generator.report_key]["metrics"] = results[evaluated_generator(generator.name)].result.summary()
     out["stages"] = {name: {"seconds": round(r.seconds, 2), "cached": r.cached, "folder": str(r.folder)}

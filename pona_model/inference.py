@@ -40,6 +40,17 @@ class LoadedGenerator:
     dtype: torch.dtype = torch.float32
     channels_last: bool = False
     source: str = "path"  # "released:<name>" when loaded through a verified release
+    averaged_iterations: tuple[int, ...] = ()  # the snapshots a release averaged (pona_model.release)
+
+    @property
+    def weights(self) -> str:
+        """Which weights these are, for provenance and captions: a release that averages snapshots
+        (``--average-snapshots``) keeps its training's last iteration in ``iteration``, which is not
+        where its weights come from."""
+        if not self.averaged_iterations:
+            return f"iteration {self.iteration}"
+        its = self.averaged_iterations
+        return f"average of iterations {min(its)}-{max(its)} ({len(its)} snapshots)"
 
     @property
     def precision(self) -> str:
@@ -135,4 +146,4 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "auto",
     sha256 = release.sha256 if release is not None else file_sha256(p)
     source = f"released:{release.name}" if release is not None else "path"
     return LoadedGenerator(generator, config, dev, p, sha256, int(state.get("iteration", 0)), dtype,
-                           channels_last, source)
+                           channels_last, source, tuple(int(i) for i in state.get("averaged_iterations", ())))

@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pona_model.evaluation.six_poses import footer_line
+from pona_model.inference import load_generator
 from pona_model.release import main as release_main
 from pona_model.release import make_release
 from pona_model.weight_average import average_states, snapshot_iteration
@@ -64,6 +66,19 @@ def test_a_release_of_snapshots_holds_their_average(checkpoint, tmp_path):  # no
     plain = torch.load(make_release(checkpoint, "plain", tmp_path / "releases").path, weights_only=True)
     key = next(k for k, v in trained.items() if v.is_floating_point())
     assert not torch.allclose(plain["generator"][key].float(), state["generator"][key].float())
+
+
+def test_a_loaded_average_says_which_snapshots_its_weights_are(checkpoint, tmp_path):  # noqa: F811
+    """The release keeps its training's last iteration; captions and provenance must name the snapshots."""
+    _, paths = _snapshots(checkpoint, tmp_path / "snapshots", {1: 0.25, 2: 0.75})
+    make_release(checkpoint, "avg", tmp_path / "releases", average_snapshots=paths)
+    make_release(checkpoint, "plain", tmp_path / "releases")
+    averaged = load_generator("released:avg", "cpu", releases_root=tmp_path / "releases")
+    plain = load_generator("released:plain", "cpu", releases_root=tmp_path / "releases")
+    assert averaged.iteration == plain.iteration == 2
+    assert averaged.weights == "average of iterations 1-2 (2 snapshots)" and plain.weights == "iteration 2"
+    assert "average of iterations 1-2 (2 snapshots)" in footer_line(averaged)
+    assert "iteration 2, sha256" in footer_line(plain)
 
 
 def test_a_snapshot_past_the_checkpoint_is_refused_before_any_release(checkpoint, tmp_path, capsys):  # noqa: F811

@@ -4,7 +4,8 @@ Trained on pairs of the kept images only (leak-free, the default) or of the whol
 (``released``, ``released:<name>``: verified by sha256, and fingerprinted by it alone, so a moved
 repository reuses the cache and an altered file never does) or a path. Either is checked against the
 configured architecture and image size before any stage runs. The result says which generator was
-used: ``source`` (``released:<name>``, ``trained`` or ``path``), ``sha256`` and ``iterations``, with the
+used: ``source`` (``released:<name>``, ``trained`` or ``path``), ``sha256``, ``iterations`` and ``weights``
+(which snapshots a release averaged, where it did), with the
 same fields whichever it was (those of a training empty where it was loaded)."""
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class Result(StageOutput):
     trained: bool
     source: str = ""
     iterations: int | None = None
+    weights: str = ""  # "iteration N", or the snapshots a release averaged (LoadedGenerator.weights)
     train_on: str = ""
     train_root: str = ""
     n_pairs: int = 0
@@ -192,7 +194,7 @@ def use_release(folder: Path, settings: Released) -> Result:
             raise ReleaseError(f"{release.path} changed while it was copied to {local}; rerun")
     model = load_generator(local, "cpu")
     return Result(checkpoint=str(local), sha256=release.sha256, trained=False, source=f"released:{release.name}",
-                  iterations=model.iteration)
+                  iterations=model.iteration, weights=model.weights)
 
 
 def use_path(folder: Path, settings: Given) -> Result:
@@ -208,7 +210,7 @@ def use_path(folder: Path, settings: Given) -> Result:
             raise CheckpointError(f"{given} changed while it was copied to {local}; rerun")
     model = load_generator(local, "cpu")
     return Result(checkpoint=str(local), sha256=model.sha256, trained=False, source="path", given=str(given),
-                  iterations=model.iteration)
+                  iterations=model.iteration, weights=model.weights)
 
 
 def run(folder: Path, settings: Settings, deps: dict[str, Any]) -> Result:
@@ -242,6 +244,7 @@ def run(folder: Path, settings: Settings, deps: dict[str, Any]) -> Result:
     summary = Trainer(train).fit()
     samples = folder / "train" / "samples"
     return Result(checkpoint=summary["checkpoint"], sha256=file_sha256(summary["checkpoint"]), trained=True,
-                  source="trained", iterations=summary["iteration"], train_on=settings.train_on,
+                  source="trained", iterations=summary["iteration"],
+                  weights=f"iteration {summary['iteration']}", train_on=settings.train_on,
                   train_root=str(source.root), n_pairs=len(pairs), last_losses=summary["losses"],
                   samples=str(samples) if samples.is_dir() else "")

@@ -42,13 +42,13 @@ def evaluate_generator(checkpoint: str | Path, images: str | Path, annotations: 
         raise EvaluationError(f"{generated} holds images of another checkpoint ({marker}); pass another "
                               "generated= folder or empty this one")
     atomic_write_text(marker, json.dumps({"checkpoint": str(checkpoint), "sha256": model.sha256,
-                                          "iteration": model.iteration}, indent=2) + "\n")
+                                          "iteration": model.iteration, "weights": model.weights}, indent=2) + "\n")
     generate_pairs(model, dataset, generated, batch_size=batch_size, num_workers=num_workers)
     out = out if out is not None else generated / "metrics.json"
     provenance = {**(kwargs.pop("provenance", None) or {}), "checkpoint": str(checkpoint),
-                  "sha256": model.sha256, "iteration": model.iteration, "generator_size": list(model.image_size)}
+                  "sha256": model.sha256, "iteration": model.iteration, "weights": model.weights, "generator_size": list(model.image_size)}
     if not kwargs.get("label"):
-        kwargs["label"] = f"{Path(checkpoint).parent.name} @ {model.iteration}"
+        kwargs["label"] = f"{Path(checkpoint).parent.name} @ {model.weights}"
     return evaluate_folder(generated, keypoints, images=images, pairs=pairs, out=out, provenance=provenance,
                            **kwargs)
 

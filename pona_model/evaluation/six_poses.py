@@ -157,7 +157,7 @@ def sheet_info(model: LoadedGenerator, generated: list[dict[str, Any]], oracle: 
     their limb-region margins."""
     return {
         "generator": {"checkpoint": str(model.checkpoint), "source": model.source, "sha256": model.sha256,
-                      "iteration": model.iteration, "image_size": list(model.image_size)},
+                      "iteration": model.iteration, "weights": model.weights, "image_size": list(model.image_size)},
         "oracle": oracle,
         "layout": "one row per person: condition | per target pose: target, generated, oracle (where the dataset "
                   "has a renderer); the bar under a generated image: green = closer to the target than to the "
@@ -170,7 +170,7 @@ def sheet_info(model: LoadedGenerator, generated: list[dict[str, Any]], oracle: 
 
 def footer_line(model: LoadedGenerator) -> str:
     where = model.source if model.source != "path" else Path(model.checkpoint).name
-    return (f"{where}, iteration {model.iteration}, sha256 {model.sha256[:12]}; bar: green = closer to the target "
+    return (f"{where}, {model.weights}, sha256 {model.sha256[:12]}; bar: green = closer to the target "
             "in its limb region, red = closer to the condition")
 
 
