@@ -32,6 +32,19 @@ def commit() -> str:
     return head + ("+dirty" if dirty else "")
 
 
+def cpu_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what ``platform`` knows: bf16 kernels differ
+    between CPU families, so a CPU number is only comparable with one from the same model."""
+    try:
+        for line in Path(cpuinfo).read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -42,13 +55,19 @@ def versions() -> dict[str, str]:
     return out
 
 
-def provenance(config: dict[str, Any]) -> dict[str, Any]:
-    """The facts of this process for a run whose resolved config (``to_dict``) is ``config``."""
+def provenance(config: dict[str, Any], started_at: str | None = None) -> dict[str, Any]:
+    """The facts of this process for a run whose resolved config (``to_dict``) is ``config``.
+    ``started_at``: ``commit()`` taken when the run started, which is the code that ran; the checkout
+    may have moved on by the time a long run writes its report (then ``commit_at_report`` says so)."""
     device = resolve_device(config.get("device", "auto"))
+    now = commit()
+    code = {"commit": started_at or now}
+    if started_at and started_at != now:
+        code["commit_at_report"] = now
     return {
-        "commit": commit(), "versions": versions(), "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        **code, "versions": versions(), "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
         "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else
-        platform.processor() or platform.machine(),
+        cpu_name(),
         "precision": precision_name(resolve_precision(config.get("precision", "auto"), device)),
         "threads": {"torch": torch.get_num_threads(), "reid": config.get("reid", {}).get("threads"),
                     "generator": config.get("generator", {}).get("train", {}).get("threads")},

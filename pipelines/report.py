@@ -25,6 +25,9 @@ from runtime.config import to_dict
 from runtime.portable import relative
 
 # What results.json keeps of each method's re-ID evaluation, beside the training's optimiser steps.
+# The commit of the code a run started with, put in its report by run_pipeline / run_sweep before any
+# stage runs and moved into the provenance by write_run_report (a long run may outlive its checkout).
+STARTED_AT = "commit_at_start"
 EVALUATION_KEYS = ("mAP", "rank1", "rank5", "rank10", "ap_definition", "weights_init", "train_precision", "precision")
 
 
@@ -73,13 +76,16 @@ def run_results(cfg: PipelineConfig, stages: dict[StageName, Stage], results: di
 
 
 def write_run_report(folder: Path, report: dict[str, Any], root: Path | None = None) -> Path:
-    """results.json with its provenance; a rerun served from the cache keeps the run that computed
+    """results.json with its provenance (the code's commit taken from ``report[STARTED_AT]``, set when
+    the run started, where there is one); a rerun served from the cache keeps the run that computed
     the results (its timings and provenance) under ``first_run`` beside its own. Paths under ``root``
     (``out=``, by default the folder above ``folder``) are written relative to ``folder``, so the
     file reads the same wherever the run folder is moved or copied."""
     path = folder / "results.json"
     base = Path(folder).absolute()
-    report = relative({**report, "provenance": provenance(report.get("config", {}))}, base,
+    started_at = report.get(STARTED_AT)
+    report = {k: v for k, v in report.items() if k != STARTED_AT}
+    report = relative({**report, "provenance": provenance(report.get("config", {}), started_at)}, base,
                       root if root is not None else base.parent)
     if path.is_file():
         try:

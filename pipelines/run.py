@@ -26,7 +26,8 @@ from typing import Any
 from pipelines.cli import shorthand
 from pipelines.config import PRESETS_DIR, PipelineConfig
 from pipelines.graph import build_stages, checks, run_in_order
-from pipelines.report import format_run, run_results, write_run_report
+from pipelines.provenance import commit
+from pipelines.report import STARTED_AT, format_run, run_results, write_run_report
 from runtime.config import EXIT_BAD_INPUT, entry_point, error_line, parse_config
 
 log = logging.getLogger("pipelines.run")
@@ -39,6 +40,7 @@ def run_pipeline(cfg: PipelineConfig, check: bool = True) -> dict[str, Any]:
         checks(cfg)
     out = Path(cfg.out)
     t0 = time.perf_counter()
+    started_at = commit()
     if cfg.dask.scheduler != "inprocess":  # independent stages side by side, on the sweep's dask graph
         from pipelines.sweep import run_sweep
 
@@ -47,6 +49,7 @@ def run_pipeline(cfg: PipelineConfig, check: bool = True) -> dict[str, Any]:
         stages = build_stages(cfg)
         report = run_results(cfg, stages, run_in_order(stages, out / "cache", cfg.verify))
     report["seconds"] = round(time.perf_counter() - t0, 2)
+    report[STARTED_AT] = started_at
     path = write_run_report(out / cfg.run_name, report)
     report["results_path"] = str(path)
     return report

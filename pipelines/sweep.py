@@ -40,7 +40,8 @@ from pipelines import methods
 from pipelines.cli import shorthand
 from pipelines.config import PRESETS_DIR, PipelineConfig
 from pipelines.graph import Stage, build_stages, checks, execute
-from pipelines.report import run_results, write_run_report
+from pipelines.provenance import commit
+from pipelines.report import STARTED_AT, run_results, write_run_report
 from runtime.atomic import atomic_path, atomic_write_text
 from runtime.config import EXIT_BAD_INPUT, entry_point, error_line, help_text, resolve, to_dict
 from runtime.errors import ConfigError
@@ -85,6 +86,7 @@ def run_sweep(base: PipelineConfig, portions: Sequence[float], seeds: Sequence[i
     n_total = sum(len(s) for s in run_stages)
     log.info("sweep: %d runs, %d stages, %d distinct (shared stages run once)", len(configs), n_total, len(graph))
     t0 = time.perf_counter()
+    started_at = commit()
     wanted = sorted(graph)
     with dask_client(base.dask.scheduler, base.dask.workers) as client:
         if client is None:
@@ -94,7 +96,7 @@ def run_sweep(base: PipelineConfig, portions: Sequence[float], seeds: Sequence[i
         else:
             values = client.get(graph, wanted)
     done = dict(zip(wanted, values))
-    reports = [run_results(cfg, stages, {name: done[key] for name, key in keys.items()})
+    reports = [{**run_results(cfg, stages, {name: done[key] for name, key in keys.items()}), STARTED_AT: started_at}
                for cfg, keys, stages in zip(configs, run_keys, run_stages)]
     return {"configs": configs, "reports": reports, "seconds": time.perf_counter() - t0, "n_stages": n_total,
             "n_distinct": len(graph)}

@@ -385,6 +385,23 @@ def test_results_json_records_provenance_and_a_cached_rerun_keeps_the_first_timi
     assert record["first_run"]["seconds"] == 95.0  # still the run that computed the results
 
 
+def test_provenance_names_the_commit_the_run_started_with_and_the_cpu_model(tmp_path: Path) -> None:
+    """A run that outlives its checkout (a commit lands meanwhile) must name the code that ran."""
+    import json
+
+    from pipelines import provenance as prov_module
+    from pipelines.report import STARTED_AT, write_run_report
+
+    report = {"methods": {}, "config": {"device": "cpu"}, STARTED_AT: "a" * 40}
+    prov = json.loads(write_run_report(tmp_path, report).read_text())["provenance"]
+    assert prov["commit"] == "a" * 40 and prov["commit_at_report"] == prov_module.commit() != "a" * 40
+    assert STARTED_AT not in json.loads((tmp_path / "results.json").read_text()) and STARTED_AT in report
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\n")
+    assert prov_module.cpu_name(cpuinfo) == "AMD EPYC 9B14"
+    assert prov_module.cpu_name(tmp_path / "absent")  # falls back to what platform knows
+
+
 # ----------------------------------------------------------------------------- help and docs drift
 
 def test_help_shows_the_default_presets_values_and_sweep_usage_works(tmp_path: Path, capsys) -> None:
