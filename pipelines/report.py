@@ -24,10 +24,10 @@ from runtime.atomic import atomic_write_text
 from runtime.config import to_dict
 from runtime.portable import relative
 
-# What results.json keeps of each method's re-ID evaluation, beside the training's optimiser steps.
 # The commit of the code a run started with, put in its report by run_pipeline / run_sweep before any
 # stage runs and moved into the provenance by write_run_report (a long run may outlive its checkout).
 STARTED_AT = "commit_at_start"
+# What results.json keeps of each method's re-ID evaluation, beside the training's optimiser steps.
 EVALUATION_KEYS = ("mAP", "rank1", "rank5", "rank10", "ap_definition", "weights_init", "train_precision", "precision")
 
 

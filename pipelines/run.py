@@ -40,16 +40,15 @@ def run_pipeline(cfg: PipelineConfig, check: bool = True) -> dict[str, Any]:
         checks(cfg)
     out = Path(cfg.out)
     t0 = time.perf_counter()
-    started_at = commit()
     if cfg.dask.scheduler != "inprocess":  # independent stages side by side, on the sweep's dask graph
         from pipelines.sweep import run_sweep
 
-        report = run_sweep(cfg, [cfg.portion], [cfg.seed])["reports"][0]
+        report = run_sweep(cfg, [cfg.portion], [cfg.seed])["reports"][0]  # names its start commit
     else:
+        started_at = commit()
         stages = build_stages(cfg)
-        report = run_results(cfg, stages, run_in_order(stages, out / "cache", cfg.verify))
+        report = {**run_results(cfg, stages, run_in_order(stages, out / "cache", cfg.verify)), STARTED_AT: started_at}
     report["seconds"] = round(time.perf_counter() - t0, 2)
-    report[STARTED_AT] = started_at
     path = write_run_report(out / cfg.run_name, report)
     report["results_path"] = str(path)
     return report

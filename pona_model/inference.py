@@ -7,6 +7,7 @@ is a thin command over it.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,15 @@ from runtime.checkpoint import file_sha256, load_checkpoint
 from runtime.config import build
 from runtime.device import autocast, precision_name, resolve_device, resolve_precision
 from runtime.errors import CheckpointError, ConfigError
+
+
+def weights_label(iteration: int, averaged_iterations: Sequence[int] = ()) -> str:
+    """How provenance and captions name a generator's weights: ``iteration N`` for one training state,
+    the snapshot range for a release that averaged snapshots (``LoadedGenerator.weights``)."""
+    if not averaged_iterations:
+        return f"iteration {iteration}"
+    its = averaged_iterations
+    return f"average of iterations {min(its)}-{max(its)} ({len(its)} snapshots)"
 
 
 @dataclass
@@ -47,10 +57,7 @@ class LoadedGenerator:
         """Which weights these are, for provenance and captions: a release that averages snapshots
         (``--average-snapshots``) keeps its training's last iteration in ``iteration``, which is not
         where its weights come from."""
-        if not self.averaged_iterations:
-            return f"iteration {self.iteration}"
-        its = self.averaged_iterations
-        return f"average of iterations {min(its)}-{max(its)} ({len(its)} snapshots)"
+        return weights_label(self.iteration, self.averaged_iterations)
 
     @property
     def precision(self) -> str:

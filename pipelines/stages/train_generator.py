@@ -23,7 +23,7 @@ from pipelines.config import PipelineConfig, effective_precision, generator_seed
 from pipelines.stage_cache import file_digest
 from pipelines.stage_names import PREPARE_AUXILIARY, PREPARE_DATA, SUBSAMPLE, StageName, trained_generator
 from pipelines.stages import Instance, StageOutput, StageSettings, run_only, same
-from pona_model.inference import load_generator
+from pona_model.inference import load_generator, weights_label
 from pona_model.release_spec import release_name, resolve_release
 from pona_model.train_config import TrainConfig
 from pona_model.trainer import Trainer
@@ -245,6 +245,6 @@ def run(folder: Path, settings: Settings, deps: dict[str, Any]) -> Result:
     samples = folder / "train" / "samples"
     return Result(checkpoint=summary["checkpoint"], sha256=file_sha256(summary["checkpoint"]), trained=True,
                   source="trained", iterations=summary["iteration"],
-                  weights=f"iteration {summary['iteration']}", train_on=settings.train_on,
+                  weights=weights_label(summary["iteration"]), train_on=settings.train_on,
                   train_root=str(source.root), n_pairs=len(pairs), last_losses=summary["losses"],
                   samples=str(samples) if samples.is_dir() else "")
