@@ -19,10 +19,15 @@ Examples:
 ``budgets``: the re-ID step budgets to run (``reid.budget``: epochs, the paper's same epochs for every
 training set; iterations, every method the full set's number of steps); the tables say which.
 Every other key is a pipeline key (python -m pipelines.run --help).
+
+The tables land in ``out/sweep-p<portions>-seeds<seeds>``, whose ``sweep.yaml`` records the grid and
+configuration that claimed it. A sweep of another configuration (other methods, another generator)
+never rewrites them: it takes ``...-2``, ``-3`` and so on, and says so before any stage runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -249,6 +254,45 @@ BUDGET_MEANING = {"epochs": "every training set the same epochs (the paper's pro
                   "iterations": "every method the full set's number of optimiser steps"}
 
 
+SWEEP_RECORD = "sweep.yaml"  # in a sweep's folder: the grid and configuration whose tables it holds
+_NOT_RECORDED = ("portion", "seed", "out", "verify", "dask")  # the grid's, the folder's, or how it runs
+
+
+def sweep_record(base: PipelineConfig, portions: Sequence[float], seeds: Sequence[int],
+                 budgets: Sequence[str]) -> dict[str, Any]:
+    """What makes two sweeps the same: the grid and every setting but the scheduler and the cache
+    check (which change how a sweep runs, not its numbers), as YAML would read it back."""
+    config = {k: v for k, v in to_dict(base).items() if k not in _NOT_RECORDED}
+    record = {"portions": list(portions), "seeds": list(seeds), "budgets": list(budgets), "config": config}
+    return yaml.safe_load(yaml.safe_dump(record, sort_keys=True))
+
+
+def default_folder(out: str | Path, portions: Sequence[float], seeds: Sequence[int], budgets: Sequence[str]) -> Path:
+    return Path(out) / "sweep-p{}-seeds{}{}".format("_".join(f"{p:g}" for p in portions), "_".join(map(str, seeds)),
+                                                    "" if list(budgets) == ["epochs"] else "-" + "_".join(budgets))
+
+
+def claim_folder(default: Path, record: dict[str, Any]) -> Path:
+    """The folder for this sweep's tables: ``default`` when it is new, empty or holds this same sweep
+    (a rerun rewrites its own tables), else the first free ``default-2``, ``-3``...: the tables of
+    another sweep, or files no sweep wrote, are never overwritten. The claim (``sweep.yaml``) is
+    written at once, before any stage runs."""
+    for n in itertools.count(1):
+        folder = default if n == 1 else default.with_name(f"{default.name}-{n}")
+        marker = folder / SWEEP_RECORD
+        if folder.is_dir() and marker.is_file():
+            with contextlib.suppress(yaml.YAMLError, OSError):
+                if yaml.safe_load(marker.read_text(encoding="utf-8")) == record:
+                    return folder
+            continue
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(marker, yaml.safe_dump(record, sort_keys=True))
+        return folder
+    raise AssertionError("unreachable")
+
+
 def _numbers(key: str, value: str, kind: type, what: str) -> list:
     """``0.2,0.5`` or ``[0.2, 0.5]`` as a non-empty list of ``kind``; anything else names the key."""
     try:
@@ -307,11 +351,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(yaml.safe_dump({"portions": portions, "seeds": seeds, "budgets": budgets, **to_dict(base)},
                              sort_keys=False), end="")
         return 0
+    default = default_folder(base.out, portions, seeds, budgets)
+    folder = claim_folder(default, sweep_record(base, portions, seeds, budgets))
+    if folder != default:
+        log.info("the tables go to %s: %s holds another sweep's (its %s differs), left as it is",
+                 folder, default, SWEEP_RECORD)
     sweep = run_sweep(base, portions, seeds, budgets)  # a failure in a stage: the entry point's one line
     write_runs(sweep)
-    folder = Path(base.out) / "sweep-p{}-seeds{}{}".format("_".join(f"{p:g}" for p in portions),
-                                                           "_".join(map(str, seeds)),
-                                                           "" if budgets == ["epochs"] else "-" + "_".join(budgets))
     paths = write_sweep(folder, sweep)
     print(paths["markdown"].read_text())
     print(f"\n{len(sweep['reports'])} runs, {sweep['n_distinct']} distinct of {sweep['n_stages']} stages, "
