@@ -58,11 +58,16 @@ def test_smoke_run_reports_every_method_and_stage(smoke):
     assert not any(s["cached"] for s in results["stages"].values())
 
 
-def test_rerun_is_served_from_the_cache(smoke):
+def test_rerun_is_served_from_the_cache(smoke, monkeypatch):
     cfg, first = smoke
+    from pipelines import provenance, run
+
+    monkeypatch.setattr(run, "commit", lambda: "b" * 40)  # the checkout when the run starts
     again = run_pipeline(cfg)
     assert all(s["cached"] for s in again["stages"].values())
     assert again["methods"] == first["methods"]
+    prov = json.loads(Path(again["results_path"]).read_text())["provenance"]
+    assert prov["commit"] == "b" * 40 and prov["commit_at_report"] == provenance.commit()  # names what started
 
 
 def test_copy_control_adds_only_its_own_stages_and_mirrors_the_synthesis(smoke):
@@ -183,9 +188,12 @@ def test_default_preset_names_the_component_presets():
     assert {k: v for k, v in mine.items() if k != "out"} == {k: v for k, v in theirs.items() if k != "out"}
 
 
-def test_two_portion_sweep_on_a_local_cluster_of_two_processes(smoke, tmp_path, capsys):
+def test_two_portion_sweep_on_a_local_cluster_of_two_processes(smoke, tmp_path, capsys, monkeypatch):
     cfg, report = smoke
     shutil.copytree(Path(cfg.out) / "cache" / "prepare_data", tmp_path / "cache" / "prepare_data")
+    from pipelines import sweep
+
+    monkeypatch.setattr(sweep, "commit", lambda: "c" * 40)  # the checkout when the sweep starts
     code = sweep_main(["preset=smoke", f"out={tmp_path}", "portions=0.5,1.0", "seeds=0",
                        f"generator.checkpoint={report['generator']['checkpoint']}", "methods=none,pona",
                        "evaluate_generator=false", "reid.optim.epochs=1", "dask.scheduler=local", "dask.workers=2"])
@@ -196,6 +204,7 @@ def test_two_portion_sweep_on_a_local_cluster_of_two_processes(smoke, tmp_path, 
     assert (folder / "map_vs_portion.png").stat().st_size > 1000
     results = json.loads((tmp_path / "p1-seed0" / "results.json").read_text())
     assert results["methods"]["pona"] == results["methods"]["none"]  # nothing is missing at p = 1
+    assert results["provenance"]["commit"] == "c" * 40  # each run names the commit its sweep started with
     assert "2 runs" in capsys.readouterr().out
 
 
