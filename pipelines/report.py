@@ -20,6 +20,8 @@ from pipelines.stage_names import (
     fill,
     trained_generator,
 )
+from pipelines.stages.train_reid import released_start_sha256
+from reid.model import RELEASED_PREFIX
 from runtime.atomic import atomic_write_text
 from runtime.config import to_dict
 from runtime.portable import relative
@@ -49,7 +51,9 @@ def run_results(cfg: PipelineConfig, stages: dict[StageName, Stage], results: di
         "portion": cfg.portion, "seed": cfg.seed, "dataset": cfg.data.dataset, "methods": by_method,
         "subsample": {"n_kept": sub.n_kept, "n_missing": sub.n_missing, "n_identities": sub.n_identities},
     }
-    out["reid_start"] = cfg.reid.model.weights  # imagenet, random, auxiliary (pretrain_reid) or a file
+    out["reid_start"] = cfg.reid.model.weights  # imagenet, random, auxiliary (pretrain_reid), released:NAME or a file
+    if cfg.reid.model.weights.startswith(RELEASED_PREFIX):
+        out["reid_start_sha256"] = released_start_sha256(cfg.reid.model.weights, cfg.reid.model.backbone)
     out["reid_budget"] = cfg.reid.budget  # epochs (the paper) or iterations (the full set's steps for every method)
     if PRETRAIN_REID in results:
         p = results[PRETRAIN_REID].result

@@ -10,6 +10,7 @@ from pipelines import methods, plan
 from pipelines.config import PipelineConfig, effective_precision
 from pona_model.release_spec import is_release
 from poseformats.annotations import read_annotations, read_pairs
+from reid.model import RELEASED_PREFIX, WEIGHT_POLICIES, released_start
 from runtime.device import resolve_device
 
 
@@ -46,8 +47,19 @@ def check_config(cfg: PipelineConfig) -> None:
         used = g.section == "generator" or any(methods.TABLE[m].generator == g.name for m in cfg.methods)
         if value and not is_release(value) and used:
             _file(f"{g.section}.checkpoint", value)  # a release (released, released:NAME) is verified by train_generator.check
+    _check_reid_start(cfg)
     if cfg.data.dataset == "market1501":
         _check_market_files(cfg)
+
+
+def _check_reid_start(cfg: PipelineConfig) -> None:
+    """A released start is verified (and a start file found) before the first stage, not at the first
+    re-ID training after the data and the generator."""
+    model = cfg.reid.model
+    if model.weights.startswith(RELEASED_PREFIX):
+        released_start(model.weights[len(RELEASED_PREFIX):], model.backbone)
+    elif model.weights not in WEIGHT_POLICIES:
+        _file("reid.model.weights", model.weights)
 
 
 def _check_methods(cfg: PipelineConfig) -> None:

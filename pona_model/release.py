@@ -22,14 +22,11 @@ names each snapshot with its iteration and sha256.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
-import json
 import os
 import shlex
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,28 +40,14 @@ from runtime.atomic import atomic_write_bytes
 from runtime.checkpoint import FORMAT_VERSION, file_sha256, load_checkpoint
 from runtime.config import entry_point
 from runtime.errors import CheckpointError
-from runtime.releases import MANIFEST, Release, check_name, releases_root, verify_release, write_manifest
+from runtime.release_writer import half_weights, staged_release, target_folder, training_seconds
+from runtime.releases import Release, verify_release, write_manifest
 
 PROG = "python -m pona_model.release"
 WEIGHTS = "generator.pt"
 LOG, CURVE_CSV, CURVE_PNG = "train_log.jsonl", "learning_curve.csv", "learning_curve.png"
-FP16_MAX = torch.finfo(torch.float16).max
 # Training facts copied from the checkpoint into the release file and its manifest.
 FACTS = ("iteration", "total_iterations", "precision", "perceptual")
-
-
-def half_weights(state: dict[str, torch.Tensor], source: Path) -> dict[str, torch.Tensor]:
-    """Every floating tensor in fp16 (weights and batch-norm statistics; integer counters kept): half
-    the bytes, a relative rounding of at most 2**-11 per value. A value fp16 cannot hold is refused."""
-    out = {}
-    for key, value in state.items():
-        if value.is_floating_point():
-            if not torch.isfinite(value).all() or value.abs().max().item() > FP16_MAX:
-                raise CheckpointError(f"{source}: generator tensor {key!r} holds values fp16 cannot store "
-                                      f"(|x| > {FP16_MAX:g} or not finite); this checkpoint cannot be released")
-            value = value.to(torch.float16)
-        out[key] = value.detach().clone().contiguous()
-    return out
 
 
 def release_state(state: dict[str, Any], source: Path, seconds: float | None) -> dict[str, Any]:
@@ -76,22 +59,6 @@ def release_state(state: dict[str, Any], source: Path, seconds: float | None) ->
     if "imported" in state:
         out["imported"] = state["imported"]
     return out
-
-
-def training_seconds(log: Path) -> float | None:
-    """Training wall time from a trainer's train_log.jsonl: each ``start`` record opens a segment
-    (a resumed run restarts its clock), and a segment lasts until its last ``seconds``."""
-    total, last, seen = 0.0, 0.0, False
-    for line in log.read_text(encoding="utf-8").splitlines():
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                continue
-            if record.get("event") == "start":
-                total, last = total + last, 0.0
-            elif isinstance(record.get("seconds"), (int, float)):
-                last, seen = float(record["seconds"]), True
-    return round(total + last, 1) if seen else None
 
 
 def last_metrics(curve_csv: Path) -> dict[str, Any] | None:
@@ -116,36 +83,6 @@ def _input_file(flag: str, value: str | os.PathLike | None) -> Path | None:
     if not path.is_file():
         raise FileNotFoundError(f"{flag} {path} is not a file; give an existing file or leave {flag} out")
     return path
-
-
-def _target(name: str, root: str | os.PathLike | None, replace: bool) -> Path:
-    """The release folder to write, refused before any work when it exists (without --replace) or is
-    not a release at all (never replaced: nothing of a user's is overwritten)."""
-    final = releases_root(root) / check_name(name)
-    if final.exists() or final.is_symlink():
-        if not (final / MANIFEST).is_file():
-            raise FileExistsError(f"{final} exists and is not a release (no {MANIFEST}); move it away or choose "
-                                  "another --name")
-        if not replace:
-            raise FileExistsError(f"release {final} exists; pass --replace to replace it, or choose another --name")
-    return final
-
-
-def _publish(tmp: Path, final: Path) -> None:
-    """Rename the finished ``tmp`` folder onto ``final``; a replaced release is moved aside first and
-    deleted only once the new one is in place."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.rename(final, old)
-    try:
-        os.rename(tmp, final)
-    except OSError:
-        if old is not None:
-            os.rename(old, final)
-        raise
-    if old is not None:
-        shutil.rmtree(old)
 
 
 def averaged_generator(state: dict[str, Any], ckpt: Path, snapshots: Sequence[str | os.PathLike]
@@ -176,7 +113,7 @@ def make_release(checkpoint: str | os.PathLike, name: str, root: str | os.PathLi
     of a damaged release), ``release_command`` how this release was made; ``average_snapshots``
     releases the average of those snapshots' weights instead of the checkpoint's."""
     ckpt = Path(checkpoint)
-    final = _target(name, root, replace)
+    final = target_folder(name, root, replace)
     if not ckpt.is_file():
         raise FileNotFoundError(f"--checkpoint {ckpt} does not exist; give a checkpoint.pt written by "
                                 "python -m pona_model.train (or the pipeline's train_generator stage)")
@@ -195,10 +132,7 @@ def make_release(checkpoint: str | os.PathLike, name: str, root: str | os.PathLi
     buffer = io.BytesIO()  # saved through a buffer: torch names the archive after the file otherwise
     torch.save(released, buffer)
 
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
-        os.chmod(tmp, 0o777 & ~_umask())
+    with staged_release(final) as tmp:
         atomic_write_bytes(tmp / WEIGHTS, buffer.getvalue())
         files = {}
         for target, src in extras.items():
@@ -223,17 +157,7 @@ def make_release(checkpoint: str | os.PathLike, name: str, root: str | os.PathLi
             imported=state.get("imported"), averaged_snapshots=averaged, torch=torch.__version__,
             made=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             config=state["config"])
-        _publish(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return verify_release(name, final.parent)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def parser() -> argparse.ArgumentParser:

@@ -11,6 +11,8 @@ n_classes); evaluation returns the 2048-d pooled feature.
 ImageNet weights come from a file (``model.weights_file``) or torchvision's file in the torch hub
 cache; they are never downloaded. Random initialisation happens only with ``model.weights=random``,
 and the returned note ("imagenet: FILE" / "random") is written into the run's log and outputs.
+A released start (``model.weights=released:NAME``, ``reid.release``) is the trunk of an earlier
+re-ID training, committed in fp16 and verified by its sha256 before it is read (docs/releases.md).
 """
 
 from __future__ import annotations
@@ -28,13 +30,16 @@ from reid._torchreid import torchreid_module
 from runtime.checkpoint import file_sha256
 from runtime.config import param
 from runtime.errors import MissingWeightsError
+from runtime.releases import ReleaseError, verify_release
 from runtime.weights import find_weights, hub_paths, read_weights
 
 log = logging.getLogger(__name__)
 
 HEADS = ("ft_net", "plain", "bnneck")
 BACKBONES = ("resnet50", "resnet34", "resnet18")
-WEIGHT_POLICIES = ("imagenet", "random", "auxiliary")  # or a file path
+WEIGHT_POLICIES = ("imagenet", "random", "auxiliary")  # or released:NAME, or a file path
+RELEASED_PREFIX = "released:"
+TRUNK_RELEASE_FORMAT = "reid-trunk-release"  # the file of a released start (reid.release)
 # torchvision's file names in $TORCH_HOME/hub/checkpoints (resnet50: V1 weights, then V2).
 TORCHVISION_FILES: dict[str, tuple[str, ...]] = {
     "resnet50": ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),
@@ -54,7 +59,8 @@ class ModelConfig:
                           "are for quick checks)", choices=BACKBONES)
     weights: str = param("imagenet", "backbone initialisation: imagenet (a local file or the torch cache; an "
                          "error when absent), random (explicitly untrained), a file (a re-ID checkpoint of "
-                         "python -m reid.train, e.g. a pretraining, or a torchvision state dict), or auxiliary "
+                         "python -m reid.train, e.g. a pretraining, or a torchvision state dict), released:NAME "
+                         "(a committed start, releases/NAME, verified by sha256: docs/releases.md), or auxiliary "
                          "(pipelines only: the pretrain_reid stage's checkpoint on identities outside the "
                          "experiment)")
     weights_file: str = param("", "ImageNet state dict of the backbone; empty = torchvision's file in "
@@ -83,6 +89,8 @@ def find_backbone_weights(config: ModelConfig) -> Path | None:
         raise MissingWeightsError("model.weights=auxiliary is the pipeline's pretrain_reid stage "
                                   "(python -m pipelines.run reid.model.weights=auxiliary); here pass that stage's "
                                   "checkpoint: model.weights=PATH/checkpoint.pt")
+    if config.weights.startswith(RELEASED_PREFIX):
+        return released_start(config.weights[len(RELEASED_PREFIX):], config.backbone)
     if config.weights != "imagenet":
         path = Path(config.weights).expanduser()
         if not path.is_file():
@@ -96,10 +104,27 @@ def find_backbone_weights(config: ModelConfig) -> Path | None:
     return path
 
 
+def released_start(name: str, backbone: str, root: str | Path | None = None) -> Path:
+    """The verified file of the released re-ID start ``name`` (ReleaseError, one line, when it is
+    absent, altered, not a re-ID trunk, or another backbone's)."""
+    release = verify_release(name, root)
+    manifest = release.manifest
+    if manifest.get("format") != TRUNK_RELEASE_FORMAT:
+        raise ReleaseError(f"release {name!r} holds {manifest.get('format', 'unknown')!r} weights, not a re-ID start "
+                           f"({TRUNK_RELEASE_FORMAT}); name a release made by python -m reid.release")
+    if manifest.get("backbone") != backbone:
+        raise ReleaseError(f"release {name!r} is a {manifest.get('backbone')} trunk, and model.backbone={backbone}; "
+                           f"set model.backbone={manifest.get('backbone')} or name another release")
+    return release.path
+
+
 def load_backbone_weights(trunk: nn.Module, path: Path, backbone: str) -> None:
-    """Load a torchvision ResNet state dict into ``trunk`` (its ``fc`` is ignored)."""
+    """Load a torchvision ResNet state dict into ``trunk`` (its ``fc`` is ignored): a plain one, a
+    re-ID training checkpoint's trunk, or a released start's (fp16, cast to the trunk's dtype)."""
     state = read_weights(path)
-    if isinstance(state, dict) and isinstance(state.get("model"), dict) and "format" in state:
+    if isinstance(state, dict) and state.get("format") == TRUNK_RELEASE_FORMAT and isinstance(state.get("trunk"), dict):
+        state = state["trunk"]
+    elif isinstance(state, dict) and isinstance(state.get("model"), dict) and "format" in state:
         state = trunk_state(state["model"])  # a re-ID training checkpoint: its trunk
     if not isinstance(state, dict) or "conv1.weight" not in state or "layer4.0.conv1.weight" not in state:
         raise MissingWeightsError(f"{path} is not a torchvision ResNet state dict (no conv1.weight / "
@@ -125,7 +150,7 @@ def trunk_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 
 
 def _file_label(path: Path, policy: str = "imagenet") -> str:
-    kind = policy if policy in WEIGHT_POLICIES else "checkpoint"
+    kind = policy if policy in WEIGHT_POLICIES or policy.startswith(RELEASED_PREFIX) else "checkpoint"
     return f"{kind}: {path} (sha256 {file_sha256(path)[:12]})"
 
 
