@@ -33,7 +33,7 @@ from runtime.atomic import atomic_write_bytes
 from runtime.checkpoint import FORMAT_VERSION, file_sha256, load_checkpoint
 from runtime.config import entry_point
 from runtime.errors import CheckpointError
-from runtime.release_writer import half_weights, staged_release, target_folder, training_seconds
+from runtime.release_writer import half_weights, staged_release, target_folder
 from runtime.releases import Release, verify_release, write_manifest
 
 PROG = "python -m reid.release"
@@ -42,17 +42,28 @@ LOG = "train_log.jsonl"
 STAGE_RECORD = "done.json"  # the pipeline's stage record, one folder above the training's
 
 
-def last_epoch(log: Path) -> dict[str, Any] | None:
-    """The training log's last ``epoch`` record (loss, accuracy, optimiser steps)."""
-    last = None
+def epoch_records(log: Path) -> dict[int, dict[str, Any]]:
+    """The training log's ``epoch`` records by epoch (the last one of an epoch redone after a resume)."""
+    epochs = {}
     for line in log.read_text(encoding="utf-8").splitlines():
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict) and record.get("event") == "epoch":
-            last = record
-    return last
+        if isinstance(record, dict) and record.get("event") == "epoch" and isinstance(record.get("epoch"), int):
+            epochs[record["epoch"]] = record
+    return epochs
+
+
+def training_seconds(log: Path) -> float | None:
+    """Training wall time: the sum of the epochs' own durations (a re-ID log's step records count
+    from each start, its epoch records per epoch)."""
+    times = [r["seconds"] for r in epoch_records(log).values() if isinstance(r.get("seconds"), (int, float))]
+    return round(sum(times), 1) if times else None
+
+
+def _last(epochs: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+    return epochs[max(epochs)] if epochs else None
 
 
 def stage_inputs(ckpt: Path) -> dict[str, Any] | None:
@@ -107,7 +118,7 @@ def make_release(checkpoint: str | Path, name: str, root: str | Path | None = No
             optimizer_steps=state.get("optimizer_steps"), n_classes=state.get("n_classes"),
             train_images=state.get("train_images"), weights_init=state.get("weights_init"),
             precision=state.get("precision"), seconds=training_seconds(log_path) if has_log else None,
-            last_epoch=last_epoch(log_path) if has_log else None, command=command,
+            last_epoch=_last(epoch_records(log_path)) if has_log else None, command=command,
             release_command=release_command, files=files,
             checkpoint={"from": str(ckpt), "sha256": file_sha256(ckpt), "bytes": ckpt.stat().st_size},
             stage=stage_inputs(ckpt), torch=torch.__version__, made=time.strftime("%Y-%m-%dT%H:%M:%S%z"),

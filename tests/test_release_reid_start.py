@@ -15,7 +15,7 @@ from pipelines.config import load_pipeline_config
 from pipelines.stages import train_reid as train_reid_stage
 from pipelines.validate import check_config
 from reid.model import ModelConfig, build_model
-from reid.release import LOG, WEIGHTS, make_release
+from reid.release import LOG, WEIGHTS, make_release, training_seconds
 from reid.release import main as release_main
 from reid.train_config import load_reid_config
 from reid.trainer import ReidTrainer
@@ -57,6 +57,7 @@ def test_release_holds_the_fp16_trunk_and_loads_as_the_start(trained, tmp_path, 
     assert manifest["sha256"] == file_sha256(folder / WEIGHTS) and manifest["format"] == "reid-trunk-release"
     assert manifest["backbone"] == "resnet18" and manifest["n_classes"] == 12 and manifest["epochs"] == 1
     assert manifest["last_epoch"]["epoch"] == 1 and manifest["files"][LOG]["bytes"] > 0
+    assert manifest["seconds"] == pytest.approx(manifest["last_epoch"]["seconds"], abs=0.05)  # one epoch's time
     assert manifest["command"] == "python -m reid.train ..." and manifest["stage"] is None  # not from a stage cache
 
     source = torch.load(ckpt, map_location="cpu", weights_only=True)["model"]
@@ -131,3 +132,12 @@ def test_the_pipeline_checks_the_start_first_and_fingerprints_its_content(traine
         cfg.reid.model, weights=str(tmp_path / "nope.pt"))))
     with pytest.raises(FileNotFoundError, match=r"reid\.model\.weights="):
         check_config(path)
+
+
+def test_training_time_is_the_sum_of_the_epochs_an_epoch_redone_after_a_resume_once(tmp_path):
+    log = tmp_path / "train_log.jsonl"
+    records = [{"event": "start"}, {"epoch": 1, "step": 20, "seconds": 10.0},
+               {"event": "epoch", "epoch": 1, "seconds": 12.5}, {"epoch": 2, "step": 40, "seconds": 20.0},
+               {"event": "epoch", "epoch": 2, "seconds": 99.0}, {"event": "start"}, {"event": "epoch", "epoch": 2, "seconds": 14.0}, {"event": "epoch", "epoch": 3, "seconds": 13.0}]
+    log.write_text("\n".join(json.dumps(r) for r in records) + "\nnot json\n")
+    assert training_seconds(log) == 39.5
