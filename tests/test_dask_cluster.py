@@ -41,6 +41,23 @@ def _lock_holders(cache: Path) -> dict[int, Path]:
     return holders
 
 
+def _wait_for_cluster(address: str, n_workers: int, timeout: float) -> None:
+    """Return once the scheduler answers and ``n_workers`` workers have joined it, so that the sweep
+    neither times out connecting nor starts with one worker (which would leave nothing to kill)."""
+    from distributed import Client
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with Client(address, timeout=10) as client:
+                client.wait_for_workers(n_workers, timeout=max(1.0, deadline - time.monotonic()))
+            return
+        except OSError:  # the scheduler is not listening yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
 def _sweep(out: Path, scheduler: str, timeout: float) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "pipelines.sweep", f"out={out}", *SWEEP,
                              f"dask.scheduler={scheduler}"], env=ENV, stdout=subprocess.PIPE,
@@ -58,6 +75,7 @@ def test_sweep_on_a_real_cluster_survives_a_killed_worker(tmp_path: Path) -> Non
                                 env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(2)]
     procs += workers
     try:
+        _wait_for_cluster(address, n_workers=2, timeout=180)  # a loaded machine starts them slowly
         sweep = _sweep(tmp_path / "cluster", address, 600)
         cache = tmp_path / "cluster" / "cache"
         killed = None
