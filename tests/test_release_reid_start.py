@@ -141,3 +141,15 @@ def test_training_time_is_the_sum_of_the_epochs_an_epoch_redone_after_a_resume_o
                {"event": "epoch", "epoch": 2, "seconds": 99.0}, {"event": "start"}, {"event": "epoch", "epoch": 2, "seconds": 14.0}, {"event": "epoch", "epoch": 3, "seconds": 13.0}]
     log.write_text("\n".join(json.dumps(r) for r in records) + "\nnot json\n")
     assert training_seconds(log) == 39.5
+
+
+def test_the_committed_view_start_verifies_and_fits_the_regime_preset(monkeypatch):
+    from reid.model import released_start
+
+    monkeypatch.delenv(ROOT_ENV, raising=False)
+    cfg = load_pipeline_config("preset=regime", "reid.model.weights=released:view-start-synth")
+    path = released_start("view-start-synth", cfg.reid.model.backbone)
+    manifest = json.loads((path.parent / MANIFEST).read_text())
+    assert manifest["image_size"] == list(cfg.reid.data.image_size) and manifest["n_classes"] == cfg.auxiliary.n_ids
+    assert manifest["stage"]["inputs"]["subset"] == {"images": cfg.pretrain.images, "per_id": cfg.pretrain.per_id}
+    assert manifest["epochs"] == cfg.pretrain.epochs  # the preset's own pretraining, released
