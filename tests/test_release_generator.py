@@ -22,12 +22,13 @@ from pona_model.checkpoint_tags import GENERATOR_FORMAT, GENERATOR_RELEASE_FORMA
 from pona_model.generator import GeneratorConfig
 from pona_model.inference import load_generator
 from pona_model.models import build_generator
-from pona_model.release import WEIGHTS, last_metrics, make_release, training_seconds
+from pona_model.release import WEIGHTS, last_metrics, make_release
 from pona_model.release import main as release_main
 from pona_model.train_config import TrainConfig, load_train_config
 from pona_model.trainer import Trainer
 from runtime.checkpoint import FORMAT_VERSION, file_sha256, save_checkpoint
 from runtime.config import to_dict
+from runtime.release_writer import training_seconds
 from runtime.releases import MANIFEST, ROOT_ENV, ReleaseError, verify_release
 from runtime.training import CHECKPOINT_NAME
 from tests.conftest import TINY_TRAIN, _person_keypoints, make_pair_data
