@@ -20,8 +20,7 @@ from pipelines.stage_names import (
     fill,
     trained_generator,
 )
-from pipelines.stages.train_reid import released_start_sha256
-from reid.model import RELEASED_PREFIX
+from reid.model import released_start
 from runtime.atomic import atomic_write_text
 from runtime.config import to_dict
 from runtime.portable import relative
@@ -52,8 +51,9 @@ def run_results(cfg: PipelineConfig, stages: dict[StageName, Stage], results: di
         "subsample": {"n_kept": sub.n_kept, "n_missing": sub.n_missing, "n_identities": sub.n_identities},
     }
     out["reid_start"] = cfg.reid.model.weights  # imagenet, random, auxiliary (pretrain_reid), released:NAME or a file
-    if cfg.reid.model.weights.startswith(RELEASED_PREFIX):
-        out["reid_start_sha256"] = released_start_sha256(cfg.reid.model.weights, cfg.reid.model.backbone)
+    start = released_start(cfg.reid.model.weights, cfg.reid.model.backbone)
+    if start is not None:
+        out["reid_start_sha256"] = start.sha256
     out["reid_budget"] = cfg.reid.budget  # epochs (the paper) or iterations (the full set's steps for every method)
     if PRETRAIN_REID in results:
         p = results[PRETRAIN_REID].result

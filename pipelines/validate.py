@@ -10,7 +10,7 @@ from pipelines import methods, plan
 from pipelines.config import PipelineConfig, effective_precision
 from pona_model.release_spec import is_release
 from poseformats.annotations import read_annotations, read_pairs
-from reid.model import RELEASED_PREFIX, WEIGHT_POLICIES, released_start
+from reid.model import WEIGHT_POLICIES, released_start
 from runtime.device import resolve_device
 
 
@@ -56,9 +56,7 @@ def _check_reid_start(cfg: PipelineConfig) -> None:
     """A released start is verified (and a start file found) before the first stage, not at the first
     re-ID training after the data and the generator."""
     model = cfg.reid.model
-    if model.weights.startswith(RELEASED_PREFIX):
-        released_start(model.weights[len(RELEASED_PREFIX):], model.backbone)
-    elif model.weights not in WEIGHT_POLICIES:
+    if released_start(model.weights, model.backbone) is None and model.weights not in WEIGHT_POLICIES:
         _file("reid.model.weights", model.weights)
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 
-from runtime.releases import Release, ReleaseError, check_name, verify_release
+from runtime.releases import RELEASED_PREFIX, Release, ReleaseError, check_name, verify_release
 
 RELEASED = "released"
-PREFIX = RELEASED + ":"
+PREFIX = RELEASED_PREFIX
 # The release a plain ``released`` means, per generator architecture (the CPU recipes on SynthMarket's
 # auxiliary identities: pona_model/presets/synth.yaml, patn-synth.yaml).
 DEFAULT_RELEASES: dict[str, str] = {"pona": "pona-synth", "patn": "patn-synth"}

@@ -30,7 +30,7 @@ from reid._torchreid import torchreid_module
 from runtime.checkpoint import file_sha256
 from runtime.config import param
 from runtime.errors import MissingWeightsError
-from runtime.releases import ReleaseError, verify_release
+from runtime.releases import RELEASED_PREFIX, Release, ReleaseError, named_release, verify_release
 from runtime.weights import find_weights, hub_paths, read_weights
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 HEADS = ("ft_net", "plain", "bnneck")
 BACKBONES = ("resnet50", "resnet34", "resnet18")
 WEIGHT_POLICIES = ("imagenet", "random", "auxiliary")  # or released:NAME, or a file path
-RELEASED_PREFIX = "released:"
 TRUNK_RELEASE_FORMAT = "reid-trunk-release"  # the file of a released start (reid.release)
 # torchvision's file names in $TORCH_HOME/hub/checkpoints (resnet50: V1 weights, then V2).
 TORCHVISION_FILES: dict[str, tuple[str, ...]] = {
@@ -89,8 +88,9 @@ def find_backbone_weights(config: ModelConfig) -> Path | None:
         raise MissingWeightsError("model.weights=auxiliary is the pipeline's pretrain_reid stage "
                                   "(python -m pipelines.run reid.model.weights=auxiliary); here pass that stage's "
                                   "checkpoint: model.weights=PATH/checkpoint.pt")
-    if config.weights.startswith(RELEASED_PREFIX):
-        return released_start(config.weights[len(RELEASED_PREFIX):], config.backbone)
+    release = released_start(config.weights, config.backbone)
+    if release is not None:
+        return release.path
     if config.weights != "imagenet":
         path = Path(config.weights).expanduser()
         if not path.is_file():
@@ -104,9 +104,13 @@ def find_backbone_weights(config: ModelConfig) -> Path | None:
     return path
 
 
-def released_start(name: str, backbone: str, root: str | Path | None = None) -> Path:
-    """The verified file of the released re-ID start ``name`` (ReleaseError, one line, when it is
-    absent, altered, not a re-ID trunk, or another backbone's)."""
+def released_start(weights: str, backbone: str, root: str | Path | None = None) -> Release | None:
+    """The verified release that ``model.weights=released:NAME`` names (its file and sha256), None for
+    any other ``weights``; ReleaseError, one line, when it is absent, altered, not a re-ID trunk, or
+    another backbone's."""
+    name = named_release(weights)
+    if name is None:
+        return None
     release = verify_release(name, root)
     manifest = release.manifest
     if manifest.get("format") != TRUNK_RELEASE_FORMAT:
@@ -115,7 +119,7 @@ def released_start(name: str, backbone: str, root: str | Path | None = None) -> 
     if manifest.get("backbone") != backbone:
         raise ReleaseError(f"release {name!r} is a {manifest.get('backbone')} trunk, and model.backbone={backbone}; "
                            f"set model.backbone={manifest.get('backbone')} or name another release")
-    return release.path
+    return release
 
 
 def load_backbone_weights(trunk: nn.Module, path: Path, backbone: str) -> None:

@@ -25,6 +25,7 @@ ROOT_ENV = "PONA_RELEASES"
 MANIFEST = "release.json"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 SHA256 = re.compile(r"[0-9a-f]{64}")
+RELEASED_PREFIX = "released:"  # how a config names a release where it also accepts a path: released:<name>
 HOW_TO_MAKE = "make it with `python -m pona_model.release --checkpoint ... --name {name}` (docs/releases.md)"
 
 
@@ -57,6 +58,13 @@ def check_name(name: str) -> str:
         raise ReleaseError(f"release name {name!r} is not a folder name: use letters, digits, '.', '_' and '-' "
                            "(e.g. pona-synth)")
     return name
+
+
+def named_release(spec: str | os.PathLike) -> str | None:
+    """``NAME`` of the spelling ``released:NAME`` (checked as a folder name), None for anything else
+    (a path, or a config word such as ``imagenet``)."""
+    text = str(spec)
+    return check_name(text[len(RELEASED_PREFIX):]) if text.startswith(RELEASED_PREFIX) else None
 
 
 def release_dir(name: str, root: str | os.PathLike | None = None) -> Path:

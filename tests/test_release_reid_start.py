@@ -148,7 +148,7 @@ def test_the_committed_view_start_verifies_and_fits_the_regime_preset(monkeypatc
 
     monkeypatch.delenv(ROOT_ENV, raising=False)
     cfg = load_pipeline_config("preset=regime", "reid.model.weights=released:view-start-synth")
-    path = released_start("view-start-synth", cfg.reid.model.backbone)
+    path = released_start(cfg.reid.model.weights, cfg.reid.model.backbone).path
     manifest = json.loads((path.parent / MANIFEST).read_text())
     assert manifest["image_size"] == list(cfg.reid.data.image_size) and manifest["n_classes"] == cfg.auxiliary.n_ids
     assert manifest["stage"]["inputs"]["subset"] == {"images": cfg.pretrain.images, "per_id": cfg.pretrain.per_id}

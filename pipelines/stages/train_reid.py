@@ -9,7 +9,6 @@ so its step count is known only once it has run."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,10 @@ from pipelines.config import PipelineConfig
 from pipelines.stage_names import PREPARE_DATA, PRETRAIN_REID, REDUCED
 from pipelines.stages import Instance, StageOutput, StageSettings
 from reid.data_order import DATA_ORDER_VERSION
-from reid.model import RELEASED_PREFIX, released_start
+from reid.model import released_start
 from reid.step_budget import budget_steps, folder_counts
 from reid.train_config import ADDED_DATA_KEYS, ReidTrainConfig
 from reid.trainer import ReidTrainer
-from runtime.checkpoint import file_sha256
 from runtime.config import content
 
 # Set by the pipeline from the upstream stages' results (whose fingerprints cover them), not read from reid.*.
@@ -41,21 +39,10 @@ def reid_inputs(reid: ReidTrainConfig) -> dict[str, Any]:
     tree["data"] = {k: v for k, v in tree["data"].items() if k not in ADDED_DATA_KEYS or v != ADDED_DATA_KEYS[k]}
     if reid.budget == "iterations":
         tree["budget_unit"] = "optimizer_steps"
-    if reid.model.weights.startswith(RELEASED_PREFIX):  # a released start: its content, not only its name
-        tree["model"]["weights_sha256"] = released_start_sha256(reid.model.weights, reid.model.backbone)
+    release = released_start(reid.model.weights, reid.model.backbone)
+    if release is not None:  # a released start: its content, not only its name
+        tree["model"]["weights_sha256"] = release.sha256
     return tree
-
-
-def released_start_sha256(spec: str, backbone: str) -> str:
-    """The verified sha256 of the released start ``released:NAME``, hashed once per file state."""
-    path = released_start(spec[len(RELEASED_PREFIX):], backbone)
-    stat = path.stat()
-    return _sha256_of(str(path.absolute()), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=8)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
-    return file_sha256(path)
 
 
 @dataclass(frozen=True, kw_only=True)
