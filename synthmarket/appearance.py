@@ -55,6 +55,10 @@ LOWER_TYPES: tuple[str, ...] = ("trousers", "shorts", "skirt")
 LOWER_WEIGHTS = (0.68, 0.17, 0.15)
 BAGS: tuple[str, ...] = ("none", "backpack", "shoulder", "handbag")
 BAG_WEIGHTS = (0.5, 0.22, 0.17, 0.11)
+# Two-colour layouts of a patterned jacket, each covering about half its area with either colour, so a
+# colour histogram of any horizontal band of a person cannot tell them apart; only their layout can
+# (SynthMarketConfig.lookalike_cue = "jacket_pattern").
+JACKET_PATTERNS: tuple[str, ...] = ("hstripes", "vstripes", "checks", "diagonal")
 # The attribute groups a look-alike may differ in (one "gene" = the fields redrawn together).
 GENES: tuple[str, ...] = ("upper", "pattern", "sleeves", "lower", "shoes", "bag", "hair", "skin")
 
@@ -90,6 +94,12 @@ class Appearance:
     # jacket wearer's front and back differ (SynthMarketConfig.jacket_prob).
     jacket: RGB | None = None
     jacket_name: str = ""
+    # A two-colour layout on the jacket (one of JACKET_PATTERNS; "solid": none), its second colour and its
+    # period as a fraction of stature.
+    jacket_pattern: str = "solid"
+    jacket2: RGB | None = None
+    jacket2_name: str = ""
+    jacket_pattern_scale: float = 0.0
 
     def summary(self) -> str:
         """One line for the manifest, e.g. ``red stripes long-sleeve top / denim trousers / ...``."""
@@ -99,7 +109,10 @@ class Appearance:
         bag = "no bag" if self.bag == "none" else f"{self.bag_name} {self.bag}"
         hair = f"{self.hair_name} {'long' if self.hair_long else 'short'} hair"
         if self.jacket is not None:
-            top = f"{self.jacket_name} open jacket over {top}"
+            jacket = self.jacket_name
+            if self.jacket_pattern != "solid":
+                jacket += f" {self.jacket_pattern}({self.jacket2_name})"
+            top = f"{jacket} open jacket over {top}"
         return (f"{top} {self.sleeves}-sleeve top / {self.lower_name} {self.lower_type} / "
                 f"{self.shoes_name} shoes / {bag} / {hair} / {self.skin_name} skin")
 
@@ -174,6 +187,23 @@ def with_jacket(a: Appearance, rng: np.random.Generator, prob: float, palette_si
         return a
     name, colour = _pick(rng, UPPER_COLOURS, palette_size, shade_jitter, exclude=a.upper_name)
     return dataclasses.replace(a, jacket=colour, jacket_name=name)
+
+
+def jacket_pattern_lookalikes(base: Appearance, bodies: list[Body], rng: np.random.Generator, scale: float,
+                              palette_size: int = 10, shade_jitter: float = 0.05) -> list[Appearance]:
+    """Look-alikes that differ only in where their jacket's two colours go: the same outfit, jacket and
+    colours to the shade, member ``k`` wearing layout ``JACKET_PATTERNS[k]``, each with its own body.
+
+    Their colour histograms match (each layout is half one colour, half the other), so telling them
+    apart takes the layout, which is seen on the back and sleeves, not from the front."""
+    if base.jacket is None:
+        raise ValueError("jacket-pattern look-alikes need a jacket on the base outfit")
+    if len(bodies) > len(JACKET_PATTERNS):
+        raise ValueError(f"at most {len(JACKET_PATTERNS)} jacket-pattern look-alikes, got {len(bodies)}")
+    name, colour = _pick(rng, UPPER_COLOURS, palette_size, shade_jitter, exclude=base.jacket_name)
+    return [dataclasses.replace(base, body=body, jacket_pattern=pattern, jacket2=colour, jacket2_name=name,
+                                jacket_pattern_scale=scale)
+            for body, pattern in zip(bodies, JACKET_PATTERNS, strict=False)]
 
 
 def _signature(a: Appearance, gene: str) -> tuple:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from runtime.config import Bounded, content, param
 from runtime.errors import ConfigError
+from synthmarket.appearance import JACKET_PATTERNS
 
 
 @dataclass
@@ -40,6 +41,14 @@ class SynthMarketConfig(Bounded):
     lookalike_changes: int = param(1, "attributes (of 8: top colour, pattern, sleeves, bottom, shoes, "
                                       "bag, hair, skin) in which look-alikes differ; more is easier",
                                    at_least=1, at_most=8)
+    lookalike_cue: str = param("outfit", "what tells look-alikes apart: 'outfit' (lookalike_changes attributes, "
+                                         "colours included) or 'jacket_pattern' (the same colours to the shade, "
+                                         "each member's jacket in its own two-colour layout, which colour "
+                                         "histograms cannot read and only the back and sleeves show; needs "
+                                         "jacket_prob=1 and lookalike_group_size <= 4; why: docs/reid-protocol.md)",
+                               choices=("outfit", "jacket_pattern"))
+    jacket_pattern_scale: float = param(0.08, "period of the jacket's layout as a fraction of stature "
+                                              "(lookalike_cue=jacket_pattern)", at_least=0.01)
     camera_strength: float = param(1.0, "how different the six cameras' light, colour cast, blur, noise "
                                         "and JPEG quality are (0 = identical clean cameras)", at_least=0.0)
     jacket_prob: float = param(0.0, "chance an identity wears an open jacket over its top: the front shows the "
@@ -69,6 +78,13 @@ class SynthMarketConfig(Bounded):
         super().__post_init__()  # the ranges declared above
         if self.min_cameras > self.max_cameras:
             raise ConfigError(f"need min_cameras <= max_cameras, got {self.min_cameras} > {self.max_cameras}")
+        if self.lookalike_cue == "jacket_pattern":
+            if self.jacket_prob != 1.0:
+                raise ConfigError("lookalike_cue=jacket_pattern puts the look-alikes' difference on their jackets: "
+                                  f"set jacket_prob=1.0 (got {self.jacket_prob})")
+            if self.lookalike_group_size > len(JACKET_PATTERNS):
+                raise ConfigError(f"lookalike_cue=jacket_pattern has {len(JACKET_PATTERNS)} layouts: set "
+                                  f"lookalike_group_size <= {len(JACKET_PATTERNS)} (got {self.lookalike_group_size})")
         if self.n_train_ids + self.n_test_ids > 9999:
             raise ConfigError("at most 9999 identities fit Market's 4-digit names")
 

@@ -27,17 +27,26 @@ from poseformats.keypoints import MISSING, N_JOINTS, has_torso
 from poseformats.market_names import DISTRACTOR_ID, JUNK_ID, N_CAMERAS, NAME_PATTERN
 from runtime.atomic import atomic_path, atomic_write_text
 from runtime.config import to_dict
-from synthmarket.appearance import Appearance, lookalike_groups, mutate, sample_appearance, with_jacket
+from synthmarket.appearance import (
+    Appearance,
+    jacket_pattern_lookalikes,
+    lookalike_groups,
+    mutate,
+    sample_appearance,
+    with_jacket,
+)
 from synthmarket.camera import Camera, apply_camera, background_crop, make_cameras
 from synthmarket.config import SynthMarketConfig
 from synthmarket.render import Rendered, Shot, render
 from synthmarket.shots import Track, sample_shot, sample_track
+from synthmarket.skeleton import sample_body
 
 GENERATOR_VERSION = 2  # bump whenever the same settings would draw different bytes
 SPLIT_DIRS: dict[str, str] = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 MARKET_PATTERN = NAME_PATTERN.pattern  # the names SynthMarket writes parse as Market-1501's
 # SeedSequence tags: one per kind of random decision.
 _PLAN, _APPEARANCE, _MUTATION, _CAMERAS, _TRACK, _IMAGE, _NAMES, _EXTRA, _JACKET, _SCENE = range(101, 111)
+_JACKET_PATTERN = 111
 _SPLIT_CODE = {"train": 1, "query": 2, "gallery": 3}
 _ROLE_CODE = {"person": 1, "distractor": 2, "junk": 3}
 DISTRACTOR_BASE = 20000  # appearance keys of distractor people (never appear in a file name)
@@ -96,11 +105,19 @@ def _appearances(cfg: SynthMarketConfig, ids: list[int], split_code: int) -> tup
     group_of: dict[int, int] = {}
     for g, members in enumerate(groups):
         base = sample_appearance(_rng(cfg.seed, _APPEARANCE, members[0]), cfg.palette_size, cfg.shade_jitter)
-        for k, identity in enumerate(members):
-            out[identity] = base if k == 0 else mutate(
-                base, _rng(cfg.seed, _MUTATION, identity), cfg.lookalike_changes, cfg.palette_size, cfg.shade_jitter)
-            group_of[identity] = split_code * 100000 + g
-    return {k: _dress(cfg, k, a) for k, a in out.items()}, group_of
+        if cfg.lookalike_cue == "jacket_pattern":  # one jacket for the group, a layout each
+            bodies = [base.body] + [sample_body(_rng(cfg.seed, _MUTATION, m)) for m in members[1:]]
+            looks = jacket_pattern_lookalikes(_dress(cfg, members[0], base), bodies,
+                                              _rng(cfg.seed, _JACKET_PATTERN, members[0]), cfg.jacket_pattern_scale,
+                                              cfg.palette_size, cfg.shade_jitter)
+            out.update(zip(members, looks, strict=True))
+        else:
+            for k, identity in enumerate(members):
+                out[identity] = _dress(cfg, identity, base if k == 0 else mutate(
+                    base, _rng(cfg.seed, _MUTATION, identity), cfg.lookalike_changes, cfg.palette_size,
+                    cfg.shade_jitter))
+        group_of.update({identity: split_code * 100000 + g for identity in members})
+    return out, group_of
 
 
 def _dress(cfg: SynthMarketConfig, key: int, appearance: Appearance) -> Appearance:

@@ -99,6 +99,11 @@ class Rendered:
     info: dict = field(default_factory=dict)
 
 
+# Which garment's pattern covers a part: none, the top's (Appearance.pattern) or the jacket's
+# (Appearance.jacket_pattern).
+PLAIN, TOP, JACKET = 0, 1, 2
+
+
 class _Canvas:
     """The supersampled part-id map and the table saying what each id is."""
 
@@ -108,15 +113,16 @@ class _Canvas:
         self.groups: list[int] = [0]
         self.colours: list[RGB] = [(0, 0, 0)]
         self.shades: list[float] = [1.0]
-        self.patterned: list[bool] = [False]
+        self.patterned: list[int] = [PLAIN]
 
-    def part(self, group: int, colour: RGB, shade: float = 1.0, patterned: bool = False) -> int:
+    def part(self, group: int, colour: RGB, shade: float = 1.0, patterned: int = PLAIN) -> int:
+        """A new part id; ``patterned`` says whose two-colour layout covers it (PLAIN, TOP or JACKET)."""
         if len(self.groups) >= 255:
             raise RuntimeError("too many parts for an 8-bit part map")
         self.groups.append(group)
         self.colours.append(colour)
         self.shades.append(shade)
-        self.patterned.append(patterned)
+        self.patterned.append(int(patterned))
         return len(self.groups) - 1
 
     def capsule(self, pid: int, p0: np.ndarray, p1: np.ndarray, r0: float, r1: float) -> None:
@@ -244,11 +250,12 @@ def _draw_person(canvas: _Canvas, a: Appearance, posed: Posed, proj: Projection)
     hem = [[sx * (body.hip / 2 + 0.05 * g), 0.0, sz * chest] for sx in (-1, 1) for sz in (-1, 1)]
     torso_pts = np.vstack([top + np.asarray(local) @ axes.T,
                            np.asarray(hem) + [0.0, hem_y, 0.0] + [posed.pelvis[0], 0.0, posed.pelvis[2]]])
-    patterned = a.pattern in ("stripes", "checks")
+    patterned = TOP if a.pattern in ("stripes", "checks") else PLAIN
+    jacket_patterned = JACKET if a.jacket_pattern != "solid" else PLAIN
     if a.jacket is None:
         later(4, 0.0, lambda: canvas.hull(canvas.part(TORSO, a.upper, patterned=patterned), img(torso_pts)))
     else:  # an open jacket: the torso in the jacket's colour, the top only in the opening at the front
-        later(4, 0.0, lambda: canvas.hull(canvas.part(TORSO, a.jacket), img(torso_pts)))
+        later(4, 0.0, lambda: canvas.hull(canvas.part(TORSO, a.jacket, patterned=jacket_patterned), img(torso_pts)))
         if proj.facing(axes[:, 2]) > 0.0:
             opening = np.vstack([top + np.asarray([[sx * 0.65 * half_sho, -0.02, chest * 1.02] for sx in (-1, 1)]) @ axes.T,
                                  np.asarray([[sx * 0.65 * (body.hip / 2 + 0.05 * g), hem_y, chest * 1.02]
@@ -291,7 +298,7 @@ def _draw_person(canvas: _Canvas, a: Appearance, posed: Posed, proj: Projection)
     arm_parts = ((R_UPPER, R_FORE), (L_UPPER, L_FORE))
     sleeve_c = a.upper if a.jacket is None else a.jacket  # a jacket's sleeves are long, the jacket's colour
     short = a.sleeves == "short" and a.jacket is None
-    sleeve_patterned = patterned and a.jacket is None
+    sleeve_patterned = patterned if a.jacket is None else jacket_patterned
     for i, ((sho, elb, wri), (g_up, g_fore)) in enumerate(zip(ARMS, arm_parts, strict=True)):
         hand = posed.hands[i]
         d_up = float(depth((j[sho] + j[elb]) / 2))
@@ -310,7 +317,7 @@ def _draw_person(canvas: _Canvas, a: Appearance, posed: Posed, proj: Projection)
         def paint_fore(elb=elb, wri=wri, g_fore=g_fore, hand=hand):
             sh = shade_of(j[wri])
             colour = a.skin if short else sleeve_c
-            canvas.capsule(canvas.part(g_fore, colour, sh, sleeve_patterned and not short), img(j[elb]), img(j[wri]),
+            canvas.capsule(canvas.part(g_fore, colour, sh, PLAIN if short else sleeve_patterned), img(j[elb]), img(j[wri]),
                            0.026 * g * s, 0.021 * g * s)
             canvas.capsule(canvas.part(g_fore, a.skin, sh), img(j[wri]), img(hand), 0.019 * s, 0.017 * s)
 
@@ -398,15 +405,31 @@ def _colourise(canvas: _Canvas, a: Appearance, proj: Projection, ss: int) -> np.
     shades = np.asarray(canvas.shades, dtype=np.float32)
     rgb = (np.asarray(canvas.colours, dtype=np.float32) * shades[:, None])[ids]
     patterned = np.asarray(canvas.patterned)[ids]
-    if patterned.any():
-        h, w = ids.shape
-        period = max(2.0, a.pattern_scale * proj.scale)
-        band = np.broadcast_to((np.arange(h)[:, None] / period).astype(int) % 2 == 0, (h, w))
-        if a.pattern == "checks":
-            band = band ^ ((np.arange(w)[None, :] / period).astype(int) % 2 == 0)
-        sel = patterned & band
-        rgb[sel] = np.asarray(a.upper2, dtype=np.float32) * shades[ids[sel]][:, None]
+    layers = ((TOP, a.pattern, a.pattern_scale, a.upper2), (JACKET, a.jacket_pattern, a.jacket_pattern_scale, a.jacket2))
+    for key, pattern, scale, second in layers:
+        covered = patterned == key
+        if not covered.any():
+            continue
+        sel = covered & _layout(pattern, max(2.0, scale * proj.scale), ids.shape)
+        rgb[sel] = np.asarray(second, dtype=np.float32) * shades[ids[sel]][:, None]
     return rgb
+
+
+def _layout(pattern: str, period: float, shape: tuple[int, int]) -> np.ndarray:
+    """Where a two-colour pattern shows its second colour: bands ``period`` (supersampled pixels) wide,
+    alternating, so either colour covers about half of any large area."""
+    h, w = shape
+    rows = np.broadcast_to((np.arange(h)[:, None] / period).astype(int) % 2 == 0, (h, w))
+    cols = np.broadcast_to((np.arange(w)[None, :] / period).astype(int) % 2 == 0, (h, w))
+    if pattern in ("stripes", "hstripes"):
+        return rows
+    if pattern == "vstripes":
+        return cols
+    if pattern == "checks":
+        return rows ^ cols
+    if pattern == "diagonal":  # bands at 45 degrees, ``period`` wide across
+        return ((np.arange(h)[:, None] + np.arange(w)[None, :]) / (period * math.sqrt(2.0))).astype(int) % 2 == 0
+    raise ValueError(f"unknown pattern {pattern!r}")
 
 
 def _shading(alpha: np.ndarray, centre_col: float, scale: float, light_side: float,
