@@ -45,6 +45,15 @@ def cpu_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
     return platform.processor() or platform.machine()
 
 
+def made_on() -> dict[str, Any]:
+    """What about this process changes a stage's numbers besides its inputs: the CPU model, the GPU if
+    there is one, and torch's thread count (bf16 sums split over another number of threads round
+    differently; bench/thread_count_numerics.py). Recorded with each stage, since a cached stage may
+    have been made by another run with other settings."""
+    return {"cpu": cpu_name(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "torch_threads": torch.get_num_threads()}
+
+
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in PACKAGES:

@@ -73,8 +73,8 @@ def run_results(cfg: PipelineConfig, stages: dict[StageName, Stage], results: di
             "source": g.source, "iterations": g.iterations, "weights": g.weights}  # source: released:<name>, trained or path
         if evaluated_generator(generator.name) in results:
             out[generator.report_key]["metrics"] = results[evaluated_generator(generator.name)].result.summary()
-    out["stages"] = {name: {"seconds": round(r.seconds, 2), "cached": r.cached, "folder": str(r.folder)}
-                     for name, r in results.items()}
+    out["stages"] = {name: {"seconds": round(r.seconds, 2), "cached": r.cached, "folder": str(r.folder),
+                            "made_on": r.made_on} for name, r in results.items()}
     out["config"] = to_dict(cfg)
     return out
 

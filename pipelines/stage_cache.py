@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines.provenance import made_on
 from pipelines.stage_files import damage, record_files, total_bytes
 from runtime.atomic import atomic_write_text
 from runtime.checkpoint import file_sha256
@@ -83,6 +84,9 @@ class StageResult:
     result: Any
     seconds: float
     cached: bool
+    # provenance.made_on() of the run that made it, taken when the stage finished (None: not recorded); a stage
+    # whose config sets its own ``threads`` trained with those (its train/config.json)
+    made_on: dict[str, Any] | None = None
 
 
 def stage_folder(cache_root: str | Path, name: str, key: str) -> Path:
@@ -252,7 +256,12 @@ def run_stage(cache_root: str | Path, name: str, key: str, inputs: dict[str, Any
     if reason:
         raise InputChanged(f"stage {name} in {folder}: {reason}")
     log.info("stage %s: cached (%s)", name, folder)
-    return StageResult(name, key, folder, record["result"], record["seconds"], True)
+    maker, here = record.get("made_on"), made_on()
+    if maker and maker.get("torch_threads") != here["torch_threads"]:
+        log.warning("stage %s: cached from a run with %s torch threads, this run has %s: its numbers are that "
+                    "run's (results.json stages.%s.made_on)", name, maker.get("torch_threads"),
+                    here["torch_threads"], name)
+    return StageResult(name, key, folder, record["result"], record["seconds"], True, maker)
 
 
 def _run_locked(root: Path, folder: Path, name: str, key: str, inputs: dict[str, Any],
@@ -269,6 +278,7 @@ def _run_locked(root: Path, folder: Path, name: str, key: str, inputs: dict[str,
         with portable_root(root):
             result = body(folder)
         seconds = time.perf_counter() - t0
+        maker = made_on()
         portable = to_portable(json.loads(json.dumps(result, default=str)), root)
         missing = [str(p) for p in _cache_paths(portable, root) if not p.exists()]
         if missing:
@@ -280,14 +290,14 @@ def _run_locked(root: Path, folder: Path, name: str, key: str, inputs: dict[str,
         files = record_files(folder, BOOKKEEPING)
         atomic_write_text(folder / DONE, json.dumps({"stage": name, "format": FORMAT, "fingerprint": key,
                                                      "inputs": to_portable(inputs, root), "result": portable,
-                                                     "seconds": seconds, "files": files},
+                                                     "seconds": seconds, "made_on": maker, "files": files},
                                                     indent=2, default=str) + "\n")
     except Exception as exc:
         if is_disk_full(exc, folder):
             raise disk_full(name, folder, root) from exc
         raise
     log.info("stage %s: done in %.1f s -> %s", name, seconds, folder)
-    return StageResult(name, key, folder, from_portable(portable, root), seconds, False)
+    return StageResult(name, key, folder, from_portable(portable, root), seconds, False, maker)
 
 
 def relative_reports(folder: Path, root: Path) -> int:

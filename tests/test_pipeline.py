@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from pipelines.cli import shorthand
 from pipelines.config import load_pipeline_config
@@ -56,6 +57,7 @@ def test_smoke_run_reports_every_method_and_stage(smoke):
     assert f"ssim {metrics['ssim']:.3f} (identity baseline {metrics['ssim_identity']:.3f})" in printed
     assert set(results["stages"]) == set(build_stages(cfg))
     assert not any(s["cached"] for s in results["stages"].values())
+    assert {s["made_on"]["torch_threads"] for s in results["stages"].values()} == {torch.get_num_threads()}
 
 
 def test_rerun_is_served_from_the_cache(smoke, monkeypatch):
