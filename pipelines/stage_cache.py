@@ -256,12 +256,26 @@ def run_stage(cache_root: str | Path, name: str, key: str, inputs: dict[str, Any
     if reason:
         raise InputChanged(f"stage {name} in {folder}: {reason}")
     log.info("stage %s: cached (%s)", name, folder)
-    maker, here = record.get("made_on"), made_on()
-    if maker and maker.get("torch_threads") != here["torch_threads"]:
-        log.warning("stage %s: cached from a run with %s torch threads, this run has %s: its numbers are that "
-                    "run's (results.json stages.%s.made_on)", name, maker.get("torch_threads"),
-                    here["torch_threads"], name)
+    maker = record.get("made_on")
+    _warn_other_threads(name, maker)
     return StageResult(name, key, folder, record["result"], record["seconds"], True, maker)
+
+
+_THREAD_PAIRS_WARNED: set[tuple[Any, int]] = set()
+
+
+def _warn_other_threads(name: str, maker: dict[str, Any] | None) -> None:
+    """Say, once per process for each pair of thread counts, that a reused stage was made with another
+    torch thread count: its numbers are that run's, and a rerun from scratch here would differ."""
+    here = made_on()["torch_threads"]
+    if not maker or maker.get("torch_threads") == here:
+        return
+    pair = (maker.get("torch_threads"), here)
+    if pair in _THREAD_PAIRS_WARNED:
+        return
+    _THREAD_PAIRS_WARNED.add(pair)
+    log.warning("stage %s: cached from a run with %s torch threads, this run has %s: its numbers are that run's, "
+                "as may be other reused stages' (results.json stages.NAME.made_on)", name, pair[0], here)
 
 
 def _run_locked(root: Path, folder: Path, name: str, key: str, inputs: dict[str, Any],

@@ -11,14 +11,16 @@ from pathlib import Path
 import pytest
 import torch
 
+from pipelines import stage_cache
 from pipelines.provenance import cpu_name, made_on
 from pipelines.stage_cache import DONE, run_stage, stage_folder
 
 
 @pytest.fixture
 def threads():
-    """Set torch's thread count for the test, then put it back."""
+    """Set torch's thread count for the test, then put it back; each test starts with no warning said."""
     before = torch.get_num_threads()
+    stage_cache._THREAD_PAIRS_WARNED.clear()
     yield torch.set_num_threads
     torch.set_num_threads(before)
 
@@ -45,6 +47,20 @@ def test_a_cached_stage_reports_its_makers_threads(tmp_path: Path, threads, capl
         again = run_stage(tmp_path, "s", "k", {}, _body)
     assert again.cached and again.made_on["torch_threads"] == 1
     assert "cached from a run with 1 torch threads, this run has 2" in caplog.text
+    assert run_stage(tmp_path, "t", "k", {}, _body_made_with(1, threads)).made_on["torch_threads"] == 1
+    threads(2)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pipelines.stage_cache"):
+        assert run_stage(tmp_path, "t", "k", {}, _body).cached
+    assert "torch threads" not in caplog.text  # said once per process for a pair of counts, not per stage
+
+
+def _body_made_with(n: int, threads):
+    """A body that sets the process's thread count to ``n`` before recording (as a whole run would)."""
+    def body(folder: Path) -> dict:
+        threads(n)
+        return _body(folder)
+    return body
 
 
 def test_no_warning_when_the_threads_agree(tmp_path: Path, threads, caplog) -> None:
