@@ -45,17 +45,19 @@ T = TypeVar("T")
 def param(default: Any = dataclasses.MISSING, help: str = "", *, choices: Sequence[Any] | None = None,
           default_factory: Any = dataclasses.MISSING, run_only: bool = False, at_least: float | None = None,
           above: float | None = None, at_most: float | None = None, below: float | None = None,
-          presets: Path | None = None, not_from_preset: Sequence[str] = ()) -> Any:
+          presets: Path | None = None, not_from_preset: Sequence[str] = (), added: bool = False) -> Any:
     """A dataclass field carrying the one-line meaning shown by ``--help`` and the allowed values.
     ``run_only``: the key changes how a run executes (folder, device, threads, logging), never what
     it computes; a resumed run may change it and a cache fingerprint leaves it out (``content``).
     ``at_least`` / ``above`` / ``at_most`` / ``below``: the value's range (>=, >, <=, <; every element of
     a tuple or list). ``presets`` (a group of settings): the folder of the presets ``GROUP.preset=NAME``
-    reads, without the dotted keys ``not_from_preset`` (those the outer config sets itself)."""
+    reads, without the dotted keys ``not_from_preset`` (those the outer config sets itself).
+    ``added``: a key added after results were cached, whose default computes what was computed without it:
+    ``content`` leaves it out while it holds its default, so adding the knob redoes no finished stage."""
     bounds = tuple((op, limit) for op, limit in ((">=", at_least), (">", above), ("<=", at_most), ("<", below))
                    if limit is not None)
     metadata = {"help": help, "choices": tuple(choices) if choices is not None else None, "run_only": run_only,
-                "bounds": bounds, "presets": presets, "not_from_preset": tuple(not_from_preset)}
+                "bounds": bounds, "presets": presets, "not_from_preset": tuple(not_from_preset), "added": added}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     if isinstance(default, (list, dict, set)):
@@ -267,11 +269,17 @@ def run_only_keys(cls: type) -> tuple[str, ...]:
 
 
 def content(config: Any, drop: Sequence[str] = ()) -> dict[str, Any]:
-    """``to_dict(config)`` without its run-only keys (at every level) and without the dotted keys in
-    ``drop`` (``data.root``): what a cached result computed from ``config`` depends on."""
+    """``to_dict(config)`` without its run-only keys (at every level), without ``added`` keys that hold
+    their default, and without the dotted keys in ``drop`` (``data.root``): what a cached result computed
+    from ``config`` depends on."""
+    def kept(v: Any, f: dataclasses.Field) -> bool:
+        if f.metadata.get("run_only"):
+            return False
+        return not (f.metadata.get("added") and f.default is not dataclasses.MISSING and getattr(v, f.name) == f.default)
+
     def strip(v: Any) -> Any:
         if dataclasses.is_dataclass(v):
-            return {f.name: strip(getattr(v, f.name)) for f in dataclasses.fields(v) if not f.metadata.get("run_only")}
+            return {f.name: strip(getattr(v, f.name)) for f in dataclasses.fields(v) if kept(v, f)}
         return to_dict(v)
 
     tree = strip(config)

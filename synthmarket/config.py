@@ -46,9 +46,9 @@ class SynthMarketConfig(Bounded):
                                          "each member's jacket in its own two-colour layout, which colour "
                                          "histograms cannot read and only the back and sleeves show; needs "
                                          "jacket_prob=1 and lookalike_group_size <= 4; why: docs/reid-protocol.md)",
-                               choices=("outfit", "jacket_pattern"))
+                               choices=("outfit", "jacket_pattern"), added=True)
     jacket_pattern_scale: float = param(0.08, "period of the jacket's layout as a fraction of stature "
-                                              "(lookalike_cue=jacket_pattern)", at_least=0.01)
+                                              "(lookalike_cue=jacket_pattern)", at_least=0.01, added=True)
     camera_strength: float = param(1.0, "how different the six cameras' light, colour cast, blur, noise "
                                         "and JPEG quality are (0 = identical clean cameras)", at_least=0.0)
     jacket_prob: float = param(0.0, "chance an identity wears an open jacket over its top: the front shows the "

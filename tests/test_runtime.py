@@ -4,12 +4,13 @@ the nested key that differs."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
 
-from runtime.config import config_differences, flatten
+from runtime.config import config_differences, content, flatten, param
 from runtime.errors import MissingWeightsError
 from runtime.images import image_files
 from runtime.weights import find_weights, read_weights
@@ -76,3 +77,27 @@ def test_image_files_are_sorted_by_name_any_case_and_plain_files_only(tmp_path):
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "e.png").mkdir()
     assert [p.name for p in image_files(tmp_path)] == ["a.jpg", "b.PNG", "d.jpeg"]
+
+
+@dataclasses.dataclass
+class _Settings:
+    old: int = param(1, "a key the cached results were computed with")
+    new: str = param("as-before", "a knob added later, whose default computes what was computed before", added=True)
+    workers: int = param(0, "how many processes: never what is computed", run_only=True)
+
+
+def test_an_added_key_stays_out_of_the_fingerprint_at_its_default_only():
+    """Adding a knob must not redo finished stages: at its default the content is what it was before."""
+    assert content(_Settings()) == {"old": 1}
+    assert content(_Settings(workers=4)) == {"old": 1}
+    assert content(_Settings(new="other")) == {"old": 1, "new": "other"}
+
+
+def test_synthmarket_content_without_the_jacket_pattern_keys_at_their_defaults():
+    """The regime's cached datasets and stages were recorded before lookalike_cue existed."""
+    from synthmarket.config import SynthMarketConfig
+
+    assert not {"lookalike_cue", "jacket_pattern_scale"} & set(SynthMarketConfig(jacket_prob=1.0).content())
+    changed = SynthMarketConfig(jacket_prob=1.0, lookalike_cue="jacket_pattern", lookalike_group_size=4,
+                                jacket_pattern_scale=0.16).content()
+    assert (changed["lookalike_cue"], changed["jacket_pattern_scale"]) == ("jacket_pattern", 0.16)
