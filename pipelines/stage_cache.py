@@ -48,6 +48,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from pipelines.provenance import made_on
 from pipelines.stage_files import damage, record_files, total_bytes
 from runtime.atomic import atomic_write_text
@@ -267,7 +269,7 @@ _THREAD_PAIRS_WARNED: set[tuple[Any, int]] = set()
 def _warn_other_threads(name: str, maker: dict[str, Any] | None) -> None:
     """Say, once per process for each pair of thread counts, that a reused stage was made with another
     torch thread count: its numbers are that run's, and a rerun from scratch here would differ."""
-    here = made_on()["torch_threads"]
+    here = torch.get_num_threads()  # made_on()'s torch_threads, without reading /proc/cpuinfo per cached stage
     if not maker or maker.get("torch_threads") == here:
         return
     pair = (maker.get("torch_threads"), here)

@@ -45,8 +45,8 @@ GENERATOR_VERSION = 2  # bump whenever the same settings would draw different by
 SPLIT_DIRS: dict[str, str] = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 MARKET_PATTERN = NAME_PATTERN.pattern  # the names SynthMarket writes parse as Market-1501's
 # SeedSequence tags: one per kind of random decision.
-_PLAN, _APPEARANCE, _MUTATION, _CAMERAS, _TRACK, _IMAGE, _NAMES, _EXTRA, _JACKET, _SCENE = range(101, 111)
-_JACKET_PATTERN = 111
+(_PLAN, _APPEARANCE, _MUTATION, _CAMERAS, _TRACK, _IMAGE, _NAMES, _EXTRA, _JACKET, _SCENE,
+ _JACKET_PATTERN) = range(101, 112)
 _SPLIT_CODE = {"train": 1, "query": 2, "gallery": 3}
 _ROLE_CODE = {"person": 1, "distractor": 2, "junk": 3}
 DISTRACTOR_BASE = 20000  # appearance keys of distractor people (never appear in a file name)
