@@ -302,6 +302,7 @@ def main() -> None:
         pairs = TestPairs(Path(args.data), tuple(cfg.generator.image_size), args.pairs, estimator)
         rows = previous_rows(out / "curve.csv", trainer.iteration) if args.resume else []
         if not rows:
+            trainer.begin()  # a fine-tuning run (init=) scores its start at iteration 0
             rows = [evaluate(trainer, pairs, 0.0, out / "sheets" / "iter_0000000.png", cfg.seed)]
             print(json.dumps(rows[-1]))
         trained = float(rows[-1]["train_seconds"])

@@ -55,7 +55,7 @@ def release_state(state: dict[str, Any], source: Path, seconds: float | None) ->
     out: dict[str, Any] = {"format": GENERATOR_RELEASE_FORMAT, "version": FORMAT_VERSION,
                            "config": state["config"], "dtype": "float16", "seconds": seconds,
                            "generator": half_weights(state["generator"], source)}
-    out.update({k: state[k] for k in (*FACTS, "averaged_iterations") if k in state})
+    out.update({k: state[k] for k in (*FACTS, "averaged_iterations", "init") if k in state})
     if "imported" in state:
         out["imported"] = state["imported"]
     return out
@@ -154,7 +154,7 @@ def make_release(checkpoint: str | os.PathLike, name: str, root: str | os.PathLi
             **{"metrics" if averaged is None else "last_iterate_metrics":
                last_metrics(extras[CURVE_CSV]) if extras[CURVE_CSV] is not None else None},
             files=files, checkpoint={"from": str(ckpt), "sha256": file_sha256(ckpt), "bytes": ckpt.stat().st_size},
-            imported=state.get("imported"), averaged_snapshots=averaged, torch=torch.__version__,
+            imported=state.get("imported"), fine_tuned_from=state.get("init"), averaged_snapshots=averaged, torch=torch.__version__,
             made=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             config=state["config"])
     return verify_release(name, final.parent)

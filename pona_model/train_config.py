@@ -41,7 +41,7 @@ class DiscriminatorConfig:
 class LossConfig:
     gan_mode: str = param("bce", "GAN loss: bce (sigmoid + BCE, Market) or lsgan (least squares, "
                           "DeepFashion)", choices=["bce", "lsgan"])
-    lambda_gan: float = param(5.0, "weight of the GAN terms")
+    lambda_gan: float = param(5.0, "weight of the GAN terms (0 = L1 + perceptual only: the Ds are then not run)")
     lambda_l1: float = param(10.0, "weight of the pixel L1 term")
     lambda_perceptual: float = param(10.0, "weight of the perceptual term (loss.perceptual_net)")
     perceptual_net: str = param("vgg19", "network of the perceptual term: vgg19 (the paper's ImageNet VGG-19 "
@@ -84,6 +84,11 @@ class TrainConfig(RunSettings):
     amp: bool = param(True, "false forces fp32 whatever precision says (the key of older configs)")
     sample_every: int = param(1000, "iterations between PNG sample grids", run_only=True)
     sample_count: int = param(6, "pairs shown in each sample grid")
+    init: str = param("", "fine-tune: start the networks from this generator (a training's or an imported "
+                      "checkpoint, or released:<name>, verified by its sha256) instead of at random; optimisers, "
+                      "history pools and this run's schedule start fresh at iteration 0. The discriminators come "
+                      "too when the start holds them for the same discriminator config. Empty = the paper's "
+                      "random start", added=True)
     generator: GeneratorConfig = param(default_factory=GeneratorConfig, help="generator architecture")
     discriminator: DiscriminatorConfig = param(default_factory=DiscriminatorConfig, help="discriminators")
     loss: LossConfig = param(default_factory=LossConfig, help="losses")

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Sampler
 from pona_model.checkpoint_tags import GENERATOR_FORMAT
 from pona_model.generator import generator_pose_maps, generator_pose_pair
 from pona_model.history_pool import HistoryPool
+from pona_model.init_weights import StartWeights, locate_start, read_start
 from pona_model.losses import (
     PerceptualLoss,
     RandomPerceptualLoss,
@@ -123,6 +124,9 @@ class Trainer:
         self.total_iterations = config.schedule.iterations()
         if check_data:
             self._check_data_paths()
+        if config.init:  # a missing or altered start fails here, before any model is built
+            locate_start(config.init, config.generator.arch)
+        self.init_record: dict[str, Any] | None = None  # what the networks started from (init=), if not at random
 
         torch.manual_seed(config.seed)
         gen_cfg = config.generator
@@ -199,7 +203,7 @@ class Trainer:
     def own_state(self) -> dict[str, Any]:
         return {
             "iteration": self.iteration, "total_iterations": self.total_iterations,
-            "perceptual": self.perceptual_note,
+            "perceptual": self.perceptual_note, **({"init": self.init_record} if self.init_record else {}),
             "generator": self.generator.state_dict(), "d_pose": self.d_pose.state_dict(),
             "d_appearance": self.d_app.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d_pose": self.opt_dp.state_dict(),
@@ -218,6 +222,7 @@ class Trainer:
     def load_own_state(self, state: dict[str, Any], source: Path) -> None:
         if "imported" in state:  # weights from pona_model.import_checkpoint, no optimiser state
             return self.start_from_imported(state, source)
+        self.init_record = state.get("init")
         try:
             self.generator.load_state_dict(state["generator"])
             self.d_pose.load_state_dict(state["d_pose"])
@@ -284,7 +289,8 @@ class Trainer:
         gen_cfg = self.config.generator
         pose_c = self._layout(generator_pose_maps(gen_cfg, batch["kp_condition"].to(dev)))
         pose_t = self._layout(generator_pose_maps(gen_cfg, batch["kp_target"].to(dev)))
-        gan_on = self.iteration >= cfg.gan_start
+        d_on = cfg.lambda_gan > 0  # with no GAN term the Ds' loss is 0: running them would change nothing
+        gan_on = d_on and self.iteration >= cfg.gan_start
 
         # --- generator
         self._set_requires_grad((self.d_pose, self.d_app), False)
@@ -294,7 +300,7 @@ class Trainer:
             if gan_on:
                 g_pose = gan_loss(self.d_pose(torch.cat([fake, pose_t], 1)), True, cfg.gan_mode)
                 g_app = gan_loss(self.d_app(torch.cat([fake, cond], 1)), True, cfg.gan_mode)
-            else:  # L1 warm-up (loss.gan_start): the GAN terms are not computed, the Ds still learn
+            else:  # L1 warm-up (loss.gan_start: the Ds still learn) or no GAN at all (lambda_gan = 0)
                 g_pose = g_app = fake.new_zeros((), dtype=torch.float32)
             l1 = body_weighted_l1(fake.float(), target.float(), pose_t, cfg.body_l1_weight)
             per = self.perceptual(fake, target) if self.perceptual is not None else fake.new_zeros(())
@@ -306,13 +312,13 @@ class Trainer:
         # --- discriminators (appearance first, then pose), on pooled fakes
         self._set_requires_grad((self.d_pose, self.d_app), True)
         fake = fake.detach()
-        d_losses = {}
+        d_losses = {name: fake.new_zeros((), dtype=torch.float32) for name in ("d_appearance", "d_pose")}
         for name, net, opt, pool, real_in, fake_in in (
             ("d_appearance", self.d_app, self.opt_da, self.pool_app,
              torch.cat([target, cond], 1), torch.cat([fake, cond], 1)),
             ("d_pose", self.d_pose, self.opt_dp, self.pool_pose,
              torch.cat([target, pose_t], 1), torch.cat([fake, pose_t], 1)),
-        ):
+        ) if d_on else ():
             opt.zero_grad(set_to_none=True)
             fake_in = pool.query(fake_in)
             with self._autocast():
@@ -322,7 +328,7 @@ class Trainer:
             opt.step()
             d_losses[name] = loss_d.detach()
 
-        for sched in self.schedulers:
+        for sched in self.schedulers if d_on else self.schedulers[:1]:  # an idle D's optimiser never steps
             sched.step()
         losses = torch.stack([loss_g.detach(), l1.detach(), per.detach(), g_pose.detach(), g_app.detach(),
                               d_losses["d_appearance"], d_losses["d_pose"]]).float().cpu()
@@ -366,7 +372,26 @@ class Trainer:
         tests and quick checks), continuing from the folder's checkpoint; returns a summary with the
         last logged losses. ``threads`` applies while it trains."""
         self._last = {}
+        self.begin()
         return self.run.fit(self, max_iterations)
+
+    def begin(self) -> None:
+        """Load the ``init=`` weights when this run has not started yet (no checkpoint in ``out``, none
+        restored): ``fit`` calls it, and so may a caller that scores the start before training."""
+        cfg = self.config
+        if cfg.init and self.init_record is None and self.iteration == 0 and not self.run.checkpoint_path.exists():
+            self.start_from(read_start(cfg.init, cfg.generator, cfg.discriminator, cfg.generator.arch))
+
+    def start_from(self, start: StartWeights) -> None:
+        """Fine-tuning's start (``init=``): the networks' weights only, at iteration 0 of this run."""
+        self.generator.load_state_dict(start.generator)
+        nets = {"d_pose": self.d_pose, "d_appearance": self.d_app}
+        for key, state in start.discriminators.items():
+            nets[key].load_state_dict(state)
+        self.init_record = start.record
+        fresh = [k for k in nets if k not in start.discriminators]
+        log.info("starting from the weights of %s (sha256 %s...)%s", start.record["spec"], start.record["sha256"][:12],
+                 f"; fresh {', '.join(fresh)}" if fresh else "")
 
     # ------------------------------------------------------------------ the engine's hooks
     def batches(self, stop: int | None) -> Iterator[dict[str, Any]]:
@@ -396,7 +421,7 @@ class Trainer:
                     postfix={"l1": f"{self._last['g_l1']:.3f}", "d_p": f"{self._last['d_pose']:.3f}"})
 
     def start_record(self) -> dict[str, Any]:
-        return {"perceptual": self.perceptual_note}
+        return {"perceptual": self.perceptual_note, **({"init": self.init_record} if self.init_record else {})}
 
     def after_fit(self) -> None:
         if self._samples is not None:
