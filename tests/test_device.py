@@ -37,7 +37,7 @@ def test_trainers_use_their_threads_only_while_they_train(trainer_class, monkeyp
     seen = []
     monkeypatch.setattr(TrainingRun, "_fit", lambda self, *args: seen.append(torch.get_num_threads()) or {})
     trainer = object.__new__(trainer_class)  # both trainers train on the engine, which sets the threads
-    trainer.config = SimpleNamespace(threads=1, progress=False)
+    trainer.config = SimpleNamespace(threads=1, progress=False, init="")  # no fine-tuning start
     trainer.run = object.__new__(TrainingRun)
     trainer.run.config = trainer.config
     torch.set_num_threads(2)
