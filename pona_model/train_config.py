@@ -51,6 +51,12 @@ class LossConfig:
                            "only, an L1 warm-up; the Ds train throughout). Paper: 0")
     body_l1_weight: float = param(0.0, "extra L1 weight near the target joints: pixel weight 1 + w * max of the "
                                   "target pose maps, normalised (0 = the paper's plain L1)")
+    lambda_identity: float = param(0.0, "weight of the identity term: cosine distance between a frozen re-ID "
+                                   "trunk's features of generated and target (0 = off, the paper; DG-Net, "
+                                   "FD-GAN)", added=True)
+    identity_net: str = param("released:view-start-synth", "the identity term's re-ID trunk: released:NAME, a "
+                              "ResNet trunk made by python -m reid.release that never saw a test person",
+                              added=True)
     vgg_weights: str = param("", "VGG-19 state dict file; empty = torchvision's file in the torch hub cache")
     vgg_missing: str = param("error", "when VGG-19 weights are absent: error (stop and say where to put "
                              "them) or disable (train without the perceptual term, recorded in the "

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Sampler
 from pona_model.checkpoint_tags import GENERATOR_FORMAT
 from pona_model.generator import generator_pose_maps, generator_pose_pair
 from pona_model.history_pool import HistoryPool
+from pona_model.identity_loss import IdentityLoss, identity_trunk
 from pona_model.init_weights import StartWeights, locate_start, read_start
 from pona_model.losses import (
     PerceptualLoss,
@@ -39,7 +40,7 @@ from poseformats.annotations import read_annotations, read_pairs
 from runtime import config as runtime_config
 from runtime.config import to_dict
 from runtime.device import autocast, loader_context
-from runtime.errors import CheckpointError, MissingWeightsError, TrainingDiverged
+from runtime.errors import CheckpointError, ConfigError, MissingWeightsError, TrainingDiverged
 from runtime.training import CHECKPOINT_NAME, Step, TrainingRun
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ class Trainer:
         self.pool_pose = HistoryPool(s.pool_size, seed=config.seed + 1)
         self.pool_app = HistoryPool(s.pool_size, seed=config.seed + 2)
         self.perceptual, self.perceptual_note = self._perceptual_loss()
+        self.identity, self.identity_note = self._identity_loss()
         self.iteration = 0
         self._samples: dict[str, Any] | None = None  # the pairs of the sample grids, once a fit has read them
         self._last: dict[str, float] = {}  # the last step's losses
@@ -177,6 +179,16 @@ class Trainer:
             return None, note
         return PerceptualLoss(weights).to(self.device), f"VGG-19 relu1_2 from {weights}"
 
+    def _identity_loss(self) -> tuple[IdentityLoss | None, str]:
+        cfg = self.config.loss
+        if cfg.lambda_identity == 0:
+            return None, "off: lambda_identity = 0"
+        if self.config.schedule.batch_size < 2:
+            raise ConfigError("loss.lambda_identity > 0 centres features on the batch's mean and needs "
+                              "schedule.batch_size >= 2; raise the batch or set loss.lambda_identity=0")
+        trunk, note = identity_trunk(cfg.identity_net)
+        return IdentityLoss(trunk, note).to(self.device, memory_format=self.memory_format), note
+
     def _dataset(self, images: str, annotations: str, pairs: str) -> PairDataset:
         d = self.config.data
         keypoints = read_annotations(d.path(annotations))
@@ -203,7 +215,7 @@ class Trainer:
     def own_state(self) -> dict[str, Any]:
         return {
             "iteration": self.iteration, "total_iterations": self.total_iterations,
-            "perceptual": self.perceptual_note, **({"init": self.init_record} if self.init_record else {}),
+            **self.start_record(),
             "generator": self.generator.state_dict(), "d_pose": self.d_pose.state_dict(),
             "d_appearance": self.d_app.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d_pose": self.opt_dp.state_dict(),
@@ -304,8 +316,9 @@ class Trainer:
                 g_pose = g_app = fake.new_zeros((), dtype=torch.float32)
             l1 = body_weighted_l1(fake.float(), target.float(), pose_t, cfg.body_l1_weight)
             per = self.perceptual(fake, target) if self.perceptual is not None else fake.new_zeros(())
+            ident = self.identity(fake, target) if self.identity is not None else fake.new_zeros((), dtype=torch.float32)
             loss_g = (cfg.lambda_l1 * l1 + cfg.lambda_perceptual * per
-                      + cfg.lambda_gan * (g_pose + g_app) / 2)
+                      + cfg.lambda_gan * (g_pose + g_app) / 2 + cfg.lambda_identity * ident)
         loss_g.backward()
         self.opt_g.step()
 
@@ -330,10 +343,10 @@ class Trainer:
 
         for sched in self.schedulers if d_on else self.schedulers[:1]:  # an idle D's optimiser never steps
             sched.step()
-        losses = torch.stack([loss_g.detach(), l1.detach(), per.detach(), g_pose.detach(), g_app.detach(),
-                              d_losses["d_appearance"], d_losses["d_pose"]]).float().cpu()
-        values = dict(zip(("g_total", "g_l1", "g_perceptual", "g_gan_pose", "g_gan_appearance",
-                           "d_appearance", "d_pose"), losses.tolist()))
+        named = {"g_total": loss_g, "g_l1": l1, "g_perceptual": per, "g_gan_pose": g_pose, "g_gan_appearance": g_app,
+                 **({"g_identity": ident} if self.identity is not None else {}), **d_losses}
+        losses = torch.stack([v.detach().float() for v in named.values()]).cpu()
+        values = dict(zip(named, losses.tolist()))
         if not torch.isfinite(losses).all():
             bad = ", ".join(f"{k}={v}" for k, v in values.items() if not torch.isfinite(torch.tensor(v)))
             raise TrainingDiverged(f"iteration {self.iteration + 1}: non-finite loss ({bad}); the last good "
@@ -405,9 +418,9 @@ class Trainer:
                             multiprocessing_context=loader_context(cfg.num_workers),
                             generator=torch.Generator())  # keeps the global RNG untouched by the loader
         self._samples = self._sample_batch() if cfg.sample_every > 0 else None
-        log.info("training %s for iterations %d..%d of %d on %s in %s (%d pairs; perceptual loss %s); writing to %s",
-                 ARCH_NAMES[cfg.generator.arch], self.iteration, stop, self.total_iterations, self.device,
-                 self.run.precision, len(dataset), self.perceptual_note, self.out)
+        log.info("training %s for iterations %d..%d of %d on %s in %s (%d pairs; perceptual loss %s; identity term "
+                 "%s); writing to %s", ARCH_NAMES[cfg.generator.arch], self.iteration, stop, self.total_iterations,
+                 self.device, self.run.precision, len(dataset), self.perceptual_note, self.identity_note, self.out)
         self.generator.train(), self.d_pose.train(), self.d_app.train()
         yield from loader
 
@@ -421,7 +434,10 @@ class Trainer:
                     postfix={"l1": f"{self._last['g_l1']:.3f}", "d_p": f"{self._last['d_pose']:.3f}"})
 
     def start_record(self) -> dict[str, Any]:
-        return {"perceptual": self.perceptual_note, **({"init": self.init_record} if self.init_record else {})}
+        """What the losses and the start were, for the log's first record and every checkpoint."""
+        return {"perceptual": self.perceptual_note,
+                **({"identity": self.identity_note} if self.identity is not None else {}),
+                **({"init": self.init_record} if self.init_record else {})}
 
     def after_fit(self) -> None:
         if self._samples is not None:

@@ -30,7 +30,14 @@ from reid._torchreid import torchreid_module
 from runtime.checkpoint import file_sha256
 from runtime.config import param
 from runtime.errors import MissingWeightsError
-from runtime.releases import RELEASED_PREFIX, Release, ReleaseError, named_release, verify_release
+from runtime.releases import (
+    RELEASED_PREFIX,
+    TRUNK_RELEASE_FORMAT,
+    Release,
+    ReleaseError,
+    named_release,
+    verify_release,
+)
 from runtime.weights import find_weights, hub_paths, read_weights
 
 log = logging.getLogger(__name__)
@@ -38,7 +45,6 @@ log = logging.getLogger(__name__)
 HEADS = ("ft_net", "plain", "bnneck")
 BACKBONES = ("resnet50", "resnet34", "resnet18")
 WEIGHT_POLICIES = ("imagenet", "random", "auxiliary")  # or released:NAME, or a file path
-TRUNK_RELEASE_FORMAT = "reid-trunk-release"  # the file of a released start (reid.release)
 # torchvision's file names in $TORCH_HOME/hub/checkpoints (resnet50: V1 weights, then V2).
 TORCHVISION_FILES: dict[str, tuple[str, ...]] = {
     "resnet50": ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),

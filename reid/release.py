@@ -27,14 +27,14 @@ from typing import Any
 
 import torch
 
-from reid.model import TRUNK_RELEASE_FORMAT, trunk_state
+from reid.model import trunk_state
 from reid.trainer import REID_FORMAT
 from runtime.atomic import atomic_write_bytes
 from runtime.checkpoint import FORMAT_VERSION, file_sha256, load_checkpoint
 from runtime.config import entry_point
 from runtime.errors import CheckpointError
 from runtime.release_writer import half_weights, staged_release, target_folder
-from runtime.releases import Release, verify_release, write_manifest
+from runtime.releases import TRUNK_RELEASE_FORMAT, Release, verify_release, write_manifest
 
 PROG = "python -m reid.release"
 WEIGHTS = "trunk.pt"

@@ -26,6 +26,9 @@ MANIFEST = "release.json"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 RELEASED_PREFIX = "released:"  # how a config names a release where it also accepts a path: released:<name>
+# the file format of a released ResNet trunk (made by reid.release, read by re-ID starts and by the generator's
+# optional identity term); defined here because both packages read it and neither imports the other
+TRUNK_RELEASE_FORMAT = "reid-trunk-release"
 HOW_TO_MAKE = "make it with `python -m pona_model.release --checkpoint ... --name {name}` (docs/releases.md)"
 
 
