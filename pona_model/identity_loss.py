@@ -62,13 +62,12 @@ class IdentityLoss(nn.Module):
     Images arrive in [-1, 1]; the trunk expects ImageNet-normalised [0, 1] input, as in re-ID training.
     """
 
-    def __init__(self, trunk: nn.Module, source: str = "") -> None:
+    def __init__(self, trunk: nn.Module) -> None:
         super().__init__()
         self.trunk = trunk.eval()
         self.trunk.requires_grad_(False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-        self.source = source
 
     def train(self, mode: bool = True) -> IdentityLoss:
         """Stays in evaluation mode whatever the trainer sets: the BN statistics are the trunk's own."""

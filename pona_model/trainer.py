@@ -187,7 +187,7 @@ class Trainer:
             raise ConfigError("loss.lambda_identity > 0 centres features on the batch's mean and needs "
                               "schedule.batch_size >= 2; raise the batch or set loss.lambda_identity=0")
         trunk, note = identity_trunk(cfg.identity_net)
-        return IdentityLoss(trunk, note).to(self.device, memory_format=self.memory_format), note
+        return IdentityLoss(trunk).to(self.device, memory_format=self.memory_format), note
 
     def _dataset(self, images: str, annotations: str, pairs: str) -> PairDataset:
         d = self.config.data
