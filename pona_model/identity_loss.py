@@ -25,8 +25,8 @@ from torch import nn
 
 from runtime.errors import MissingWeightsError
 from runtime.images import IMAGENET_MEAN, IMAGENET_STD
-from runtime.releases import TRUNK_RELEASE_FORMAT, ReleaseError, named_release, verify_release
-from runtime.weights import read_weights
+from runtime.releases import ReleaseError, named_release, verify_trunk_release
+from runtime.weights import read_weights, released_trunk_state
 
 IDENTITY_NET_KEY = "loss.identity_net"
 
@@ -38,16 +38,13 @@ def identity_trunk(spec: str) -> tuple[nn.Module, str]:
     if name is None:
         raise MissingWeightsError(f"{IDENTITY_NET_KEY}={spec!r}: name a released re-ID trunk, released:<name> "
                                   "(e.g. released:view-start-synth; docs/releases.md)")
-    release = verify_release(name)
-    manifest = release.manifest
-    backbone = manifest.get("backbone")
-    if manifest.get("format") != TRUNK_RELEASE_FORMAT or backbone not in ("resnet50", "resnet34", "resnet18"):
-        raise ReleaseError(f"{IDENTITY_NET_KEY}: release {name!r} holds {manifest.get('format', 'unknown')!r} "
-                           f"weights, not a ResNet re-ID trunk ({TRUNK_RELEASE_FORMAT}); name one made by "
-                           "python -m reid.release")
-    state = read_weights(release.path)
-    trunk_state = state.get("trunk") if isinstance(state, dict) else None
-    if not isinstance(trunk_state, dict):
+    try:
+        release = verify_trunk_release(name, role="a ResNet re-ID trunk")
+    except ReleaseError as err:
+        raise ReleaseError(f"{IDENTITY_NET_KEY}: {err}") from None
+    backbone = release.manifest["backbone"]
+    trunk_state = released_trunk_state(read_weights(release.path))
+    if trunk_state is None:
         raise ReleaseError(f"{release.path} has no 'trunk' state dict; restore it with "
                            f"`git checkout -- {release.path}`")
     trunk = getattr(torchvision.models, backbone)(weights=None)

@@ -32,18 +32,18 @@ from runtime.config import param
 from runtime.errors import MissingWeightsError
 from runtime.releases import (
     RELEASED_PREFIX,
-    TRUNK_RELEASE_FORMAT,
+    TRUNK_BACKBONES,
     Release,
     ReleaseError,
     named_release,
-    verify_release,
+    verify_trunk_release,
 )
-from runtime.weights import find_weights, hub_paths, read_weights
+from runtime.weights import find_weights, hub_paths, read_weights, released_trunk_state
 
 log = logging.getLogger(__name__)
 
 HEADS = ("ft_net", "plain", "bnneck")
-BACKBONES = ("resnet50", "resnet34", "resnet18")
+BACKBONES = TRUNK_BACKBONES
 WEIGHT_POLICIES = ("imagenet", "random", "auxiliary")  # or released:NAME, or a file path
 # torchvision's file names in $TORCH_HOME/hub/checkpoints (resnet50: V1 weights, then V2).
 TORCHVISION_FILES: dict[str, tuple[str, ...]] = {
@@ -117,11 +117,8 @@ def released_start(weights: str, backbone: str, root: str | Path | None = None) 
     name = named_release(weights)
     if name is None:
         return None
-    release = verify_release(name, root)
+    release = verify_trunk_release(name, root, role="a re-ID start")
     manifest = release.manifest
-    if manifest.get("format") != TRUNK_RELEASE_FORMAT:
-        raise ReleaseError(f"release {name!r} holds {manifest.get('format', 'unknown')!r} weights, not a re-ID start "
-                           f"({TRUNK_RELEASE_FORMAT}); name a release made by python -m reid.release")
     if manifest.get("backbone") != backbone:
         raise ReleaseError(f"release {name!r} is a {manifest.get('backbone')} trunk, and model.backbone={backbone}; "
                            f"set model.backbone={manifest.get('backbone')} or name another release")
@@ -132,8 +129,8 @@ def load_backbone_weights(trunk: nn.Module, path: Path, backbone: str) -> None:
     """Load a torchvision ResNet state dict into ``trunk`` (its ``fc`` is ignored): a plain one, a
     re-ID training checkpoint's trunk, or a released start's (fp16, cast to the trunk's dtype)."""
     state = read_weights(path)
-    if isinstance(state, dict) and state.get("format") == TRUNK_RELEASE_FORMAT and isinstance(state.get("trunk"), dict):
-        state = state["trunk"]
+    if (released := released_trunk_state(state)) is not None:
+        state = released
     elif isinstance(state, dict) and isinstance(state.get("model"), dict) and "format" in state:
         state = trunk_state(state["model"])  # a re-ID training checkpoint: its trunk
     if not isinstance(state, dict) or "conv1.weight" not in state or "layer4.0.conv1.weight" not in state:

@@ -29,6 +29,7 @@ RELEASED_PREFIX = "released:"  # how a config names a release where it also acce
 # the file format of a released ResNet trunk (made by reid.release, read by re-ID starts and by the generator's
 # optional identity term); defined here because both packages read it and neither imports the other
 TRUNK_RELEASE_FORMAT = "reid-trunk-release"
+TRUNK_BACKBONES = ("resnet50", "resnet34", "resnet18")  # the torchvision ResNets such a release may hold
 HOW_TO_MAKE = "make it with `python -m pona_model.release --checkpoint ... --name {name}` (docs/releases.md)"
 
 
@@ -147,3 +148,14 @@ def write_manifest(folder: str | os.PathLike, file: str, **facts: Any) -> dict[s
     manifest = {"file": file, "sha256": file_sha256(path), "bytes": path.stat().st_size, **facts}
     atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
     return manifest
+
+
+def verify_trunk_release(name: str, root: str | os.PathLike | None = None, *, role: str = "a re-ID trunk") -> Release:
+    """``verify_release``, then the manifest must say it is a ResNet trunk made by ``python -m reid.release``;
+    ``role`` names what the caller wants it for in the one-line error."""
+    release = verify_release(name, root)
+    manifest = release.manifest
+    if manifest.get("format") != TRUNK_RELEASE_FORMAT or manifest.get("backbone") not in TRUNK_BACKBONES:
+        raise ReleaseError(f"release {name!r} holds {manifest.get('format', 'unknown')!r} weights, not {role} "
+                           f"({TRUNK_RELEASE_FORMAT}); name a release made by python -m reid.release")
+    return release

@@ -18,6 +18,7 @@ import torch
 
 from runtime.checkpoint import unreadable_reason
 from runtime.errors import MissingWeightsError
+from runtime.releases import TRUNK_RELEASE_FORMAT
 
 __all__ = ["absent_reason", "find_weights", "hub_checkpoints_dir", "hub_paths",
            "load_state_dict", "read_weights"]
@@ -71,3 +72,11 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise MissingWeightsError(f"{path} is not a state dict of tensors")
     return state
+
+
+def released_trunk_state(state: Any) -> dict[str, torch.Tensor] | None:
+    """The ResNet state dict inside a loaded ``reid-trunk-release`` file (fp16 as released), None when
+    ``state`` is something else (a plain state dict, a training checkpoint)."""
+    if isinstance(state, dict) and state.get("format") == TRUNK_RELEASE_FORMAT and isinstance(state.get("trunk"), dict):
+        return state["trunk"]
+    return None
