@@ -64,19 +64,20 @@ def combine(reference: pd.DataFrame, swapped: pd.DataFrame, tolerance: float = 1
 
 def targets(results: pd.DataFrame) -> pd.DataFrame:
     """The converged-generator issue's re-ID targets, per budget and portion: pona - copy > 3 times its
-    paired spread; pona - none >= half of oracle - none (both paired by seed)."""
+    paired spread; pona - none >= half of oracle - none (both paired by seed). Portions where pona did not
+    run, or p = 1 (nothing is missing, every method trains the full set), have no row."""
     wide = results.pivot_table(index=["budget", "portion", "seed"], columns="method", values="mAP")
     rows = []
     for (budget, portion), part in wide.groupby(level=["budget", "portion"]):
-        if "pona" not in part:
+        if "pona" not in part or part["pona"].isna().all() or portion >= 1:
             continue
-        if "copy" in part:
+        if "copy" in part and not (part["pona"] - part["copy"]).isna().all():
             d = (part["pona"] - part["copy"]).dropna()
             spread = d.std() if len(d) > 1 else float("nan")
             rows.append({"budget": budget, "portion": portion, "target": "pona - copy > 3 x paired spread",
                          "value": d.mean(), "threshold": 3 * spread, "n_seeds": len(d),
                          "met": bool(len(d) > 1 and d.mean() > 3 * spread)})
-        if "none" in part and "oracle" in part:
+        if "none" in part and "oracle" in part and not (part["pona"] - part["oracle"] - part["none"]).isna().all():
             gain = (part["pona"] - part["none"]).dropna()
             half = ((part["oracle"] - part["none"]) / 2).dropna()
             rows.append({"budget": budget, "portion": portion, "target": "pona - none >= (oracle - none) / 2",
