@@ -71,13 +71,13 @@ def targets(results: pd.DataFrame) -> pd.DataFrame:
     for (budget, portion), part in wide.groupby(level=["budget", "portion"]):
         if "pona" not in part or part["pona"].isna().all() or portion >= 1:
             continue
-        if "copy" in part and not (part["pona"] - part["copy"]).isna().all():
+        if "copy" in part and not part[["pona", "copy"]].dropna().empty:
             d = (part["pona"] - part["copy"]).dropna()
             spread = d.std() if len(d) > 1 else float("nan")
             rows.append({"budget": budget, "portion": portion, "target": "pona - copy > 3 x paired spread",
                          "value": d.mean(), "threshold": 3 * spread, "n_seeds": len(d),
                          "met": bool(len(d) > 1 and d.mean() > 3 * spread)})
-        if "none" in part and "oracle" in part and not (part["pona"] - part["oracle"] - part["none"]).isna().all():
+        if "none" in part and "oracle" in part and not part[["pona", "oracle", "none"]].dropna().empty:
             gain = (part["pona"] - part["none"]).dropna()
             half = ((part["oracle"] - part["none"]) / 2).dropna()
             rows.append({"budget": budget, "portion": portion, "target": "pona - none >= (oracle - none) / 2",

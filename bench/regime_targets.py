@@ -46,9 +46,14 @@ def _row(budget: str, portion: float | None, target: str, value: float, threshol
             "n_seeds": n, "met": bool(met)}
 
 
+def _with_budget(results: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a run without a budget column were trained under the default, the epochs budget."""
+    return results if "budget" in results else results.assign(budget="epochs")
+
+
 def regime_targets(results: pd.DataFrame) -> pd.DataFrame:
     """The regime's bars, one row each, per step budget."""
-    frame = results if "budget" in results else results.assign(budget="epochs")
+    frame = _with_budget(results)
     rows = []
     for budget, part in frame.groupby("budget", sort=False):
         wide = part.pivot_table(index=["portion", "seed"], columns="method", values="mAP")
@@ -84,7 +89,7 @@ def regime_targets(results: pd.DataFrame) -> pd.DataFrame:
 
 def all_targets(results: pd.DataFrame) -> pd.DataFrame:
     """The regime's bars, then the generator's."""
-    generator = generator_targets(results if "budget" in results else results.assign(budget="epochs"))
+    generator = generator_targets(_with_budget(results))
     return pd.concat([regime_targets(results), generator], ignore_index=True)
 
 
