@@ -81,7 +81,7 @@ def regime_targets(results: pd.DataFrame) -> pd.DataFrame:
             rows.append(_row(budget, None, "none rises with p (smallest rise between portions)", steps.min(), 0.0, n,
                              bool((steps > 0).all())))
         if "full" in wide:
-            full = wide["full"].groupby(level="seed").first()  # the full set does not depend on the portion
+            full = wide["full"].groupby(level="seed").first().dropna()  # the full set does not depend on the portion
             rows.append(_row(budget, None, f"full >= {FULL_MAP:g}", full.mean(), FULL_MAP, len(full),
                              full.mean() >= FULL_MAP))
     return pd.DataFrame(rows, columns=COLUMNS)

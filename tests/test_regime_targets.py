@@ -75,3 +75,10 @@ def test_budgets_are_checked_apart_and_missing_rows_give_no_bar():
     only_none = only_none[only_none["method"].isin(["none", "full"])]
     targets = set(regime.all_targets(only_none)["target"])
     assert targets == {"full - none >= 15", "none rises with p (smallest rise between portions)", "full >= 40"}
+
+
+def test_full_counts_only_the_seeds_that_trained_it():
+    rows = _results()
+    rows = rows[~((rows["method"] == "full") & (rows["seed"] == 1))]
+    row = _by_target(regime.regime_targets(rows))["full >= 40"]
+    assert row["value"] == pytest.approx(56.0) and row["n_seeds"] == 1
