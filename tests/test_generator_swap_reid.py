@@ -54,3 +54,14 @@ def test_a_control_that_moved_refuses_the_merge():
 def test_a_swapped_sweep_without_a_control_is_refused():
     with pytest.raises(SystemExit, match="shares no control row"):
         swap.combine(REFERENCE, _rows({("pona", 0): 46.0}))
+
+
+def test_one_seed_has_no_spread_to_beat_and_p1_has_no_row():
+    one_seed = REFERENCE[REFERENCE["seed"] == 0]
+    at_full = one_seed.assign(portion=1.0)
+    table = swap.targets(pd.concat([one_seed, at_full], ignore_index=True)).set_index("target")
+    assert list(table["portion"]) == [0.2, 0.2]  # p = 1 is left out: nothing is missing there
+    row = table.loc["pona - copy > 3 x paired spread"]
+    assert row["value"] == pytest.approx(2.0) and pd.isna(row["threshold"]) and not bool(row["met"])
+    row = table.loc["pona - none >= (oracle - none) / 2"]  # 4.0 against 10.0 / 2
+    assert row["value"] == pytest.approx(4.0) and row["threshold"] == pytest.approx(5.0) and not bool(row["met"])
