@@ -73,10 +73,33 @@ def run_results(cfg: PipelineConfig, stages: dict[StageName, Stage], results: di
             "source": g.source, "iterations": g.iterations, "weights": g.weights}  # source: released:<name>, trained or path
         if evaluated_generator(generator.name) in results:
             out[generator.report_key]["metrics"] = results[evaluated_generator(generator.name)].result.summary()
+    out["caveats"] = caveats(by_method)
     out["stages"] = {name: {"seconds": round(r.seconds, 2), "cached": r.cached, "folder": str(r.folder),
                             "made_on": r.made_on} for name, r in results.items()}
     out["config"] = to_dict(cfg)
     return out
+
+
+def caveats(by_method: dict[str, dict[str, Any]]) -> list[str]:
+    """What this run's own numbers say it cannot measure. Augmentation is measurable only where missing
+    images cost mAP (full above none) and where a perfect pose transfer wins some back (oracle above
+    none); the default preset's start already solves the task, so its table fails both
+    (docs/reid-protocol.md, "The regime preset"). Read off the run, never off the preset's name."""
+    def above(a: str, b: str) -> bool | None:
+        if a not in by_method or b not in by_method:
+            return None
+        return by_method[a]["mAP"] > by_method[b]["mAP"]
+
+    fix = ("so this run cannot measure what a generator wins back; Table VI's regime is "
+           "preset=regime (docs/reid-protocol.md)")
+    notes = []
+    if above("full", "none") is False:
+        notes.append(f"keeping p of the images costs nothing here (full {by_method['full']['mAP']:.2f} <= none "
+                     f"{by_method['none']['mAP']:.2f}), {fix}")
+    if above("oracle", "none") is False:
+        notes.append(f"the oracle, a perfect pose transfer, does not beat the kept images alone (oracle "
+                     f"{by_method['oracle']['mAP']:.2f} <= none {by_method['none']['mAP']:.2f}), {fix}")
+    return notes
 
 
 def write_run_report(folder: Path, report: dict[str, Any], root: Path | None = None) -> Path:
@@ -141,6 +164,8 @@ def format_run(report: dict[str, Any]) -> str:
             skipped = [k for k, v in metrics.items() if isinstance(v, str) and v.startswith("skipped")]
             if skipped:
                 lines.append(f"  skipped (weights absent, see results.json): {', '.join(skipped)}")
+    for note in report.get("caveats", []):
+        lines += ["", f"  note: {note}"]
     lines += ["", "  stage                          seconds"]
     for name, s in report["stages"].items():
         lines.append(f"  {name:<30} {s['seconds']:8.1f}{'  (cached)' if s['cached'] else ''}")

@@ -14,7 +14,7 @@ import torch
 from pipelines.cli import shorthand
 from pipelines.config import load_pipeline_config
 from pipelines.graph import build_stages
-from pipelines.report import format_run
+from pipelines.report import caveats, format_run
 from pipelines.run import main as run_main
 from pipelines.run import run_pipeline
 from pipelines.stage_cache import DONE
@@ -30,6 +30,9 @@ from runtime.config import to_dict
 def smoke(tmp_path_factory):
     """One smoke run, shared by the tests of this module (they only read it or add to its cache)."""
     out = tmp_path_factory.mktemp("smoke")
+    # a module fixture runs before the autouse one-thread fixture: set the suite's count here too, or the
+    # run's thread count depends on which test of the session happened to run first
+    torch.set_num_threads(1)
     cfg = load_pipeline_config("preset=smoke", f"out={out}")
     return cfg, run_pipeline(cfg)
 
@@ -53,6 +56,7 @@ def test_smoke_run_reports_every_method_and_stage(smoke):
     for key in ("ssim", "mask_ssim", "psnr", "l1"):
         assert isinstance(metrics[f"{key}_identity"], float) and metrics[f"{key}_identity"] != metrics[key]
     assert "pckh_gt_ceiling" in metrics
+    assert results["caveats"] == caveats(results["methods"])
     printed = format_run(results)
     assert f"ssim {metrics['ssim']:.3f} (identity baseline {metrics['ssim_identity']:.3f})" in printed
     assert set(results["stages"]) == set(build_stages(cfg))
