@@ -85,21 +85,14 @@ def caveats(by_method: dict[str, dict[str, Any]]) -> list[str]:
     images cost mAP (full above none) and where a perfect pose transfer wins some back (oracle above
     none); the default preset's start already solves the task, so its table fails both
     (docs/reid-protocol.md, "The regime preset"). Read off the run, never off the preset's name."""
-    def above(a: str, b: str) -> bool | None:
-        if a not in by_method or b not in by_method:
-            return None
-        return by_method[a]["mAP"] > by_method[b]["mAP"]
-
-    fix = ("so this run cannot measure what a generator wins back; Table VI's regime is "
-           "preset=regime (docs/reid-protocol.md)")
-    notes = []
-    if above("full", "none") is False:
-        notes.append(f"keeping p of the images costs nothing here (full {by_method['full']['mAP']:.2f} <= none "
-                     f"{by_method['none']['mAP']:.2f}), {fix}")
-    if above("oracle", "none") is False:
-        notes.append(f"the oracle, a perfect pose transfer, does not beat the kept images alone (oracle "
-                     f"{by_method['oracle']['mAP']:.2f} <= none {by_method['none']['mAP']:.2f}), {fix}")
-    return notes
+    if "none" not in by_method:
+        return []
+    none = by_method["none"]["mAP"]
+    reasons = {"full": "keeping p of the images costs nothing here",
+               "oracle": "the oracle, a perfect pose transfer, does not beat the kept images alone"}
+    return [f"{reason} ({method} {by_method[method]['mAP']:.2f} <= none {none:.2f}), so this run cannot measure "
+            "what a generator wins back; Table VI's regime is preset=regime (docs/reid-protocol.md)"
+            for method, reason in reasons.items() if method in by_method and by_method[method]["mAP"] <= none]
 
 
 def write_run_report(folder: Path, report: dict[str, Any], root: Path | None = None) -> Path:

@@ -30,6 +30,13 @@ def load_bench(name: str) -> ModuleType:
     return module
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread_for_module_fixtures():
+    """One thread before any module-scoped fixture trains (they run before the per-test fixture below), so
+    what they compute does not depend on which test of the session happened to run first."""
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _deterministic_torch(monkeypatch, tmp_path_factory):
     """One thread (stable sums), and an empty torch hub cache so no user's VGG file changes a test."""

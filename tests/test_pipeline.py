@@ -30,9 +30,6 @@ from runtime.config import to_dict
 def smoke(tmp_path_factory):
     """One smoke run, shared by the tests of this module (they only read it or add to its cache)."""
     out = tmp_path_factory.mktemp("smoke")
-    # a module fixture runs before the autouse one-thread fixture: set the suite's count here too, or the
-    # run's thread count depends on which test of the session happened to run first
-    torch.set_num_threads(1)
     cfg = load_pipeline_config("preset=smoke", f"out={out}")
     return cfg, run_pipeline(cfg)
 
