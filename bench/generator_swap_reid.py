@@ -62,18 +62,29 @@ def combine(reference: pd.DataFrame, swapped: pd.DataFrame, tolerance: float = 1
     return pd.concat([kept, new], ignore_index=True).sort_values(KEY, ignore_index=True)
 
 
-def targets(results: pd.DataFrame) -> pd.DataFrame:
+def indexed_gains(results: pd.DataFrame) -> pd.DataFrame:
+    """The sweep's paired gains (``pipelines.sweep.paired_gains``), looked up by (budget, gain, portion);
+    ``results`` must carry a budget column."""
+    return paired_gains(results).set_index(["budget", "gain", "portion"])
+
+
+def gains_at(gains: pd.DataFrame, budget: str, portion: float, names: tuple[str, ...]) -> dict[str, pd.Series]:
+    """The named gains of one budget and portion that the sweep has (a missing one is left out, never guessed)."""
+    return {name: gains.loc[(budget, name, portion)] for name in names if (budget, name, portion) in gains.index}
+
+
+def targets(results: pd.DataFrame, gains: pd.DataFrame | None = None) -> pd.DataFrame:
     """The converged-generator issue's re-ID targets, per budget and portion: pona - copy > 3 times its
     paired spread; pona - none >= half of oracle - none. The paired differences are the sweep's own
-    (``pipelines.sweep.paired_gains``), so a verdict reads the gain the gains table prints. Portions where
-    pona did not run, or p = 1 (nothing is missing, every method trains the full set), have no row."""
-    gains = paired_gains(results).set_index(["budget", "gain", "portion"])
+    (``indexed_gains``; pass them in when already computed), so a verdict reads the gain the gains table
+    prints. Portions where pona did not run, or p = 1 (nothing is missing, every method trains the full
+    set), have no row."""
+    gains = indexed_gains(results) if gains is None else gains
     rows = []
     for budget, portion in sorted({(b, p) for b, _, p in gains.index}):
         if portion >= 1:
             continue
-        found = {name: gains.loc[(budget, name, portion)] for name in ("pona - copy", "pona - none", "oracle - none")
-                 if (budget, name, portion) in gains.index}
+        found = gains_at(gains, budget, portion, ("pona - copy", "pona - none", "oracle - none"))
         if "pona - copy" in found:
             d = found["pona - copy"]
             n = int(d["n_seeds"])

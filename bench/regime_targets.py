@@ -27,10 +27,9 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from generator_swap_reid import read
+from generator_swap_reid import gains_at, indexed_gains, read
 from generator_swap_reid import targets as generator_targets
 
-from pipelines.sweep import paired_gains
 from runtime.atomic import atomic_path
 
 COLUMNS = ["budget", "portion", "target", "value", "threshold", "n_seeds", "met"]
@@ -52,15 +51,16 @@ def _with_budget(results: pd.DataFrame) -> pd.DataFrame:
     return results if "budget" in results else results.assign(budget="epochs")
 
 
-def regime_targets(results: pd.DataFrame) -> pd.DataFrame:
+def regime_targets(results: pd.DataFrame, gains: pd.DataFrame | None = None) -> pd.DataFrame:
     """The regime's bars, one row each, per step budget; the paired differences are the sweep's own
-    (``pipelines.sweep.paired_gains``), so a bar reads the same gain the gains table prints."""
+    (``generator_swap_reid.indexed_gains``; pass them in when already computed), so a bar reads the same
+    gain the gains table prints."""
     frame = _with_budget(results)
-    gains = paired_gains(frame).set_index(["budget", "gain", "portion"])
+    gains = indexed_gains(frame) if gains is None else gains
     rows = []
     for budget, part in frame.groupby("budget", sort=False):
-        full_none, oracle_copy, copy_none = (gains.loc[(budget, name, REDUCED)] if (budget, name, REDUCED) in gains.index
-                                             else None for name in ("full - none", "oracle - copy", "copy - none"))
+        found = gains_at(gains, budget, REDUCED, ("full - none", "oracle - copy", "copy - none"))
+        full_none, oracle_copy, copy_none = (found.get(name) for name in ("full - none", "oracle - copy", "copy - none"))
         if full_none is not None:
             rows.append(_row(budget, REDUCED, f"full - none >= {FULL_MINUS_NONE:g}", full_none["mAP_mean"],
                              FULL_MINUS_NONE, full_none["n_seeds"], full_none["mAP_mean"] >= FULL_MINUS_NONE))
@@ -88,9 +88,10 @@ def regime_targets(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def all_targets(results: pd.DataFrame) -> pd.DataFrame:
-    """The regime's bars, then the generator's."""
-    generator = generator_targets(_with_budget(results))
-    return pd.concat([regime_targets(results), generator], ignore_index=True)
+    """The regime's bars, then the generator's, from one computation of the sweep's paired gains."""
+    frame = _with_budget(results)
+    gains = indexed_gains(frame)
+    return pd.concat([regime_targets(frame, gains), generator_targets(frame, gains)], ignore_index=True)
 
 
 def main() -> None:

@@ -82,3 +82,18 @@ def test_full_counts_only_the_seeds_that_trained_it():
     rows = rows[~((rows["method"] == "full") & (rows["seed"] == 1))]
     row = _by_target(regime.regime_targets(rows))["full >= 40"]
     assert row["value"] == pytest.approx(56.0) and row["n_seeds"] == 1
+
+
+
+def test_gains_passed_in_are_the_ones_read():
+    """all_targets computes the paired gains once and hands them to both checks: a check must read the
+    gains it is given, not compute its own from the rows."""
+    results = _results()
+    given = regime.indexed_gains(results).copy()
+    given.loc[("epochs", "full - none", 0.2), "mAP_mean"] = 20.0  # the rows say 16
+    given.loc[("epochs", "pona - copy", 0.2), "mAP_mean"] = 9.0  # the rows say 4.75
+    assert _by_target(regime.regime_targets(results, given))["full - none >= 15"]["value"] == 20.0
+    assert _by_target(regime.regime_targets(results))["full - none >= 15"]["value"] == pytest.approx(16.0)
+    generator = regime.generator_targets(results, given)
+    row = generator[(generator["portion"] == 0.2) & (generator["target"] == "pona - copy > 3 x paired spread")]
+    assert row["value"].item() == 9.0
