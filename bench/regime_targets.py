@@ -38,6 +38,7 @@ FULL_MINUS_NONE = 15.0
 ORACLE_MINUS_COPY = 5.0
 SPREADS = 5.0
 FULL_MAP = 40.0
+REGIME_GAINS = ("full - none", "oracle - copy", "copy - none")  # the paired gains the bars at p = 0.2 read
 
 
 def _row(budget: str, portion: float | None, target: str, value: float, threshold: float, n: int,
@@ -59,8 +60,8 @@ def regime_targets(results: pd.DataFrame, gains: pd.DataFrame | None = None) -> 
     gains = indexed_gains(frame) if gains is None else gains
     rows = []
     for budget, part in frame.groupby("budget", sort=False):
-        found = gains_at(gains, budget, REDUCED, ("full - none", "oracle - copy", "copy - none"))
-        full_none, oracle_copy, copy_none = (found.get(name) for name in ("full - none", "oracle - copy", "copy - none"))
+        found = gains_at(gains, budget, REDUCED, REGIME_GAINS)
+        full_none, oracle_copy, copy_none = (found.get(name) for name in REGIME_GAINS)
         if full_none is not None:
             rows.append(_row(budget, REDUCED, f"full - none >= {FULL_MINUS_NONE:g}", full_none["mAP_mean"],
                              FULL_MINUS_NONE, full_none["n_seeds"], full_none["mAP_mean"] >= FULL_MINUS_NONE))

@@ -84,7 +84,6 @@ def test_full_counts_only_the_seeds_that_trained_it():
     assert row["value"] == pytest.approx(56.0) and row["n_seeds"] == 1
 
 
-
 def test_gains_passed_in_are_the_ones_read():
     """all_targets computes the paired gains once and hands them to both checks: a check must read the
     gains it is given, not compute its own from the rows."""
