@@ -53,7 +53,7 @@ def test_smoke_run_reports_every_method_and_stage(smoke):
     for key in ("ssim", "mask_ssim", "psnr", "l1"):
         assert isinstance(metrics[f"{key}_identity"], float) and metrics[f"{key}_identity"] != metrics[key]
     assert "pckh_gt_ceiling" in metrics
-    assert results["caveats"] == caveats(results["methods"])
+    assert results["caveats"] == caveats(results["methods"], results["portion"])
     printed = format_run(results)
     assert f"ssim {metrics['ssim']:.3f} (identity baseline {metrics['ssim_identity']:.3f})" in printed
     assert set(results["stages"]) == set(build_stages(cfg))
