@@ -73,21 +73,21 @@ def run_results(cfg: PipelineConfig, stages: dict[StageName, Stage], results: di
             "source": g.source, "iterations": g.iterations, "weights": g.weights}  # source: released:<name>, trained or path
         if evaluated_generator(generator.name) in results:
             out[generator.report_key]["metrics"] = results[evaluated_generator(generator.name)].result.summary()
-    out["caveats"] = caveats(by_method, cfg.portion)
+    out["caveats"] = caveats(by_method, keeps_everything=plan.keeps_everything(cfg))
     out["stages"] = {name: {"seconds": round(r.seconds, 2), "cached": r.cached, "folder": str(r.folder),
                             "made_on": r.made_on} for name, r in results.items()}
     out["config"] = to_dict(cfg)
     return out
 
 
-def caveats(by_method: dict[str, dict[str, Any]], portion: float) -> list[str]:
+def caveats(by_method: dict[str, dict[str, Any]], keeps_everything: bool) -> list[str]:
     """What this run's own numbers say it cannot measure. Augmentation is measurable only where missing
     images cost mAP (full above none) and where a perfect pose transfer wins some back (oracle above
     none); the default preset's start already solves the task, so its table fails both
-    (docs/reid-protocol.md, "The regime preset"). Read off the run, never off the preset's name. At
-    p = 1 nothing is missing, every method trains the full set and ties by construction: a sweep's
-    reference column, not a failed measurement, so it gets no note."""
-    if "none" not in by_method or portion >= 1.0:
+    (docs/reid-protocol.md, "The regime preset"). Read off the run, never off the preset's name. A run
+    that keeps everything (``plan.keeps_everything``: p = 1) has nothing missing, so every method trains the
+    full set and ties by construction: a sweep's reference column, not a failed measurement, no note."""
+    if "none" not in by_method or keeps_everything:
         return []
     none = by_method["none"]["mAP"]
     reasons = {"full": "keeping p of the images costs nothing here",

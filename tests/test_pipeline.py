@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from pipelines import plan
 from pipelines.cli import shorthand
 from pipelines.config import load_pipeline_config
 from pipelines.graph import build_stages
@@ -53,7 +54,7 @@ def test_smoke_run_reports_every_method_and_stage(smoke):
     for key in ("ssim", "mask_ssim", "psnr", "l1"):
         assert isinstance(metrics[f"{key}_identity"], float) and metrics[f"{key}_identity"] != metrics[key]
     assert "pckh_gt_ceiling" in metrics
-    assert results["caveats"] == caveats(results["methods"], results["portion"])
+    assert results["caveats"] == caveats(results["methods"], keeps_everything=plan.keeps_everything(cfg))
     printed = format_run(results)
     assert f"ssim {metrics['ssim']:.3f} (identity baseline {metrics['ssim_identity']:.3f})" in printed
     assert set(results["stages"]) == set(build_stages(cfg))
