@@ -20,13 +20,38 @@ ALLOW_AMX = "PONA_ALLOW_AMX"
 CAP = "AVX512_CORE_BF16"
 
 
-def cpu_has_amx(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
-    """Whether the CPU flags list ``amx_bf16`` (False where the file cannot be read: not Linux)."""
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str] | None:
+    """The CPU's feature flags as Linux lists them (x86 ``flags``, Arm ``Features``); None where the
+    file cannot be read (not Linux), so that callers can tell "no flag" from "cannot tell"."""
     try:
         text = Path(cpuinfo).read_text(errors="replace")
     except OSError:
-        return False
-    return any(line.startswith("flags") and "amx_bf16" in line.split() for line in text.splitlines())
+        return None
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return frozenset(flags)
+
+
+def cpu_has_amx(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """Whether the CPU flags list ``amx_bf16`` (False where the file cannot be read: not Linux)."""
+    return "amx_bf16" in (cpu_flags(cpuinfo) or ())
+
+
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # x86 AVX512-BF16, x86 AMX, Arm BF16 (ARMv8.6)
+
+
+def cpu_flags_say_native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool | None:
+    """Whether the CPU computes bf16 matrix products in hardware, from its flags; None where the flags
+    cannot be read. oneDNN's own check (``torch.ops.mkldnn._is_mkldnn_bf16_supported``) also says yes on
+    AVX512 CPUs without AVX512-BF16, where it emulates bf16 and runs slower than fp32 (README, "Precision
+    and layout")."""
+    flags = cpu_flags(cpuinfo)
+    if flags is None:
+        return None
+    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
 
 
 def cap_amx(environ: MutableMapping[str, str] | None = None, has_amx: bool | None = None) -> str | None:

@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 
-from runtime.cpu_isa import CAP, cap_amx, cpu_has_amx
+import pytest
+
+from runtime.cpu_isa import CAP, cap_amx, cpu_flags, cpu_flags_say_native_bf16, cpu_has_amx
 
 
 def test_an_amx_cpu_is_capped_at_avx512_bf16():
@@ -35,3 +37,36 @@ def test_importing_the_project_sets_the_cap_before_any_convolution():
     env = {k: v for k, v in os.environ.items() if k not in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "PONA_ALLOW_AMX")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == (CAP if cpu_has_amx() else "-")
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
+    """An AVX512 Xeon without AVX512-BF16 emulates bf16 (slower than fp32 there): not native."""
+    cases = {
+        "xeon": ("flags\t\t: fpu avx2 avx512f avx512bw avx512_vnni avx512_vbmi2\n", False),
+        "epyc": ("flags\t\t: fpu avx512f avx512_bf16\n", True),
+        "amx": ("flags\t\t: fpu avx512f amx_bf16 amx_tile\n", True),
+        "arm": ("Features\t: fp asimd sve bf16 i8mm\n", True),
+        "arm-old": ("Features\t: fp asimd crc32\n", False),
+    }
+    for name, (text, native) in cases.items():
+        (tmp_path / name).write_text("processor\t: 0\n" + text)
+        assert cpu_flags_say_native_bf16(tmp_path / name) is native, name
+    assert cpu_flags(tmp_path / "xeon") >= {"avx512f", "avx512_vnni"}
+    assert cpu_flags_say_native_bf16(tmp_path / "missing") is None and cpu_flags(tmp_path / "missing") is None
+
+
+def test_auto_precision_follows_the_flags_not_onednns_emulation(monkeypatch):
+    import torch
+
+    from runtime import device
+
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("torch built without oneDNN: cpu_has_bf16 is False whatever the flags")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(device, "cpu_flags_say_native_bf16", lambda: False)
+    assert not device.cpu_has_bf16()
+    assert device.resolve_precision("auto", torch.device("cpu")) == torch.float32
+    monkeypatch.setattr(device, "cpu_flags_say_native_bf16", lambda: True)
+    assert device.resolve_precision("auto", torch.device("cpu")) == torch.bfloat16
+    monkeypatch.setattr(device, "cpu_flags_say_native_bf16", lambda: None)  # flags unreadable: oneDNN decides
+    assert device.cpu_has_bf16()
