@@ -55,8 +55,9 @@ PRECISIONS = ("auto", "fp32", "bf16")
 def cpu_has_bf16() -> bool:
     """Whether this CPU runs bf16 matrix products natively (AVX512-BF16, AMX or Arm BF16): there bf16
     autocast is 2-4x faster than fp32; elsewhere oneDNN emulates bf16 and it is slower (a re-ID step
-    0.65x fp32's speed on an AVX512 Xeon without AVX512-BF16; README, "Precision and layout"), so ``auto`` stays fp32. The CPU's flags decide; oneDNN's own
-    check, which says yes wherever it can emulate, is used only where the flags cannot be read."""
+    at 0.65x fp32's speed on an AVX512 Xeon without AVX512-BF16; README, "Precision and layout"), so
+    ``auto`` stays fp32. The CPU's flags decide; oneDNN's own check, which says yes wherever it can
+    emulate, is used only where the flags cannot be read."""
     if not torch.backends.mkldnn.is_available():
         return False
     native = cpu_flags_say_native_bf16()
