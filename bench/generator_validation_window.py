@@ -19,6 +19,9 @@ validation easier, for every window alike.
 
     python bench/generator_validation_window.py --run training/pona3-ngf32-synth \\
         --out bench/results/generator_validation_windows_ngf32.csv
+
+``--release NAME`` scores one released generator instead (verified by sha256; its own training config),
+as the single "window" of its weights: the start of a fine-tune, which has no snapshot of its own.
 """
 
 from __future__ import annotations
@@ -30,15 +33,19 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+import torch
 from bench_common import write_csv
 from generator_learning_curve import TestPairs
 from generator_weight_average import score
 
 from pona_model.generator import GeneratorConfig
+from pona_model.inference import fp32_weights
+from pona_model.release_spec import PREFIX, resolve_release
 from pona_model.weight_average import average_states, load_snapshots, snapshot_iteration
 from poseformats.annotations import build_pairs, read_annotations, write_pairs
 from runtime.config import build
 from runtime.device import resolve_device, resolve_precision, torch_threads
+from runtime.releases import ReleaseError
 from synthmarket.auxiliary import ANNOTATIONS, AUX_BASE, MARKER, generate_auxiliary
 from synthmarket.config import SynthMarketConfig
 
@@ -65,10 +72,22 @@ def validation_people(train_data: Path, cache: Path, train_ids: int, val_ids: in
     return pairs_file
 
 
+def release_weights(name: str) -> tuple[list[int], list[dict[str, torch.Tensor]], dict, str]:
+    """A release's iteration, fp32 weights, training config and label, after its sha256 check."""
+    try:
+        release = resolve_release(f"{PREFIX}{name}")
+    except ReleaseError as exc:
+        raise SystemExit(f"--release {name}: {exc}") from None
+    bundle = torch.load(release.path, map_location="cpu", weights_only=True)
+    return [int(bundle["iteration"])], [fp32_weights(bundle["generator"])], bundle["config"], f"{PREFIX}{name}"
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, help="a learning-curve folder with snapshots/ and train/config.json")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="a learning-curve folder with snapshots/ and train/config.json")
+    source.add_argument("--release", help="a released generator's name (releases/<name>/), scored alone")
     parser.add_argument("--train-data", default="data/synthmarket-aux", help="the training's auxiliary folder")
     parser.add_argument("--train-ids", type=int, default=400)
     parser.add_argument("--val-ids", type=int, default=100)
@@ -79,12 +98,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="bench/results/generator_validation_windows.csv")
     args = parser.parse_args()
-    run = Path(args.run)
-    snapshots, states = load_snapshots([p for p in (run / "snapshots").glob("generator_*.pt")
-                                        if snapshot_iteration(p) >= args.first])
-    if len(snapshots) < args.window:
-        raise SystemExit(f"{run / 'snapshots'}: {len(snapshots)} snapshots, fewer than --window {args.window}")
-    train_config = json.loads((run / "train" / "config.json").read_text(encoding="utf-8"))
+    run = Path(args.run) if args.run else None
+    if args.release:
+        iterations, states, train_config, run = release_weights(args.release)
+        args.window = 1
+    else:
+        snapshots, states = load_snapshots([p for p in (run / "snapshots").glob("generator_*.pt")
+                                            if snapshot_iteration(p) >= args.first])
+        if len(snapshots) < args.window:
+            raise SystemExit(f"{run / 'snapshots'}: {len(snapshots)} snapshots, fewer than --window {args.window}")
+        train_config = json.loads((run / "train" / "config.json").read_text(encoding="utf-8"))
+        iterations = [snapshot_iteration(p) for p in snapshots]
     config = build(GeneratorConfig, train_config["generator"], prefix="generator.")
     pairs_file = validation_people(Path(args.train_data), Path(args.cache), args.train_ids, args.val_ids,
                                    args.pairs, train_config["seed"])
@@ -92,7 +116,6 @@ def main() -> None:
                       pairs_file=pairs_file)
     device = resolve_device("auto")
     dtype = resolve_precision("auto", device)
-    iterations = [snapshot_iteration(p) for p in snapshots]
     rows = []
     with torch_threads(args.threads):
         for it, state in zip(iterations, states):
@@ -113,6 +136,9 @@ def main() -> None:
     table["validation_pairs"] = str(pairs_file)
     write_csv(args.out, table.to_dict("records"))
     print(f"wrote {args.out}")
+    if args.release:
+        print(f"{run}: SSIM {chosen['ssim']}, mask-SSIM {chosen['mask_ssim']}, limb region {chosen['limb_region']}")
+        return
     print(f"chosen on validation (max SSIM + mask-SSIM of the window averages): {chosen['first']}-{chosen['last']} "
           f"(SSIM {chosen['ssim']}, mask-SSIM {chosen['mask_ssim']}); score it on the test pairs with\n"
           f"  python bench/generator_weight_average.py --run {run} --window {chosen['first']}:{chosen['last']}")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
+import torch
 
 from poseformats.annotations import read_pairs
 from synthmarket import SynthMarketConfig
@@ -29,3 +31,15 @@ def test_validation_pairs_hold_only_people_the_training_never_saw(tmp_path: Path
     assert all(identity[a] == identity[b] for a, b in zip(pairs["from"], pairs["to"]))
     fewer = bench.validation_people(train, tmp_path / "cache", train_ids=3, val_ids=2, n_pairs=6, seed=0)
     assert len(read_pairs(fewer)) == 6
+
+
+def test_a_release_is_scored_with_its_own_iteration_config_and_fp32_weights() -> None:
+    """``--release``: the start of a fine-tune has no snapshot; its verified release stands in for one."""
+    bench = load_bench("generator_validation_window")
+    iterations, states, config, label = bench.release_weights("pona3-synth")
+    assert iterations == [20000] and label == "released:pona3-synth" and len(states) == 1
+    assert config["generator"]["n_blocks"] == 3 and "seed" in config
+    floats = [v for v in states[0].values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float32 for v in floats)  # the release's fp16, cast back
+    with pytest.raises(SystemExit, match="--release no-such-release: no released weights named"):
+        bench.release_weights("no-such-release")
