@@ -38,13 +38,16 @@ from bench_common import write_csv
 from generator_learning_curve import TestPairs
 from generator_weight_average import score
 
+from pona_model.checkpoint_tags import GENERATOR_RELEASE_FORMAT
 from pona_model.generator import GeneratorConfig
 from pona_model.inference import fp32_weights
 from pona_model.release_spec import PREFIX, resolve_release
 from pona_model.weight_average import average_states, load_snapshots, snapshot_iteration
 from poseformats.annotations import build_pairs, read_annotations, write_pairs
+from runtime.checkpoint import load_checkpoint
 from runtime.config import build
 from runtime.device import resolve_device, resolve_precision, torch_threads
+from runtime.errors import CheckpointError
 from runtime.releases import ReleaseError
 from synthmarket.auxiliary import ANNOTATIONS, AUX_BASE, MARKER, generate_auxiliary
 from synthmarket.config import SynthMarketConfig
@@ -73,12 +76,12 @@ def validation_people(train_data: Path, cache: Path, train_ids: int, val_ids: in
 
 
 def release_weights(name: str) -> tuple[list[int], list[dict[str, torch.Tensor]], dict, str]:
-    """A release's iteration, fp32 weights, training config and label, after its sha256 check."""
+    """A release's iteration, fp32 weights, training config and label, after its sha256 and format checks."""
     try:
         release = resolve_release(f"{PREFIX}{name}")
-    except ReleaseError as exc:
+        bundle = load_checkpoint(release.path, GENERATOR_RELEASE_FORMAT)
+    except (ReleaseError, CheckpointError) as exc:
         raise SystemExit(f"--release {name}: {exc}") from None
-    bundle = torch.load(release.path, map_location="cpu", weights_only=True)
     return [int(bundle["iteration"])], [fp32_weights(bundle["generator"])], bundle["config"], f"{PREFIX}{name}"
 
 
@@ -98,11 +101,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="bench/results/generator_validation_windows.csv")
     args = parser.parse_args()
-    run = Path(args.run) if args.run else None
     if args.release:
         iterations, states, train_config, run = release_weights(args.release)
         args.window = 1
     else:
+        run = Path(args.run)
         snapshots, states = load_snapshots([p for p in (run / "snapshots").glob("generator_*.pt")
                                             if snapshot_iteration(p) >= args.first])
         if len(snapshots) < args.window:
